@@ -1,0 +1,188 @@
+"""The shared-memory schema: where every count of a worker lives. No I/O here.
+
+Each worker owns one block, a flat int64 array, and is its only writer:
+
+    [ status (STATUS_LEN) | counters (n_endpoints x N_COUNTERS) | histograms (n_endpoints x N_HISTS x COUNTS_LEN) ]
+
+The parent only reads and sums blocks. Apart from LAT_MIN_NS / LAT_MAX_NS (merged
+with min / max) and the status area (per worker), every slot only ever grows, so
+the difference of two reads is the activity between them, and the merge of
+workers, boxes or runs is addition.
+
+The histogram is HdrHistogram's log-linear layout (same bucket math as the C and
+Python HdrHistogram, so indexes agree bucket for bucket): 3 significant digits,
+values in nanoseconds from 1 ns up to HIGHEST_NS (1 hour); larger values are
+recorded in the top bucket and counted in CLAMPED.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# --- histogram geometry (HdrHistogram: lowest=1, highest=1 h, 3 significant digits)
+SIGNIFICANT_DIGITS = 3
+LOWEST_NS = 1
+HIGHEST_NS = 3_600_000_000_000  # 1 hour in ns
+UNIT_MAGNITUDE = 0  # floor(log2(LOWEST_NS))
+SUB_BUCKET_COUNT_MAGNITUDE = math.ceil(math.log2(2 * 10**SIGNIFICANT_DIGITS))  # 11
+SUB_BUCKET_HALF_COUNT_MAGNITUDE = SUB_BUCKET_COUNT_MAGNITUDE - 1  # 10
+SUB_BUCKET_COUNT = 1 << SUB_BUCKET_COUNT_MAGNITUDE  # 2048
+SUB_BUCKET_HALF_COUNT = SUB_BUCKET_COUNT // 2  # 1024
+SUB_BUCKET_MASK = (SUB_BUCKET_COUNT - 1) << UNIT_MAGNITUDE
+LEADING_ZERO_COUNT_BASE = 64 - UNIT_MAGNITUDE - SUB_BUCKET_HALF_COUNT_MAGNITUDE - 1  # 53
+
+
+def _bucket_count(highest: int) -> int:
+    smallest_untrackable = SUB_BUCKET_COUNT << UNIT_MAGNITUDE
+    buckets = 1
+    while smallest_untrackable <= highest:
+        smallest_untrackable <<= 1
+        buckets += 1
+    return buckets
+
+
+BUCKET_COUNT = _bucket_count(HIGHEST_NS)  # 32
+COUNTS_LEN = (BUCKET_COUNT + 1) * SUB_BUCKET_HALF_COUNT  # 33792
+
+# --- worker status area (one per worker block; written by that worker only)
+ST_PHASE = 0  # one of PHASE_*
+ST_HEARTBEAT_NS = 1  # monotonic ns of the worker's last heartbeat
+ST_ACTIVE_USERS = 2  # closed loop: running virtual users
+ST_IN_FLIGHT = 3  # requests sent and not yet answered
+ST_CONNECTIONS = 4  # open connections
+ST_LAG_MAX_NS = 5  # largest event-loop lag seen (timer fired late by), ns
+ST_LAG_SUM_NS = 6  # sum of event-loop lag samples, ns
+ST_LAG_SAMPLES = 7  # number of lag samples
+ST_CPU_NS = 8  # process CPU time (user+sys), ns
+ST_PID = 9
+ST_STARTED_NS = 10  # monotonic ns the worker started its load
+ST_FINISHED_NS = 11  # monotonic ns the worker finished (0 while running)
+ST_FATAL = 12  # non-zero: the worker failed with an exception (code below)
+STATUS_LEN = 16
+
+PHASE_INIT = 0
+PHASE_READY = 1
+PHASE_RUNNING = 2
+PHASE_STOPPING = 3
+PHASE_DONE = 4
+PHASE_FAILED = 5
+PHASE_NAMES = ("init", "ready", "running", "stopping", "done", "failed")
+
+# --- counters per endpoint
+C_REQUESTS = 0  # responses received complete (any status)
+C_BYTES_IN = 1  # response bytes (head + body)
+C_BYTES_OUT = 2  # request bytes written
+C_STATUS_1XX = 3
+C_STATUS_2XX = 4
+C_STATUS_3XX = 5
+C_STATUS_4XX = 6
+C_STATUS_5XX = 7
+C_ERR_CONNECT_REFUSED = 8
+C_ERR_CONNECT_TIMEOUT = 9
+C_ERR_REQUEST_TIMEOUT = 10
+C_ERR_CONN_RESET = 11  # reset or closed by the peer before the response was complete
+C_ERR_PROTOCOL = 12  # the peer sent something that is not valid HTTP
+C_ERR_OTHER = 13  # any other failure to connect or send (DNS, TLS, ...)
+C_LAT_SUM_NS = 14  # sum of recorded latencies, for an exact mean
+C_LAT_MIN_NS = 15  # smallest recorded latency (merged with min; LAT_MIN_UNSET when none)
+C_LAT_MAX_NS = 16  # largest recorded latency (merged with max), exact
+C_CLAMPED = 17  # latencies above HIGHEST_NS, recorded in the top bucket
+C_SENT = 18  # requests written
+C_LATE = 19  # open loop: arrivals sent more than LATE_NS after their intended time
+C_DROPPED = 20  # open loop: arrivals dropped because the in-flight cap was reached
+C_CONNECTS = 21  # connections opened
+C_RECONNECTS = 22  # connections opened to replace one that was closed or failed
+N_COUNTERS = 24
+
+LAT_MIN_UNSET = (1 << 63) - 1
+
+ERROR_COUNTERS = {
+    "connect_refused": C_ERR_CONNECT_REFUSED,
+    "connect_timeout": C_ERR_CONNECT_TIMEOUT,
+    "request_timeout": C_ERR_REQUEST_TIMEOUT,
+    "connection_reset": C_ERR_CONN_RESET,
+    "protocol_error": C_ERR_PROTOCOL,
+    "other": C_ERR_OTHER,
+}
+STATUS_COUNTERS = {
+    "1xx": C_STATUS_1XX,
+    "2xx": C_STATUS_2XX,
+    "3xx": C_STATUS_3XX,
+    "4xx": C_STATUS_4XX,
+    "5xx": C_STATUS_5XX,
+}
+COUNTER_NAMES = {
+    C_REQUESTS: "requests",
+    C_BYTES_IN: "bytes_in",
+    C_BYTES_OUT: "bytes_out",
+    **{v: "status_" + k for k, v in STATUS_COUNTERS.items()},
+    **{v: "error_" + k for k, v in ERROR_COUNTERS.items()},
+    C_LAT_SUM_NS: "latency_sum_ns",
+    C_LAT_MIN_NS: "latency_min_ns",
+    C_LAT_MAX_NS: "latency_max_ns",
+    C_CLAMPED: "clamped",
+    C_SENT: "sent",
+    C_LATE: "late",
+    C_DROPPED: "dropped",
+    C_CONNECTS: "connects",
+    C_RECONNECTS: "reconnects",
+}
+
+# --- histograms per endpoint
+H_LATENCY = 0  # the reported latency: from the intended start (open loop) or the send (closed loop)
+H_SERVICE = 1  # open loop only: from the actual send
+N_HISTS = 2
+
+LATE_NS = 2_000_000  # an arrival is late when sent over 2 ms (twice the timer granularity) after its intended time
+
+# --- control block (written by the parent only, read by every worker)
+CTL_START_NS = 0  # monotonic ns at which every worker starts its load (0: not yet)
+CTL_STOP = 1  # STOP_* below
+CTL_DEADLINE_NS = 2  # monotonic ns at which the load ends (0: until stopped)
+CTL_LEN = 8
+STOP_NONE = 0
+STOP_GRACEFUL = 1  # stop sending, wait briefly for in-flight responses, then exit
+STOP_NOW = 2  # exit at once
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    """Offsets into one worker block for a plan with `n_endpoints` endpoints."""
+
+    n_endpoints: int
+
+    @property
+    def counters_offset(self) -> int:
+        return STATUS_LEN
+
+    @property
+    def hists_offset(self) -> int:
+        return STATUS_LEN + self.n_endpoints * N_COUNTERS
+
+    @property
+    def length(self) -> int:
+        return self.hists_offset + self.n_endpoints * N_HISTS * COUNTS_LEN
+
+    @property
+    def nbytes(self) -> int:
+        return self.length * 8
+
+    def counter(self, endpoint: int, counter: int) -> int:
+        return self.counters_offset + endpoint * N_COUNTERS + counter
+
+    def hist(self, endpoint: int, hist: int) -> int:
+        """Offset of the first count of one histogram."""
+        return self.hists_offset + (endpoint * N_HISTS + hist) * COUNTS_LEN
+
+    def views(self, block):
+        """Split a flat int64 array into (status, counters[E, C], hists[E, H, L]) views."""
+        status = block[:STATUS_LEN]
+        counters = block[self.counters_offset:self.hists_offset].reshape(self.n_endpoints, N_COUNTERS)
+        hists = block[self.hists_offset:self.length].reshape(self.n_endpoints, N_HISTS, COUNTS_LEN)
+        return status, counters, hists
+
+    def initialise(self, block) -> None:
+        """Zero a fresh block and set the slots whose neutral value is not zero."""
+        block[:] = 0
+        _, counters, _ = self.views(block)
+        counters[:, C_LAT_MIN_NS] = LAT_MIN_UNSET
