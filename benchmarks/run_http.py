@@ -1,0 +1,406 @@
+"""driver beside wrk, hey, Locust and a bare uvloop client, against the same nginx.
+
+    python benchmarks/run_http.py                       # 10 s runs, 3 interleaved rounds
+    python benchmarks/run_http.py --write benchmarks/RESULTS.md
+    python benchmarks/run_http.py --duration 3s --rounds 1 --tools wrk,bare
+
+Target: nginx `return 200` (1 worker, access_log off) pinned to core 0. Every tool
+is pinned to core 1, holds --connections keep-alive connections busy (closed loop,
+no think time) and POSTs benchmarks/body.json with Content-Type: application/json.
+Tools run interleaved (driver wrk hey locust bare, driver wrk ...) and the table
+quotes medians over the rounds.
+
+Per run: requests = nginx stub_status `requests` after minus before (the harness's
+own status reads removed); req/s = requests / load window (first to last request
+nginx saw, from 100 ms samples); CPU = user+sys of the tool's whole process tree
+(/proc/PID/stat fields 14-17, read from the exited process before it is reaped),
+start-up included; CPU µs/request = CPU / requests. p50 is each tool's own figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as c  # noqa: E402
+
+ALL_TOOLS = ["driver", "wrk", "hey", "locust", "bare"]
+LABELS = {
+    "driver": "driver (1 worker)",
+    "wrk": "wrk (1 thread)",
+    "hey": "hey (1 CPU)",
+    "locust": "Locust FastHttpUser (1 process)",
+    "bare": "bare uvloop client (floor)",
+}
+
+# goals from the issue: (description, check) — figures are medians
+GOAL_CPU_VS_WRK = 1.3
+GOAL_RPS_VS_WRK = 0.75
+GOAL_RPS_VS_LOCUST = 10.0
+
+
+@dataclass
+class Tool:
+    name: str
+    cmd: list[str]
+    env: dict | None
+    parse: Callable[[str, str, Path], dict]  # (stdout, stderr, run dir) -> {p50_ns, tool_requests, errors}
+
+
+# --------------------------------------------------------------------------- output parsers
+
+_UNITS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
+
+
+def parse_wrk(out: str, err: str, run_dir: Path) -> dict:
+    import re
+
+    d: dict = {}
+    m = re.search(r"Latency Distribution\s+50%\s+([\d.]+)(us|ms|s|m|h)", out)
+    if m:
+        d["p50_ns"] = float(m.group(1)) * _UNITS[m.group(2)]
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        d["tool_requests"] = int(m.group(1))
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    d["errors"] = errors
+    return d
+
+
+def parse_hey(out: str, err: str, run_dir: Path) -> dict:
+    import re
+
+    d: dict = {}
+    m = re.search(r"50% in ([\d.]+) secs", out)
+    if m:
+        d["p50_ns"] = float(m.group(1)) * 1e9  # hey prints 0.1 ms resolution
+    codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
+    d["tool_requests"] = sum(int(n) for _, n in codes) if codes else None
+    errors = sum(int(n) for code, n in codes if not code.startswith(("2", "3")))
+    if "Error distribution:" in out:
+        tail = out.split("Error distribution:", 1)[1]
+        errors += sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", tail, re.M))
+    d["errors"] = errors
+    return d
+
+
+def parse_locust(out: str, err: str, run_dir: Path) -> dict:
+    p = run_dir / "locust.json"
+    if not p.exists():
+        return {}
+    stats = json.loads(p.read_text())
+    n = sum(e["num_requests"] for e in stats)
+    hist: dict[float, int] = {}
+    for e in stats:
+        for k, v in e["response_times"].items():
+            hist[float(k)] = hist.get(float(k), 0) + v
+    p50 = None
+    if n:
+        acc, half = 0, n * 0.5
+        for k in sorted(hist):
+            acc += hist[k]
+            if acc >= half:
+                p50 = k * 1e6  # locust keeps response times in ms, rounded (1 ms under 100 ms)
+                break
+    return {"p50_ns": p50, "tool_requests": n, "errors": sum(e["num_failures"] for e in stats)}
+
+
+def parse_driver(out: str, err: str, run_dir: Path) -> dict:
+    res = c.newest_result_json(run_dir / "driver-out")
+    if res is None:
+        return {"errors": None}
+    tot = res.get("totals", {})
+    lat = tot.get("latency", {})
+    errors = tot.get("errors")
+    if errors is None:
+        errors = sum(e.get("errors", 0) for e in res.get("endpoints", []))
+    return {
+        "p50_ns": lat.get("p50_ns"),
+        "p99_ns": lat.get("p99_ns"),
+        "tool_requests": tot.get("requests"),
+        "tool_rps": tot.get("rps"),
+        "errors": errors,
+    }
+
+
+def parse_bare(out: str, err: str, run_dir: Path) -> dict:
+    try:
+        d = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
+    return {"p50_ns": None, "tool_requests": d.get("requests"), "errors": d.get("errors")}
+
+
+# --------------------------------------------------------------------------- tool commands
+
+
+def build_tool(name: str, a, url: str, run_dir: Path, driver_cmd: list[str]) -> Tool:
+    pin = ["taskset", "-c", a.tool_core]
+    dur = c.dur_arg(a.duration)
+    body = str(c.BODY_FILE)
+    n = str(a.connections)
+    env = dict(os.environ)
+    if name == "driver":
+        cmd = pin + driver_cmd + [
+            "run", url, "-u", n, "-d", dur, "-w", "1", "-m", "POST", "--body-file", body,
+            "-H", "Content-Type: application/json", "-q", "-o", str(run_dir / "driver-out"),
+        ] + shlex.split(a.driver_args)
+        return Tool(name, cmd, c.driver_env(), parse_driver)
+    if name == "wrk":
+        env["WRK_BODY_FILE"] = body
+        cmd = pin + ["wrk", "-t1", f"-c{n}", f"-d{dur}", "--latency", "-s", str(c.WRK_SCRIPT), url]
+        return Tool(name, cmd, env, parse_wrk)
+    if name == "hey":
+        cmd = pin + ["hey", "-c", n, "-z", dur, "-m", "POST", "-D", body, "-T", "application/json",
+                     "-cpus", "1", url]
+        return Tool(name, cmd, env, parse_hey)
+    if name == "locust":
+        env["LOCUST_BODY_FILE"] = body
+        cmd = pin + [sys.executable, "-m", "locust", "-f", str(c.LOCUSTFILE), "--headless", "-u", n,
+                     "-r", n, "--run-time", dur, "-H", url.rstrip("/"), "--only-summary",
+                     "--json-file", str(run_dir / "locust")]
+        return Tool(name, cmd, env, parse_locust)
+    if name == "bare":
+        cmd = pin + [sys.executable, str(c.BARE_CLIENT), url, "-c", n, "-d", str(a.duration),
+                     "--body-file", body]
+        return Tool(name, cmd, env, parse_bare)
+    raise ValueError(name)
+
+
+def available(name: str, driver_cmd: list[str]) -> tuple[bool, str]:
+    if name == "driver":
+        ok, text = c.driver_run_help(driver_cmd)
+        if ok:
+            return True, ""
+        return False, f"`{shlex.join(driver_cmd)} run --help` fails: {text.strip().splitlines()[-1] if text.strip() else '?'}"
+    if name in ("wrk", "hey"):
+        return (shutil.which(name) is not None, f"{name} not on PATH")
+    if name == "locust":
+        import importlib.util
+        return (importlib.util.find_spec("locust") is not None, "locust not importable")
+    if name == "bare":
+        import importlib.util
+        return (importlib.util.find_spec("uvloop") is not None, "uvloop not importable")
+    return False, "unknown tool"
+
+
+# --------------------------------------------------------------------------- report
+
+
+def display_cmd(cmd: list[str]) -> str:
+    """The command as a reader would type it: repository-relative paths, no interpreter path."""
+    out = []
+    for x in cmd:
+        if x == sys.executable:
+            x = "python"
+        elif x.startswith(str(c.REPO_DIR) + os.sep):
+            x = os.path.relpath(x, c.REPO_DIR)
+        out.append(x)
+    return shlex.join(out)
+
+
+def summarize(runs: list[dict], tools: list[str]) -> dict:
+    med = {}
+    for t in tools:
+        rs = [r for r in runs if r["tool"] == t and r["ok"]]
+        med[t] = {
+            "n": len(rs),
+            "rps": c.median([r["rps"] for r in rs]),
+            "cpu_us": c.median([r["cpu_us_per_req"] for r in rs]),
+            "steady_cpu_us": c.median([r["steady_cpu_us_per_req"] for r in rs]),
+            "p50_ns": c.median([r.get("p50_ns") for r in rs]),
+        }
+    return med
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def goals(med: dict) -> list[tuple[str, str, str]]:
+    """[(goal, 'met'/'not met'/'not measured', figures)]"""
+    d, w, l = med.get("driver", {}), med.get("wrk", {}), med.get("locust", {})
+    out = []
+
+    def line(goal, a, b, limit, cmp, unit, fmt):
+        if a is None or b is None:
+            return goal, "not measured", "driver or the reference tool has no successful run"
+        r = a / b
+        ok = r <= limit if cmp == "<=" else r >= limit
+        return goal, "met" if ok else "not met", f"{fmt(a)} vs {fmt(b)} {unit} = {r:.2f}× (limit {cmp} {limit:g}×)"
+
+    out.append(line(f"driver CPU per request ≤ {GOAL_CPU_VS_WRK:g}× wrk's", d.get("cpu_us"), w.get("cpu_us"),
+                    GOAL_CPU_VS_WRK, "<=", "µs/request", lambda x: f"{x:.2f}"))
+    out.append(line(f"driver req/s ≥ {GOAL_RPS_VS_WRK:.0%} of wrk's", d.get("rps"), w.get("rps"),
+                    GOAL_RPS_VS_WRK, ">=", "req/s", lambda x: f"{x:,.0f}"))
+    out.append(line(f"driver req/s ≥ {GOAL_RPS_VS_LOCUST:g}× Locust FastHttpUser's", d.get("rps"), l.get("rps"),
+                    GOAL_RPS_VS_LOCUST, ">=", "req/s", lambda x: f"{x:,.0f}"))
+    return out
+
+
+def medians_table(med: dict, tools: list[str]) -> str:
+    w = med.get("wrk", {})
+    rows = []
+    for t in tools:
+        m = med[t]
+        rr, cr = ratio(m["rps"], w.get("rps")), ratio(m["cpu_us"], w.get("cpu_us"))
+        rows.append([
+            LABELS[t], c.fmt_num(m["rps"]), f"{rr:.2f}×" if rr else "–",
+            c.fmt_num(m["cpu_us"], 2), f"{cr:.2f}×" if cr else "–",
+            c.fmt_num(m["steady_cpu_us"], 2), c.fmt_ns(m["p50_ns"]), m["n"],
+        ])
+    return c.md_table(
+        ["tool", "req/s (median)", "req/s vs wrk", "CPU µs/request (median)", "CPU vs wrk",
+         "steady-state CPU µs/request", "p50 latency (tool's own)", "runs"], rows)
+
+
+def runs_table(runs: list[dict]) -> str:
+    rows = []
+    for r in runs:
+        rows.append([
+            r["round"], r["tool"], c.fmt_num(r["requests"]), f"{r['window_s']:.2f}", f"{r['wall_s']:.2f}",
+            c.fmt_num(r["rps"]), f"{r['cpu_s']:.2f}", c.fmt_num(r["cpu_us_per_req"], 2),
+            c.fmt_num(r["steady_cpu_us_per_req"], 2),
+            c.fmt_num(r["nginx_cpu_us_per_req"], 2), c.fmt_ns(r.get("p50_ns")),
+            c.fmt_num(r.get("tool_requests")), c.fmt_num(r.get("errors")),
+            f"{r['other_cpu_s']:.2f}" if r.get("other_cpu_s") is not None else "–",
+            "ok" if r["ok"] else r.get("why", "failed"),
+        ])
+    return c.md_table(
+        ["round", "tool", "requests (nginx)", "load window s", "wall s", "req/s", "CPU s", "CPU µs/req",
+         "steady CPU µs/req", "nginx CPU µs/req", "p50", "tool's own count", "errors", "other CPU s", "status"],
+        rows)
+
+
+def render(a, runs, med, tools, skipped, commands) -> str:
+    lines = [
+        "## HTTP: throughput and CPU per request (`run_http.py`)",
+        "",
+        c.environment_block(tools, sys.argv),
+        f"- Target: nginx `return 200` to POST /, 1 worker, access_log off, pinned to core {a.nginx_core}; "
+        f"every load tool pinned to core {a.tool_core}; {a.connections} keep-alive connections, closed loop, "
+        f"no think time; the same {c.BODY_FILE.stat().st_size}-byte JSON body "
+        "(`benchmarks/body.json`, a Telegram update) with `Content-Type: application/json`; "
+        f"{c.dur_arg(a.duration)} per run; {a.rounds} interleaved rounds ({' '.join(tools)}, …); medians.",
+        "- req/s = requests nginx counted (stub_status delta) / load window (first to last request nginx saw, "
+        "100 ms samples). CPU = user+sys of the tool's whole process tree (/proc/PID/stat), start-up "
+        "included; *steady-state* CPU is the same over the middle of the load window only (no start-up or "
+        "shutdown). p50 is the tool's own figure (hey: 0.1 ms resolution; Locust: 1 ms).",
+    ]
+    if skipped:
+        lines.append("- Not run: " + "; ".join(f"{t} ({why})" for t, why in skipped.items()))
+    lines += ["", "### Medians", "", medians_table(med, tools), "", "### Goals", ""]
+    for goal, status, fig in goals(med):
+        lines.append(f"- {goal}: **{status}** — {fig}")
+    lines += ["", "### Tool commands", ""]
+    for t in tools:
+        lines.append(f"- {t}: `{commands[t]}`")
+    lines += ["", "### Every run", "",
+              "*other CPU s*: busy CPU time on the machine during the run that was neither the tool, nginx nor "
+              "the harness (other processes; large values mean a disturbed run).", "",
+              runs_table(runs), ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", default="10s", help="per run (default 10s)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--tools", default=",".join(ALL_TOOLS), help=f"comma list of {','.join(ALL_TOOLS)}")
+    ap.add_argument("--driver-cmd", default=None,
+                    help="how to run driver (default: $DRIVER_CMD, else `driver` on PATH, else `python -m driver.cli`)")
+    ap.add_argument("--driver-args", default="", help="extra arguments appended to `driver run`")
+    ap.add_argument("--nginx-core", default=c.NGINX_CORE)
+    ap.add_argument("--tool-core", default=c.TOOL_CORE)
+    ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
+    ap.add_argument("--out", default=None, help="raw per-run files (default benchmarks/out/http-<time>)")
+    ap.add_argument("--write", metavar="RESULTS_MD", default=None,
+                    help="write/replace the <!-- http --> section of this markdown file")
+    a = ap.parse_args(argv)
+    a.duration = c.parse_duration(a.duration)
+    tools = [t.strip() for t in a.tools.split(",") if t.strip()]
+    bad = [t for t in tools if t not in ALL_TOOLS]
+    if bad:
+        ap.error(f"unknown tool(s) {bad}; choose from {ALL_TOOLS}")
+
+    driver_cmd = c.driver_command(a.driver_cmd)
+    skipped = {}
+    for t in list(tools):
+        ok, why = available(t, driver_cmd)
+        if not ok:
+            c.log(f"skipping {t}: {why}")
+            skipped[t] = why
+            tools.remove(t)
+    if not tools:
+        c.log("no tool can run")
+        return 2
+
+    out = Path(a.out) if a.out else c.OUT_DIR / f"http-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    c.pin_self(a.tool_core)
+    runs: list[dict] = []
+    commands: dict[str, str] = {}
+    with c.Nginx(core=a.nginx_core) as ngx:
+        c.log(f"nginx on {ngx.url} (core {a.nginx_core}); tools on core {a.tool_core}; "
+              f"{a.rounds} rounds × {tools} × {c.dur_arg(a.duration)}; raw files in {out}")
+        stub = c.StubClient(ngx.port)
+        for rnd in range(1, a.rounds + 1):
+            for t in tools:
+                run_dir = out / f"r{rnd}-{t}"
+                run_dir.mkdir(parents=True, exist_ok=True)
+                tool = build_tool(t, a, ngx.url, run_dir, driver_cmd)
+                commands.setdefault(t, display_cmd(tool.cmd).replace(str(run_dir), "OUTDIR"))
+                rec = c.run_monitored(tool.cmd, stub, timeout=a.duration + 60, env=tool.env, cwd=c.REPO_DIR,
+                                      log_prefix=run_dir / t, nginx_pid=ngx.proc.pid)
+                parsed = tool.parse(rec.stdout, rec.stderr, run_dir)
+                r = {"round": rnd, "tool": t, **rec.summary(), **parsed}
+                r["nginx_cpu_us_per_req"] = (rec.nginx_cpu_s / rec.requests * 1e6
+                                             if rec.nginx_cpu_s is not None and rec.requests else None)
+                r["ok"] = rec.returncode == 0 and rec.requests > 0
+                if not r["ok"]:
+                    r["why"] = f"exit {rec.returncode}" if rec.returncode else "no requests"
+                    c.log(f"{t} failed ({r['why']}); stderr tail: {rec.stderr[-800:]}")
+                runs.append(r)
+                (run_dir / "run.json").write_text(json.dumps(
+                    {**r, "samples": [s.__dict__ for s in rec.samples]}, indent=1, default=str))
+                c.log(f"round {rnd} {t:7s} {rec.rps:>10,.0f} req/s  {rec.cpu_us_per_req:6.2f} CPU µs/req  "
+                      f"(steady {c.fmt_num(rec.steady_cpu_us_per_req, 2)})  p50 {c.fmt_ns(parsed.get('p50_ns'))}  "
+                      f"requests {rec.requests:,} (tool says {c.fmt_num(parsed.get('tool_requests'))})  "
+                      f"other CPU {rec.other_cpu_s:.2f}s")
+                time.sleep(a.pause)
+        stub.close()
+
+    med = summarize(runs, tools)
+    text = render(a, runs, med, tools, skipped, commands)
+    (out / "summary.json").write_text(json.dumps({"medians": med, "runs": runs}, indent=1, default=str))
+    print(medians_table(med, tools))
+    print()
+    for goal, status, fig in goals(med):
+        print(f"- {goal}: {status} — {fig}")
+    if a.write:
+        c.update_section(Path(a.write), "http", text)
+        c.log(f"wrote the http section of {a.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Pick the compiled core when it is built, else the pure-Python reference.
+
+Exports `Recorder`, `now_ns` (from driver._core or driver.recorder) and
+`ResponseParser` (from driver._http or driver.httpparse), plus the flags
+`COMPILED` (the compiled Recorder loaded) and `HTTP_COMPILED`.
+
+Set DRIVER_NO_EXTENSIONS to any non-empty value other than "0" to force the
+references (no warning). Otherwise a missing extension prints one warning line on
+stderr per process and the reference runs (slower, same results).
+
+The HTTP reference is imported only when `ResponseParser` is first used, so this
+module works whichever of its two halves exists.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["Recorder", "now_ns", "ResponseParser", "COMPILED", "HTTP_COMPILED", "FORCED_OFF"]
+
+FORCED_OFF = os.environ.get("DRIVER_NO_EXTENSIONS", "") not in ("", "0")
+
+_missing: list[str] = []
+
+COMPILED = False
+if not FORCED_OFF:
+    try:
+        from driver._core import Recorder, now_ns
+        COMPILED = True
+    except ImportError as exc:
+        _missing.append(f"driver._core: {exc}")
+if not COMPILED:
+    from driver.recorder import Recorder, now_ns
+
+HTTP_COMPILED = False
+if not FORCED_OFF:
+    try:
+        from driver._http import ResponseParser
+        HTTP_COMPILED = True
+    except ImportError as exc:
+        _missing.append(f"driver._http: {exc}")
+
+
+def __getattr__(name: str):
+    # PEP 562: resolve the HTTP reference on first use, then cache it.
+    if name == "ResponseParser":
+        from driver.httpparse import ResponseParser
+
+        globals()["ResponseParser"] = ResponseParser
+        return ResponseParser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if _missing:  # this module body runs once per process, so the warning does too
+    print(
+        f"driver: compiled core not built ({'; '.join(_missing)}); "
+        "running the slower pure-Python reference",
+        file=sys.stderr,
+    )

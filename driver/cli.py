@@ -1,0 +1,181 @@
+"""The `driver` command: parse flags, call the library, render. Nothing else.
+
+User errors end as one line on stderr and exit code 2 (see driver.errors for all
+exit codes); no traceback reaches the user for anything they can cause.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import EXIT_INTERRUPTED, EXIT_NOT_RUN, EXIT_OK, EXIT_USAGE, DriverError
+from .plan import make_plan
+from .result import Result
+from .summary import live_line, render
+
+DEFAULT_OUTPUT = "driver-results"
+
+
+def _fail(message: str, code: int = EXIT_USAGE):
+    click.echo(f"driver: error: {message}", err=True)
+    sys.exit(code)
+
+
+def output_dir(base: str | Path) -> Path:
+    """A new directory for this run under `base`, never one an earlier run wrote."""
+    base = Path(base)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        path = base / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+    raise DriverError(f"cannot create a new run directory under {base}")
+
+
+def execute(plan, output: str | None, quiet: bool) -> int:
+    """Run a plan, print the live view and the report, save result.json; return the exit code."""
+    from .supervisor import run
+
+    def progress(point):
+        if not quiet:
+            click.echo(live_line(point, plan.duration_s))
+
+    result = run(plan, on_progress=progress)
+    click.echo(render(result))
+    if output is not None:
+        try:
+            path = result.save(output_dir(output) / "result.json")
+        except OSError as exc:
+            raise DriverError(f"cannot write the result under {output}: {exc.strerror}") from None
+        click.echo(f"\nresult: {path}")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if not result.complete:
+        return EXIT_NOT_RUN
+    return EXIT_OK
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="driver")
+def cli():
+    """A multi-process load driver for webhook bots, REST APIs and job queues."""
+
+
+@cli.command("run")
+@click.argument("url")
+@click.option("-u", "--users", type=int, help="Virtual users (closed loop); with --rate: cap on requests in flight.")
+@click.option("-r", "--rate", type=float, help="Arrivals per second (open loop, latency from the intended start).")
+@click.option("-d", "--duration", help="How long: 30, 30s, 2m, 1h (default 10s unless --requests).")
+@click.option("-n", "--requests", "max_requests", type=int, help="Stop after this many requests in all.")
+@click.option("--ramp-up", help="Ramp users (or the rate) up from 0 over this time.")
+@click.option("--stage", "stages", multiple=True, help="DURATION:TARGET, repeatable: k6-style stages.")
+@click.option("-w", "--workers", type=int, help="Worker processes (default: the CPUs this process may use).")
+@click.option("-m", "--method", default="GET", show_default=True)
+@click.option("-H", "--header", "headers", multiple=True, help="'Name: value', repeatable.")
+@click.option("--body", help="Request body (a JSON body gets Content-Type: application/json).")
+@click.option("--body-file", type=str, help="Read the request body from this file.")
+@click.option("--timeout", help="Request timeout (default 30s).")
+@click.option("--connect-timeout", help="Connect timeout (default 5s or --timeout if lower).")
+@click.option("--think", help="Think time between a user's requests (closed loop).")
+@click.option("--max-in-flight", type=int, help="Open loop: cap on requests in flight (default 1000).")
+@click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--name", help="Endpoint name for the stats (default: METHOD /path).")
+@click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True,
+              help="Directory for results; each run gets its own timestamped directory.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the final report.")
+def run_cmd(url, users, rate, duration, max_requests, ramp_up, stages, workers, method, headers, body,
+            body_file, timeout, connect_timeout, think, max_in_flight, insecure, name, output, quiet):
+    """Load URL and report latency, throughput and errors."""
+    plan = make_plan(
+        url, users=users, rate=rate, duration=duration, requests=max_requests, ramp_up=ramp_up,
+        stages=stages, workers=workers, method=method, headers=headers, body=body, body_file=body_file,
+        timeout=timeout, connect_timeout=connect_timeout, think=think, max_in_flight=max_in_flight, name=name,
+    )
+    if insecure:
+        plan.meta["insecure"] = True
+    sys.exit(execute(plan, output, quiet))
+
+
+@cli.command("demo")
+@click.option("-u", "--users", type=int, default=50, show_default=True)
+@click.option("-d", "--duration", default="5s", show_default=True)
+@click.option("-w", "--workers", type=int, help="Worker processes (default: the CPUs this process may use).")
+@click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+def demo_cmd(users, duration, workers, output, quiet):
+    """Start the built-in Telegram-style webhook target and load it for a few seconds."""
+    import orjson
+
+    from .plan import available_cpus
+    from .targets.demo import SAMPLE_UPDATE, DemoTargetProcess
+
+    with DemoTargetProcess() as target:
+        click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)")
+        body = SAMPLE_UPDATE if isinstance(SAMPLE_UPDATE, (bytes, str)) else orjson.dumps(SAMPLE_UPDATE)
+        plan = make_plan(
+            f"{target.url}/webhook/telegram", users=users, duration=duration,
+            workers=workers or available_cpus(), method="POST", body=body,
+        )
+        code = execute(plan, output, quiet)
+    sys.exit(code)
+
+
+@cli.group("target")
+def target_group():
+    """Run a built-in target on its own."""
+
+
+@target_group.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+def target_demo_cmd(host, port):
+    """The demo webhook target (Ctrl-C stops it)."""
+    from .targets.demo import serve
+
+    try:
+        serve(host=host, port=port)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command("merge")
+@click.argument("results", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Where to write the merged result.json.")
+def merge_cmd(results, output):
+    """Merge result files (e.g. from several boxes) into one, and print it."""
+    merged = Result.load(results[0])
+    for path in results[1:]:
+        merged = merged.merge(Result.load(path))
+    merged.save(output)
+    click.echo(render(merged))
+
+
+def main(argv=None) -> None:
+    """Entry point: click parsing with one-line usage errors and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="driver", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        _fail(exc.format_message().replace("\n", " "))
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+    except DriverError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""The plan: everything a run needs, validated once in the parent, frozen and picklable.
+
+Workers receive the plan as it is (spawn-safe: no globals), so everything here is
+plain data. `make_plan` is the one place where user input becomes a plan; it raises
+PlanError with a message that names the option and the problem.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from . import __version__
+from .errors import PlanError
+from .shapes import Shape, from_stages, ramp_then_hold
+from .units import parse_duration
+
+CLOSED = "closed"  # virtual users, each: request -> response -> think -> request
+OPEN = "open"  # arrivals per second on a schedule, latency from the intended start
+
+DEFAULT_DURATION_S = 10.0
+DEFAULT_USERS = 10
+DEFAULT_MAX_IN_FLIGHT = 1000
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-telegram-bot-api-secret-token"}
+)
+MASK = "***"
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_METHOD = re.compile(r"^[A-Z]+$")
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.tls else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host_header}"
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One request the load sends, and the endpoint name its stats are grouped under."""
+
+    name: str
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    def encode(self, target: Target) -> bytes:
+        """The request as bytes on the wire, built once per plan (HTTP/1.1, keep-alive)."""
+        names = {k.lower() for k, _ in self.headers}
+        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {target.host_header}"]
+        if "user-agent" not in names:
+            lines.append(f"User-Agent: driver/{__version__}")
+        if "accept" not in names:
+            lines.append("Accept: */*")
+        lines += [f"{k}: {v}" for k, v in self.headers if k.lower() != "content-length"]
+        if self.body or self.method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+    @property
+    def is_head(self) -> bool:
+        return self.method == "HEAD"
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: Target
+    requests: tuple[RequestSpec, ...]
+    mode: str  # CLOSED or OPEN
+    shape: Shape  # users (closed) or arrivals/s (open) over time
+    duration_s: float | None  # None: until max_requests are done
+    max_requests: int | None
+    workers: int
+    think_s: float = 0.0
+    connect_timeout_s: float = 5.0
+    request_timeout_s: float = 30.0
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # open loop: cap over all workers
+    grace_s: float = 3.0  # at the end: how long in-flight requests may still finish
+    meta: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.requests)
+
+    def describe(self) -> dict:
+        """The plan as JSON-ready data, with secret header values masked."""
+        return {
+            "target": self.target.base_url,
+            "mode": self.mode,
+            "shape": [list(p) for p in self.shape.points],
+            "duration_s": self.duration_s,
+            "max_requests": self.max_requests,
+            "workers": self.workers,
+            "think_s": self.think_s,
+            "connect_timeout_s": self.connect_timeout_s,
+            "request_timeout_s": self.request_timeout_s,
+            "max_in_flight": self.max_in_flight,
+            "requests": [
+                {
+                    "name": r.name,
+                    "method": r.method,
+                    "path": r.path,
+                    "headers": [[k, MASK if k.lower() in SECRET_HEADERS else v] for k, v in r.headers],
+                    "body_bytes": len(r.body),
+                }
+                for r in self.requests
+            ],
+        }
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parse_url(url: str) -> tuple[Target, str]:
+    """(target, path-with-query) from a URL; PlanError naming the problem otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise PlanError(f"malformed URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        shown = parts.scheme or "none"
+        raise PlanError(f"unsupported URL scheme {shown!r} in {url!r}: use http:// or https://")
+    if not parts.hostname:
+        raise PlanError(f"malformed URL {url!r}: no host")
+    if any(c.isspace() for c in url):
+        raise PlanError(f"malformed URL {url!r}: contains whitespace")
+    port = port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.scheme, parts.hostname, port), path
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep:
+        raise PlanError(f"header {text!r} has no colon: use -H 'Name: value'")
+    if not _TOKEN.match(name):
+        raise PlanError(f"header {text!r} has an invalid name {name!r}")
+    if "\r" in value or "\n" in value:
+        raise PlanError(f"header {name!r} has a line break in its value")
+    return name, value
+
+
+def _positive(name: str, value, kind=float, allow_zero=False):
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise PlanError(f"{name} must be a number, got {value!r}") from None
+    if number < 0 or (number == 0 and not allow_zero):
+        raise PlanError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return number
+
+
+def _seconds(name: str, value, allow_zero=False):
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise PlanError(f"{name}: {exc}") from None
+    return _positive(name, seconds, allow_zero=allow_zero)
+
+
+def parse_stage(text: str) -> tuple[float, float]:
+    """`30s:100` -> (30.0, 100.0): ramp to 100 over 30 s."""
+    duration, sep, target = str(text).partition(":")
+    if not sep:
+        raise PlanError(f"stage {text!r} must be DURATION:TARGET, e.g. 30s:100")
+    return _seconds("--stage duration", duration, allow_zero=True), _positive(
+        "--stage target", target, allow_zero=True
+    )
+
+
+def make_plan(
+    url: str,
+    *,
+    users: int | None = None,
+    rate: float | None = None,
+    duration=None,
+    requests: int | None = None,
+    ramp_up=None,
+    stages=(),
+    workers: int | None = None,
+    method: str = "GET",
+    headers=(),
+    body: bytes | str | None = None,
+    body_file: str | None = None,
+    timeout=None,
+    connect_timeout=None,
+    think=None,
+    max_in_flight: int | None = None,
+    name: str | None = None,
+) -> Plan:
+    """Validate user input into a Plan. Raises PlanError with one clear message."""
+    target, path = parse_url(url)
+    method = (method or "GET").upper()
+    if not _METHOD.match(method):
+        raise PlanError(f"invalid HTTP method {method!r}")
+    parsed_headers = tuple(parse_header(h) if isinstance(h, str) else tuple(h) for h in headers)
+    if body is not None and body_file is not None:
+        raise PlanError("give either --body or --body-file, not both")
+    if body_file is not None:
+        try:
+            with open(body_file, "rb") as f:
+                body = f.read()
+        except FileNotFoundError:
+            raise PlanError(f"body file not found: {body_file}") from None
+        except OSError as exc:
+            raise PlanError(f"cannot read body file {body_file}: {exc.strerror}") from None
+    body_bytes = body.encode() if isinstance(body, str) else (body or b"")
+    names = {k.lower() for k, _ in parsed_headers}
+    if body_bytes and "content-type" not in names and body_bytes.lstrip()[:1] in (b"{", b"["):
+        parsed_headers += (("Content-Type", "application/json"),)
+
+    users = _positive("--users", users, int)
+    rate = _positive("--rate", rate)
+    duration_s = _seconds("--duration", duration)
+    max_requests = _positive("--requests", requests, int)
+    ramp_s = _seconds("--ramp-up", ramp_up, allow_zero=True) or 0.0
+    think_s = _seconds("--think", think, allow_zero=True) or 0.0
+    request_timeout = _seconds("--timeout", timeout) or 30.0
+    connect_timeout = _seconds("--connect-timeout", connect_timeout) or min(5.0, request_timeout)
+    cap = _positive("--max-in-flight", max_in_flight, int)
+    n_workers = _positive("--workers", workers, int)
+    stage_list = [parse_stage(s) if isinstance(s, str) else tuple(s) for s in stages]
+    if stage_list and ramp_s:
+        raise PlanError("give either --ramp-up or --stage, not both")
+    if duration_s is None and max_requests is None:
+        duration_s = sum(d for d, _ in stage_list) if stage_list else DEFAULT_DURATION_S
+    if stage_list and duration_s is None:
+        duration_s = sum(d for d, _ in stage_list)
+
+    if rate is not None:
+        mode = OPEN
+        if users is not None:  # with --rate, --users caps the requests in flight (like wrk2's -c)
+            cap = cap or users
+        # with --rate, stage targets are arrivals/s, ramping from --rate
+        shape = from_stages(stage_list, rate) if stage_list else ramp_then_hold(rate, ramp_s, duration_s or 0.0)
+    else:
+        mode = CLOSED
+        if stage_list:
+            shape = from_stages(stage_list)
+        else:
+            shape = ramp_then_hold(users or DEFAULT_USERS, ramp_s, duration_s or 0.0)
+    if shape.peak <= 0:
+        raise PlanError("the load never rises above zero: give --users, --rate or a stage target > 0")
+
+    if n_workers is None:
+        n_workers = available_cpus()
+        if mode == CLOSED:
+            n_workers = max(1, min(n_workers, int(shape.peak)))
+    request = RequestSpec(name or f"{method} {path.split('?')[0]}", method, path, parsed_headers, body_bytes)
+    return Plan(
+        target=target,
+        requests=(request,),
+        mode=mode,
+        shape=shape,
+        duration_s=duration_s,
+        max_requests=max_requests,
+        workers=n_workers,
+        think_s=think_s,
+        connect_timeout_s=connect_timeout,
+        request_timeout_s=request_timeout,
+        max_in_flight=cap or DEFAULT_MAX_IN_FLIGHT,
+        grace_s=min(3.0, request_timeout),
+    )

@@ -1,0 +1,327 @@
+"""run(plan) -> Result: start the workers, sample them every second, end the run.
+
+The parent owns the processes and the shared memory. It never receives results
+from workers: every second it reads their blocks and diffs them against the last
+read (the time series and the live progress); at the end it sums them. So a
+worker that dies loses nothing it recorded, and the run still ends with a result
+marked incomplete, saying why. Shared memory is released in every case (normal
+end, Ctrl-C, a dead worker, an exception) by the `finally` of `SharedBlocks`.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import socket
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from . import histogram
+from ._speedups import now_ns
+from .environment import describe_environment
+from .errors import RunFailed, TargetUnreachable
+from .layout import (
+    C_BYTES_IN,
+    C_BYTES_OUT,
+    C_REQUESTS,
+    C_SENT,
+    C_STATUS_4XX,
+    C_STATUS_5XX,
+    CTL_DEADLINE_NS,
+    CTL_START_NS,
+    CTL_STOP,
+    ERROR_COUNTERS,
+    H_LATENCY,
+    PHASE_DONE,
+    PHASE_NAMES,
+    PHASE_READY,
+    ST_ACTIVE_USERS,
+    ST_CONNECTIONS,
+    ST_CPU_NS,
+    ST_FINISHED_NS,
+    ST_IN_FLIGHT,
+    ST_LAG_MAX_NS,
+    ST_LAG_SAMPLES,
+    ST_LAG_SUM_NS,
+    ST_PHASE,
+    ST_PID,
+    STATUS_LEN,
+    STOP_GRACEFUL,
+    STOP_NOW,
+    BlockLayout,
+)
+from .plan import Plan
+from .result import EndpointResult, Result, merge_counters
+from .shm import SharedBlocks, remove_stale
+from .worker import worker_main
+
+STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
+START_DELAY_NS = 100_000_000  # all workers start together this long after the last is ready
+POLL_S = 0.05
+_ERROR_COLS = list(ERROR_COUNTERS.values())
+
+
+def resolve(plan: Plan) -> str:
+    """Resolve the target's host once and check it accepts connections.
+
+    Returns the address the workers connect to. Raises TargetUnreachable within the
+    connect timeout when the host does not resolve, refuses, or does not answer.
+    """
+    t = plan.target
+    try:
+        infos = socket.getaddrinfo(t.host, t.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise TargetUnreachable(f"cannot resolve host {t.host!r}: {exc.strerror}") from None
+    address = infos[0][4][0]
+    try:
+        with socket.create_connection((address, t.port), timeout=plan.connect_timeout_s):
+            pass
+    except ConnectionRefusedError:
+        raise TargetUnreachable(f"connection refused by {t.host}:{t.port}: is the target running?") from None
+    except (socket.timeout, TimeoutError):
+        raise TargetUnreachable(
+            f"no answer from {t.host}:{t.port} within the connect timeout ({plan.connect_timeout_s:g}s)"
+        ) from None
+    except OSError as exc:
+        raise TargetUnreachable(f"cannot connect to {t.host}:{t.port}: {exc.strerror or exc}") from None
+    return address
+
+
+def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
+    """Carry out a plan and return its Result.
+
+    `on_progress(point)` is called about once a second with the last second's
+    figures (the same dict that goes into Result.series). Ctrl-C (KeyboardInterrupt)
+    ends the run gracefully: the result comes back with `interrupted=True`.
+    """
+    remove_stale()
+    address = resolve(plan) if check_target else plan.target.host
+    layout = BlockLayout(len(plan.requests))
+    with SharedBlocks(plan.workers, layout) as shm:
+        return _Run(plan, shm, address, on_progress).execute()
+
+
+class _Run:
+    def __init__(self, plan: Plan, shm: SharedBlocks, address: str, on_progress):
+        self.plan = plan
+        self.shm = shm
+        self.layout = shm.layout
+        self.address = address
+        self.on_progress = on_progress
+        self.procs: list = []
+        self.reasons: list[str] = []
+        self.interrupted = False
+        self.series: list[dict] = []
+        self.stop_sent_ns = 0
+        self.start_ns = 0
+
+    def execute(self) -> Result:
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            self._spawn()
+            self._wait_ready()
+            self._start()
+            self._supervise()
+        except KeyboardInterrupt:  # Ctrl-C before the load started
+            self.interrupted = True
+            self._stop(STOP_NOW)
+        finally:
+            self._reap()
+        return self._result(started_at)
+
+    # -- processes
+    def _spawn(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        # Children inherit an ignored SIGINT through exec, so Ctrl-C reaches only the
+        # parent, which then stops the workers in order.
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for i in range(self.plan.workers):
+                proc = ctx.Process(
+                    target=worker_main, name=f"driver-worker-{i}", daemon=True,
+                    args=(self.plan, i, self.plan.workers, self.shm.block_names[i], self.shm.control.name,
+                          self.address),
+                )
+                proc.start()
+                self.procs.append(proc)
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+    def _phase(self, i: int) -> int:
+        return int(self.shm.blocks[i].array[ST_PHASE])
+
+    def _wait_ready(self) -> None:
+        until = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            for i, proc in enumerate(self.procs):
+                if proc.exitcode is not None and self._phase(i) < PHASE_READY:
+                    raise RunFailed(f"worker {i} exited during start-up ({_exit_reason(proc.exitcode)})")
+            if all(self._phase(i) >= PHASE_READY for i in range(len(self.procs))):
+                return
+            if time.monotonic() > until:
+                raise RunFailed(f"workers not ready after {STARTUP_TIMEOUT_S:g}s")
+            time.sleep(0.005)
+
+    def _start(self) -> None:
+        control = self.shm.control.array
+        self.start_ns = now_ns() + START_DELAY_NS
+        if self.plan.duration_s:
+            control[CTL_DEADLINE_NS] = self.start_ns + int(self.plan.duration_s * 1e9)
+        control[CTL_START_NS] = self.start_ns
+
+    def _stop(self, how: int) -> None:
+        control = self.shm.control.array
+        if control[CTL_STOP] < how:
+            control[CTL_STOP] = how
+        if not self.stop_sent_ns:
+            self.stop_sent_ns = now_ns()
+
+    def _supervise(self) -> None:
+        prev = self.shm.snapshot()
+        next_sample = self.start_ns + 1_000_000_000
+        deadline = int(self.shm.control.array[CTL_DEADLINE_NS])
+        hard_grace_ns = int((self.plan.grace_s + 5) * 1e9)
+        while True:
+            try:
+                time.sleep(POLL_S)
+                now = now_ns()
+                if now >= next_sample:
+                    snap = self.shm.snapshot()
+                    self._sample(prev, snap, (now - self.start_ns) / 1e9)
+                    prev = snap
+                    next_sample += 1_000_000_000
+                    if next_sample < now:  # we were suspended: skip, do not burst
+                        next_sample = now + 1_000_000_000
+                self._check_workers()
+                if all(p.exitcode is not None for p in self.procs):
+                    break
+                if deadline and now > deadline + hard_grace_ns:
+                    self._note("workers did not stop within the grace period after the deadline")
+                    self._stop(STOP_NOW)
+                if self.stop_sent_ns and now - self.stop_sent_ns > hard_grace_ns:
+                    self._terminate()
+            except KeyboardInterrupt:
+                if self.interrupted:  # a second Ctrl-C: stop now
+                    self._stop(STOP_NOW)
+                else:
+                    self.interrupted = True
+                    self._stop(STOP_GRACEFUL)
+        snap = self.shm.snapshot()
+        elapsed = (now_ns() - self.start_ns) / 1e9
+        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05:
+            self._sample(prev, snap, elapsed)
+
+    def _note(self, reason: str) -> None:
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def _check_workers(self) -> None:
+        for i, proc in enumerate(self.procs):
+            if proc.exitcode is not None and self._phase(i) != PHASE_DONE:
+                self._note(f"worker {i} (pid {proc.pid}) died: {_exit_reason(proc.exitcode)}; "
+                           f"what it recorded until then is included")
+                self._stop(STOP_GRACEFUL)
+
+    def _terminate(self) -> None:
+        for proc in self.procs:
+            if proc.exitcode is None:
+                proc.kill()
+
+    def _reap(self) -> None:
+        for proc in self.procs:
+            proc.join(timeout=self.plan.grace_s + 2)
+            if proc.exitcode is None:
+                proc.kill()
+                proc.join(timeout=5)
+        for i, proc in enumerate(self.procs):
+            if proc.exitcode not in (0, None) or self._phase(i) != PHASE_DONE:
+                self._check_workers()
+
+    # -- numbers
+    def _sample(self, prev: np.ndarray, snap: np.ndarray, t: float) -> None:
+        """One point of the time series from the difference of two snapshots."""
+        lay = self.layout
+        d = snap - prev
+        _, dcounters, dhists = lay.views(d.sum(axis=0))
+        lat = dhists[:, H_LATENCY].sum(axis=0)
+        p50, p90, p99 = histogram.percentiles(lat, [50, 90, 99]) if lat.any() else (None, None, None)
+        status = snap[:, :STATUS_LEN]
+        dt = t - (self.series[-1]["t"] if self.series else 0.0)
+        requests = int(dcounters[:, C_REQUESTS].sum())
+        errors = int(dcounters[:, _ERROR_COLS].sum())
+        point = {
+            "t": round(t, 3),
+            "requests": requests,
+            "rps": requests / dt if dt > 0 else 0.0,
+            "errors": errors,
+            "http_errors": int(dcounters[:, [C_STATUS_4XX, C_STATUS_5XX]].sum()),
+            "bytes_in": int(dcounters[:, C_BYTES_IN].sum()),
+            "p50_ns": p50,
+            "p90_ns": p90,
+            "p99_ns": p99,
+            "active_users": int(status[:, ST_ACTIVE_USERS].sum()),
+            "in_flight": int(status[:, ST_IN_FLIGHT].sum()),
+            "connections": int(status[:, ST_CONNECTIONS].sum()),
+            "lag_max_ns": int(status[:, ST_LAG_MAX_NS].max()),
+        }
+        self.series.append(point)
+        if self.on_progress is not None:
+            self.on_progress(point)
+
+    def _result(self, started_at: str) -> Result:
+        snap = self.shm.snapshot()
+        total = snap.sum(axis=0)
+        per_worker = [self.layout.views(row) for row in snap]
+        hists = self.layout.views(total)[2]
+        endpoints = []
+        for e, spec in enumerate(self.plan.requests):
+            merged = merge_counters(np.stack([pw[1][e] for pw in per_worker]))
+            merged[C_BYTES_OUT] = merged[C_SENT] * len(spec.encode(self.plan.target))
+            endpoints.append(EndpointResult(spec.name, merged, hists[e].copy()))
+        ended = [int(s[0][ST_PHASE]) for s in per_worker]
+        duration = self._duration(snap)
+        return Result(
+            plan=self.plan.describe(),
+            endpoints=endpoints,
+            duration_s=duration,
+            started_at=started_at,
+            series=self.series,
+            workers=[self._worker_info(i, s[0], ended[i]) for i, s in enumerate(per_worker)],
+            environment=describe_environment(self.plan.workers),
+            complete=not self.reasons and not self.interrupted,
+            interrupted=self.interrupted,
+            reasons=self.reasons + (["interrupted (Ctrl-C)"] if self.interrupted else []),
+        )
+
+    def _duration(self, snap: np.ndarray) -> float:
+        """Seconds from the common start to the last worker's end (or now)."""
+        if not self.start_ns:
+            return 0.0
+        finished = [int(x) for x in snap[:, ST_FINISHED_NS] if x]
+        end = max(finished) if len(finished) == len(self.procs) else now_ns()
+        return max(0.0, (end - self.start_ns) / 1e9)
+
+    def _worker_info(self, i: int, status: np.ndarray, phase: int) -> dict:
+        proc = self.procs[i] if i < len(self.procs) else None
+        samples = int(status[ST_LAG_SAMPLES])
+        return {
+            "index": i,
+            "pid": int(status[ST_PID]),
+            "phase": PHASE_NAMES[phase] if 0 <= phase < len(PHASE_NAMES) else str(phase),
+            "exit": _exit_reason(proc.exitcode) if proc is not None else "not started",
+            "cpu_s": int(status[ST_CPU_NS]) / 1e9,
+            "lag_max_ms": int(status[ST_LAG_MAX_NS]) / 1e6,
+            "lag_mean_ms": (int(status[ST_LAG_SUM_NS]) / samples / 1e6) if samples else 0.0,
+        }
+
+
+def _exit_reason(code) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

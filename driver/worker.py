@@ -1,0 +1,154 @@
+"""One worker process: a uvloop event loop running its share of the load.
+
+The worker writes only its own shared-memory block (through the recorder and the
+status area) and reads only the control block. It never sends results anywhere:
+what it recorded is already in shared memory, so if it is killed nothing recorded
+is lost.
+
+Lifecycle: attach -> PHASE_READY -> wait for CTL_START_NS -> PHASE_RUNNING until the
+deadline, the quota, or CTL_STOP -> PHASE_STOPPING (no new requests; in-flight ones
+get plan.grace_s to finish) -> PHASE_DONE.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import traceback
+
+from ._speedups import Recorder, now_ns
+from .layout import (
+    CTL_DEADLINE_NS,
+    CTL_LEN,
+    CTL_START_NS,
+    CTL_STOP,
+    PHASE_DONE,
+    PHASE_FAILED,
+    PHASE_READY,
+    PHASE_RUNNING,
+    PHASE_STOPPING,
+    ST_ACTIVE_USERS,
+    ST_CONNECTIONS,
+    ST_CPU_NS,
+    ST_FATAL,
+    ST_FINISHED_NS,
+    ST_HEARTBEAT_NS,
+    ST_IN_FLIGHT,
+    ST_LAG_MAX_NS,
+    ST_LAG_SAMPLES,
+    ST_LAG_SUM_NS,
+    ST_PHASE,
+    ST_PID,
+    ST_STARTED_NS,
+    STOP_NONE,
+    STOP_NOW,
+    BlockLayout,
+)
+from .loads import ClosedLoop, OpenLoop
+from .plan import CLOSED, Plan
+from .shm import Segment
+
+HEARTBEAT_S = 0.1  # status, lag, timeouts and the user count are refreshed this often
+
+
+def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control_name: str,
+                address: str) -> None:
+    """Process entry point (spawn-safe: everything arrives as arguments)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us to stop
+    layout = BlockLayout(len(plan.requests))
+    block = Segment.attach(block_name, layout.length)
+    control = Segment.attach(control_name, CTL_LEN)
+    rec = Recorder(block.array, len(plan.requests))
+    try:
+        import uvloop
+
+        uvloop.run(_Worker(plan, index, n_workers, rec, control.array, address).main())
+    except BaseException:
+        rec.set_status(ST_FATAL, 1)
+        rec.set_status(ST_PHASE, PHASE_FAILED)
+        traceback.print_exc(file=sys.stderr)
+        sys.exit(1)
+
+
+class _Worker:
+    def __init__(self, plan, index, n_workers, rec, control, address):
+        self.plan = plan
+        self.index = index
+        self.n_workers = n_workers
+        self.rec = rec
+        self.control = control
+        self.address = address
+        self.parent = os.getppid()
+
+    async def main(self) -> None:
+        rec, control = self.rec, self.control
+        rec.set_status(ST_PID, os.getpid())
+        rec.set_status(ST_HEARTBEAT_NS, now_ns())
+        rec.set_status(ST_PHASE, PHASE_READY)
+        while control[CTL_START_NS] == 0:
+            if control[CTL_STOP] != STOP_NONE or self._orphaned():
+                rec.set_status(ST_PHASE, PHASE_DONE)
+                return
+            await asyncio.sleep(0.002)
+        start_ns = int(control[CTL_START_NS])
+        await asyncio.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
+        rec.set_status(ST_STARTED_NS, now_ns())
+        rec.set_status(ST_PHASE, PHASE_RUNNING)
+        kind = ClosedLoop if self.plan.mode == CLOSED else OpenLoop
+        engine = kind(self.plan, self.index, self.n_workers, rec, self.address, start_ns)
+        engine.tick(now_ns())
+        if kind is OpenLoop:
+            engine.start()
+        await self._run(engine)
+        await self._drain(engine)
+        rec.set_status(ST_FINISHED_NS, now_ns())
+        self._status(engine)
+        rec.set_status(ST_PHASE, PHASE_DONE)
+
+    async def _run(self, engine) -> None:
+        """Heartbeat until the deadline, the quota, or a stop from the parent."""
+        deadline = int(self.control[CTL_DEADLINE_NS])
+        expected = time.monotonic() + HEARTBEAT_S
+        while True:
+            await asyncio.sleep(max(0.0, expected - time.monotonic()))
+            lag_ns = max(0, int((time.monotonic() - expected) * 1e9))
+            expected += HEARTBEAT_S
+            self.rec.max_status(ST_LAG_MAX_NS, lag_ns)
+            self.rec.add_status(ST_LAG_SUM_NS, lag_ns)
+            self.rec.add_status(ST_LAG_SAMPLES, 1)
+            now = now_ns()
+            engine.sweep(now)
+            if self.control[CTL_STOP] != STOP_NONE or (deadline and now >= deadline) or self._orphaned():
+                return
+            if engine.finished():
+                return
+            engine.tick(now)
+            self._status(engine)
+
+    async def _drain(self, engine) -> None:
+        """Stop sending; give requests in flight plan.grace_s to finish, then close everything."""
+        engine.stop()
+        self.rec.set_status(ST_PHASE, PHASE_STOPPING)
+        until = now_ns() + int(self.plan.grace_s * 1e9)
+        while now_ns() < until and self.control[CTL_STOP] != STOP_NOW:
+            engine.sweep(now_ns())
+            if engine.in_flight() == 0:
+                break
+            self._status(engine)
+            await asyncio.sleep(0.01)
+        engine.close_all()
+        await asyncio.sleep(0)  # let the transports run their connection_lost callbacks
+
+    def _status(self, engine) -> None:
+        rec = self.rec
+        rec.set_status(ST_HEARTBEAT_NS, now_ns())
+        rec.set_status(ST_CPU_NS, time.process_time_ns())
+        rec.set_status(ST_ACTIVE_USERS, engine.active)
+        rec.set_status(ST_IN_FLIGHT, engine.in_flight())
+        rec.set_status(ST_CONNECTIONS, len(engine.connections))
+
+    def _orphaned(self) -> bool:
+        """The parent is gone (killed): stop rather than load a target nobody watches."""
+        return os.getppid() != self.parent
