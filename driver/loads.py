@@ -44,6 +44,8 @@ class _Engine:
         # requests this worker may still send; -1: no limit
         self.remaining = split(plan.max_requests, n_workers, index) if plan.max_requests else -1
         self.stopping = False
+        # no request starts at or after the end of the run (the heartbeat stops the rest)
+        self.end_ns = start_ns + int(plan.duration_s * 1e9) if plan.duration_s else 1 << 62
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task] = set()
 
@@ -140,7 +142,7 @@ class _User:
 
     def on_response(self, conn: Connection, now: int) -> None:
         engine = self.engine
-        if not self.running or engine.stopping or not engine.take():
+        if not self.running or engine.stopping or now >= engine.end_ns or not engine.take():
             if not self.running:
                 conn.close()
             return
@@ -228,7 +230,7 @@ class OpenLoop(_Engine):
             due = self._due_ns(self.k)
             if due > now:
                 break
-            if not self.take():
+            if due >= self.end_ns or not self.take():
                 self.stopping = True
                 break
             self._dispatch(int(due), now)

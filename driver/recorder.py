@@ -72,6 +72,13 @@ def _int64(value) -> int:  # the compiled `int64_t` arguments: values, counts, b
     return _int(value, 64)
 
 
+def _add(block: np.ndarray, i: int, n: int) -> None:
+    # block[i] += n, wrapping at 2**64 as the compiled c_add does (and without
+    # numpy's overflow warning). Only sums of ns or bytes could ever get there.
+    total = (int(block[i]) + n) & 0xFFFF_FFFF_FFFF_FFFF
+    block[i] = total - (1 << 64) if total >= 1 << 63 else total
+
+
 def _int64_vector(values) -> np.ndarray:
     # Mirrors the compiled `const int64_t[::1]` argument: a buffer of int64.
     if not isinstance(values, np.ndarray):
@@ -192,14 +199,14 @@ class Recorder:
             raise ValueError(f"nbytes must be >= 0, not {nbytes}")
         block = self._block
         block[base + C_REQUESTS] += 1
-        block[base + C_BYTES_IN] += nbytes
+        _add(block, base + C_BYTES_IN, nbytes)
         if 100 <= status < 600:
             block[base + C_STATUS_1XX + status // 100 - 1] += 1
         else:
             block[base + C_ERR_PROTOCOL] += 1
         if latency_ns < 0:
             latency_ns = 0
-        block[base + C_LAT_SUM_NS] += latency_ns
+        _add(block, base + C_LAT_SUM_NS, latency_ns)
         if latency_ns < block[base + C_LAT_MIN_NS]:
             block[base + C_LAT_MIN_NS] = latency_ns
         if latency_ns > block[base + C_LAT_MAX_NS]:
@@ -214,7 +221,7 @@ class Recorder:
         i = self._counter(endpoint, counter)
         if n < 0:
             raise ValueError(f"counters only grow: n must be >= 0, not {n}")
-        self._block[i] += n
+        _add(self._block, i, n)
 
     def set_status(self, slot, value):
         """status[slot] = value."""
@@ -224,7 +231,7 @@ class Recorder:
     def add_status(self, slot, n=1):
         """status[slot] += n (n may be negative: users, in-flight, connections)."""
         slot, n = _int32(slot), _int64(n)
-        self._block[self._slot(slot)] += n
+        _add(self._block, self._slot(slot), n)
 
     def max_status(self, slot, value):
         """status[slot] = max(status[slot], value)."""

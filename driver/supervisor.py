@@ -287,7 +287,7 @@ class _Run:
             duration_s=duration,
             started_at=started_at,
             series=self.series,
-            workers=[self._worker_info(i, s[0], ended[i]) for i, s in enumerate(per_worker)],
+            workers=[self._worker_info(i, s[0], s[1], ended[i]) for i, s in enumerate(per_worker)],
             environment=describe_environment(self.plan.workers),
             complete=not self.reasons and not self.interrupted,
             interrupted=self.interrupted,
@@ -302,7 +302,7 @@ class _Run:
         end = max(finished) if len(finished) == len(self.procs) else now_ns()
         return max(0.0, (end - self.start_ns) / 1e9)
 
-    def _worker_info(self, i: int, status: np.ndarray, phase: int) -> dict:
+    def _worker_info(self, i: int, status: np.ndarray, counters: np.ndarray, phase: int) -> dict:
         proc = self.procs[i] if i < len(self.procs) else None
         samples = int(status[ST_LAG_SAMPLES])
         return {
@@ -310,6 +310,7 @@ class _Run:
             "pid": int(status[ST_PID]),
             "phase": PHASE_NAMES[phase] if 0 <= phase < len(PHASE_NAMES) else str(phase),
             "exit": _exit_reason(proc.exitcode) if proc is not None else "not started",
+            "requests": int(counters[:, C_REQUESTS].sum()),
             "cpu_s": int(status[ST_CPU_NS]) / 1e9,
             "lag_max_ms": int(status[ST_LAG_MAX_NS]) / 1e6,
             "lag_mean_ms": (int(status[ST_LAG_SUM_NS]) / samples / 1e6) if samples else 0.0,

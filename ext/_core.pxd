@@ -54,6 +54,15 @@ cdef enum:
     C_CLAMPED = 17
 
 
+cdef inline void c_add(int64_t* slot, int64_t n) noexcept nogil:
+    """slot += n, wrapping at 2**64 like the reference (signed overflow is UB in C).
+
+    Counters that could ever get near 2**63 are sums of ns or bytes (292 years of
+    latency, 8 EiB); wrapping keeps both implementations equal and defined there.
+    """
+    slot[0] = <int64_t>(<uint64_t>slot[0] + <uint64_t>n)
+
+
 cdef inline int64_t c_now_ns() noexcept nogil:
     """CLOCK_MONOTONIC in ns: the clock of time.monotonic_ns()."""
     cdef timespec ts

@@ -153,14 +153,14 @@ cdef class Recorder:
         if nbytes < 0:
             raise ValueError(f"nbytes must be >= 0, not {nbytes}")
         c[C_REQUESTS] += 1
-        c[C_BYTES_IN] += nbytes
+        c_add(&c[C_BYTES_IN], nbytes)
         if 100 <= status < 600:
             c[C_STATUS_1XX + status // 100 - 1] += 1
         else:
             c[C_ERR_PROTOCOL] += 1
         if latency_ns < 0:
             latency_ns = 0
-        c[C_LAT_SUM_NS] += latency_ns
+        c_add(&c[C_LAT_SUM_NS], latency_ns)
         if latency_ns < c[C_LAT_MIN_NS]:
             c[C_LAT_MIN_NS] = latency_ns
         if latency_ns > c[C_LAT_MAX_NS]:
@@ -177,7 +177,7 @@ cdef class Recorder:
             _index_error("counter", counter, N_COUNTERS)
         if n < 0:
             raise ValueError(f"counters only grow: n must be >= 0, not {n}")
-        self._counters[<Py_ssize_t>endpoint * N_COUNTERS + counter] += n
+        c_add(&self._counters[<Py_ssize_t>endpoint * N_COUNTERS + counter], n)
 
     def set_status(self, int slot, int64_t value):
         """status[slot] = value."""
@@ -189,7 +189,7 @@ cdef class Recorder:
         """status[slot] += n (n may be negative: users, in-flight, connections)."""
         if <unsigned int>slot >= <unsigned int>self._n_status:
             _index_error("status slot", slot, STATUS_LEN)
-        self._status[slot] += n
+        c_add(&self._status[slot], n)
 
     def max_status(self, int slot, int64_t value):
         """status[slot] = max(status[slot], value)."""

@@ -260,10 +260,13 @@ def _stream_server(handler: _Handler, host: str, name: str) -> Iterator[ServerIn
     async def stop(server: asyncio.Server) -> None:
         nonlocal closing
         closing = True
-        server.close()
-        # Connections asyncio accepted but has not handed to on_connect yet are in
-        # tasks of their own: wait for those too, so no socket outlives the loop.
         loop = asyncio.get_running_loop()
+        # Stop accepting, but close the Server only once the connections already
+        # accepted were handed over (each in a task of its own): a task that runs
+        # after Server.close() fails an assert in Server._attach (CPython 3.11) and
+        # strands its socket open until the next gc.
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
         deadline = loop.time() + STOP_TIMEOUT_S
         while True:
             for writer in list(writers):
@@ -274,6 +277,7 @@ def _stream_server(handler: _Handler, host: str, name: str) -> Iterator[ServerIn
             if not pending or loop.time() >= deadline:
                 break
             await asyncio.wait(pending, timeout=0.1)
+        server.close()  # the listening socket: connections still queued get an RST
         await asyncio.sleep(0)  # abort() closes the socket in a callback: let it run
 
     with _in_thread(name, start, stop):

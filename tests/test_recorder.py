@@ -233,7 +233,8 @@ def test_count_adds_and_refuses_to_shrink(impl):
         rec.count(2, C_ERR_CONN_RESET, -1)
     _, counters, _ = views(block)
     assert counters[2, C_ERR_CONN_RESET] == 5
-    assert counters.sum() - counters[:, C_LAT_MIN_NS].sum() == 5
+    counters[:, C_LAT_MIN_NS] = 0
+    assert counters.sum() == 5  # nothing else moved
 
 
 # --- status
@@ -365,3 +366,12 @@ def test_now_ns_is_the_monotonic_clock(impl):
     after = time.monotonic_ns()
     assert isinstance(now, int)
     assert before <= now <= after
+
+
+def test_sums_wrap_at_64_bits_in_both(impl):
+    # Unreachable in practice (292 years of ns); pinned so both stay equal and defined.
+    block = new_block()
+    rec = impl.Recorder(block, N_ENDPOINTS)
+    rec.add_status(ST_PHASE, INT64_MAX)
+    rec.add_status(ST_PHASE, 1)
+    assert block[ST_PHASE] == -(1 << 63)

@@ -223,7 +223,8 @@ def test_servers_on_ipv6_loopback():
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
     try:
-        socket.socket(socket.AF_INET6).bind(("::1", 0))
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
     except OSError:
         pytest.skip("no ::1")
     with slow_server(0, host="::1") as server:
@@ -237,7 +238,10 @@ def test_leaving_with_open_connections_still_shuts_down():
         for sock in socks:
             sock.sendall(GET)
     for sock in socks:
-        assert sock.recv(100) == b""  # the server side closed them
+        try:  # closed from the server side: a FIN, or an RST where data was unread
+            assert sock.recv(100) == b""
+        except ConnectionResetError:
+            pass
         sock.close()
     assert_closed(server)
 

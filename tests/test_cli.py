@@ -1,0 +1,105 @@
+"""The CLI: bad input is one line and exit 2; an unreachable target is exit 3; demo works."""
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.servers import free_port, refused_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def driver_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "driver.cli", *args], cwd=ROOT, capture_output=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "not a url"], "scheme"),  # no scheme at all
+        (["run", "ftp://127.0.0.1/"], "unsupported URL scheme 'ftp'"),
+        (["run", "http://127.0.0.1:99999/"], "malformed URL"),  # port out of range
+        (["run", "http:///path"], "no host"),
+        (["run", "http://127.0.0.1/", "-u", "0"], "--users must be > 0"),
+        (["run", "http://127.0.0.1/", "-u", "-5"], "--users must be > 0"),
+        (["run", "http://127.0.0.1/", "-r", "0"], "--rate must be > 0"),
+        (["run", "http://127.0.0.1/", "-d", "0"], "--duration must be > 0"),
+        (["run", "http://127.0.0.1/", "-d", "-3s"], "--duration"),
+        (["run", "http://127.0.0.1/", "-d", "soon"], "not a duration"),
+        (["run", "http://127.0.0.1/", "--body-file", "/nonexistent/body.json"], "body file not found"),
+        (["run", "http://127.0.0.1/", "-H", "NoColonHere"], "has no colon"),
+        (["run", "http://127.0.0.1/", "-w", "0"], "--workers must be > 0"),
+        (["run", "http://127.0.0.1/", "-u", "many"], "'many' is not a valid integer"),  # click's own check
+        (["run"], "Missing argument"),
+        (["nosuchcommand"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle):
+    proc = driver_cli(*args)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert needle in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_refused_target_exits_3_quickly():
+    with refused_port() as port:
+        t0 = time.monotonic()
+        proc = driver_cli("run", port.url + "/", "-d", "30s")
+    err = proc.stderr.decode()
+    assert proc.returncode == 3, err
+    assert "refused" in err and len(err.strip().splitlines()) == 1
+    assert time.monotonic() - t0 < 30  # stopped at the pre-flight connect, not after the run
+
+
+def test_unresolvable_host_exits_3():
+    proc = driver_cli("run", "http://no-such-host.invalid/", "-d", "5s", "--connect-timeout", "2s")
+    err = proc.stderr.decode()
+    assert proc.returncode == 3, err
+    assert "resolve" in err and "Traceback" not in err
+
+
+def test_demo_runs_the_builtin_target(tmp_path):
+    proc = driver_cli("demo", "-d", "2s", "-u", "10", "-o", str(tmp_path))
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "POST /webhook/telegram" in out and "p99.9" in out
+    data = orjson.loads(next(tmp_path.glob("*/result.json")).read_bytes())
+    assert data["totals"]["requests"] > 0
+    assert data["totals"]["status"]["2xx"] == data["totals"]["requests"]  # the bot accepts every update
+    assert data["totals"]["errors"] == 0
+
+
+def test_each_run_gets_its_own_directory(tmp_path):
+    from driver.cli import output_dir
+
+    a, b = output_dir(tmp_path), output_dir(tmp_path)
+    assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_target_demo_serves_on_the_given_port():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "driver.cli", "target", "demo", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        until = time.monotonic() + 20
+        while time.monotonic() < until:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    reply = b""
+                    while chunk := s.recv(4096):
+                        reply += chunk
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        assert reply.startswith(b"HTTP/1.1 200") and b'"status"' in reply
+    finally:
+        proc.terminate()
+        proc.wait(10)
