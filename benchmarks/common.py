@@ -393,6 +393,7 @@ class RunRecord:
     stderr: str
     nginx_cpu_s: float | None = None  # nginx master+worker during the run
     other_cpu_s: float | None = None  # busy CPU on the machine not from tool, nginx or harness
+    irq_cpu_s: float | None = None  # irq+softirq time of the machine during the run
     samples: list[Sample] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
@@ -418,12 +419,37 @@ def _load_window(samples: list[Sample], base: int, final: int) -> tuple[float, f
     return t0, t1
 
 
-def busy_ticks() -> int:
-    """Busy CPU ticks of the whole machine (all of /proc/stat's cpu line but idle, iowait)."""
+def cpu_stat() -> tuple[int, int]:
+    """(task ticks, interrupt ticks) of the whole machine from /proc/stat's cpu line:
+    user+nice+system+steal, and irq+softirq (loopback TCP work done in softirq is
+    charged there, not to the process that caused it)."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     # user nice system idle iowait irq softirq steal guest guest_nice (guest is in user)
-    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+    return v[0] + v[1] + v[2] + v[7], v[5] + v[6]
+
+
+def wait_for_quiet(max_busy: float = 0.15, window: float = 1.0, max_wait: float = 120.0) -> float:
+    """Wait until the machine is quiet: at most `max_busy` cores busy (tasks + irq) over
+    `window` seconds, for up to `max_wait` seconds. Returns the seconds waited; logs
+    when it had to wait. Other people's jobs on a small box would otherwise land in
+    the middle of a run."""
+    t0 = time.monotonic()
+    warned = False
+    while True:
+        a, ai = cpu_stat()
+        time.sleep(window)
+        b, bi = cpu_stat()
+        busy = (b - a + bi - ai) / CLK_TCK / window
+        waited = time.monotonic() - t0
+        if busy <= max_busy:
+            return waited
+        if waited >= max_wait:
+            log(f"machine still busy ({busy:.2f} cores) after {waited:.0f}s; running anyway")
+            return waited
+        if not warned:
+            log(f"machine busy ({busy:.2f} cores used by other processes); waiting for it to calm down")
+            warned = True
 
 
 def run_monitored(
@@ -449,7 +475,7 @@ def run_monitored(
         tmp = Path(tempfile.mkdtemp(prefix="driver-bench-run-"))
         out_path, err_path = tmp / "stdout", tmp / "stderr"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    busy0 = busy_ticks()
+    busy0, irq0 = cpu_stat()
     ngx0 = tree_cpu_ticks(nginx_pid) if nginx_pid else 0
     own0 = sum(os.times()[:2])
     before = stub.read()
@@ -491,7 +517,9 @@ def run_monitored(
     final = after.requests_excluding_polls
     ngx_s = (tree_cpu_ticks(nginx_pid) - ngx0) / CLK_TCK if nginx_pid else None
     own_s = sum(os.times()[:2]) - own0
-    busy_s = (busy_ticks() - busy0) / CLK_TCK
+    busy1, irq1 = cpu_stat()
+    busy_s = (busy1 - busy0) / CLK_TCK
+    irq_s = (irq1 - irq0) / CLK_TCK
     samples.append(Sample(wall, final, after.active - 1, max(final_ticks, last_tree)))
     requests = final - base
     t0, t1 = _load_window(samples, base, final)
@@ -518,6 +546,7 @@ def run_monitored(
         stderr=err_path.read_text(errors="replace"),
         samples=samples,
         nginx_cpu_s=ngx_s,
+        irq_cpu_s=irq_s,
     )
     tool_s = max(final_ticks, last_tree) / CLK_TCK
     rec.other_cpu_s = busy_s - tool_s - (ngx_s or 0.0) - own_s
@@ -789,3 +818,50 @@ def parse_duration(s: str) -> float:
 
 def dur_arg(seconds: float) -> str:
     return f"{int(seconds)}s" if seconds == int(seconds) else f"{int(seconds * 1000)}ms"
+
+
+# --------------------------------------------------------------------------- memory sampling
+
+
+@dataclass
+class RssSample:
+    t: float  # seconds since launch
+    parent_kb: int
+    workers_kb: int
+    helpers_kb: int
+    n_workers: int
+    requests: int  # nginx requests so far (harness reads removed)
+    active: int  # nginx active connections (harness connection removed)
+
+    @property
+    def total_kb(self) -> int:
+        """parent + workers (multiprocessing helpers such as the resource tracker left out)"""
+        return self.parent_kb + self.workers_kb
+
+
+class RssSampler:
+    """on_sample callback for run_monitored: VmRSS of a driver process tree every `every` s."""
+
+    def __init__(self, every: float = 1.0):
+        self.every = every
+        self.samples: list[RssSample] = []
+        self._next = 0.0
+
+    def __call__(self, s: Sample, root: int) -> None:
+        if s.t < self._next:
+            return
+        self._next = s.t + self.every
+        tree = classify_tree(root)
+        kb = lambda pids: sum(rss_kb(p) or 0 for p in pids)  # noqa: E731
+        self.samples.append(RssSample(s.t, kb(tree["parent"]), kb(tree["workers"]), kb(tree["helpers"]),
+                                      len(tree["workers"]), s.requests, s.active))
+
+
+def load_window(rec: RunRecord) -> tuple[float, float]:
+    """(start, end) of the load in seconds since launch, from the request samples."""
+    base, final = rec.samples[0].requests, rec.samples[-1].requests
+    return _load_window(rec.samples, base, final)
+
+
+def mb(kb) -> str:
+    return "–" if kb is None else f"{kb / 1024:.1f}"

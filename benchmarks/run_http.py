@@ -315,8 +315,9 @@ def render(a, runs, med, tools, skipped, commands) -> str:
         lines.append(f"- {t}: `{commands[t]}`")
     lines += ["", "### Every run", "",
               "*other CPU s*: busy CPU time on the machine during the run that was neither the tool, nginx nor "
-              "the harness (other processes). A run where it exceeded "
-              f"{a.max_other_cpu:.2f} s was re-run (up to {a.retries} times) and the least disturbed attempt "
+              "the harness (other processes; irq/softirq time not included). Each run waited (up to "
+              f"{a.quiet_wait:.0f} s) for the machine to be quiet first; a run where other processes still used more than "
+              f"{a.max_other_cpu:.2f} CPU s was re-run (up to {a.retries} times) and the least disturbed attempt "
               "kept; every attempt is in the raw files.", "",
               runs_table(runs), ""]
     return "\n".join(lines)
@@ -335,6 +336,8 @@ def run_one(a, t: str, rnd: int, ngx, stub, out: Path, driver_cmd, commands) -> 
         run_dir.mkdir(parents=True, exist_ok=True)
         tool = build_tool(t, a, ngx.url, run_dir, driver_cmd)
         commands.setdefault(t, display_cmd(tool.cmd).replace(os.path.relpath(run_dir, c.REPO_DIR), "OUTDIR"))
+        if a.quiet_wait > 0:
+            c.wait_for_quiet(max_wait=a.quiet_wait)
         rec = c.run_monitored(tool.cmd, stub, timeout=a.duration + 60, env=tool.env, cwd=c.REPO_DIR,
                               log_prefix=run_dir / t, nginx_pid=ngx.proc.pid)
         parsed = tool.parse(rec.stdout, rec.stderr, run_dir)
@@ -379,6 +382,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-other-cpu", type=float, default=None,
                     help="CPU seconds other processes may use during a run before it is re-run "
                          "(default 0.3 + 5%% of --duration)")
+    ap.add_argument("--quiet-wait", type=float, default=120.0,
+                    help="before each run wait up to this many seconds for other processes to go quiet "
+                         "(0: do not wait)")
     ap.add_argument("--retries", type=int, default=3, help="re-runs of a disturbed run (default 3)")
     ap.add_argument("--out", default=None, help="raw per-run files (default benchmarks/out/http-<time>)")
     ap.add_argument("--write", metavar="RESULTS_MD", default=None,

@@ -19,6 +19,7 @@ Units: every *_ns argument is nanoseconds on the monotonic clock (`now_ns`).
 """
 from __future__ import annotations
 
+import operator
 import time
 
 import numpy as np
@@ -46,7 +47,6 @@ from driver.layout import (
 __all__ = ["Recorder", "now_ns"]
 
 now_ns = time.monotonic_ns  # CLOCK_MONOTONIC, ns: the clock of every *_ns value
-
 
 
 def _int(value, bits: int) -> int:
@@ -94,7 +94,7 @@ def check_block(block, n_endpoints: int) -> BlockLayout:
     Raises ValueError (or TypeError) when it is not a writable 1-D C-contiguous
     int64 array of exactly BlockLayout(n_endpoints).length slots.
     """
-    n_endpoints = int(n_endpoints)
+    n_endpoints = operator.index(n_endpoints)
     if n_endpoints < 1:
         raise ValueError(f"n_endpoints must be >= 1, not {n_endpoints}")
     if not isinstance(block, np.ndarray):
@@ -133,6 +133,11 @@ class Recorder:
         every later write raises IndexError."""
         self._block = None
         self._n = 0
+
+    def __reduce__(self):
+        # Pickling would copy the block and write to the copy: a recorder is made
+        # in the process that owns the block, from the attached shared memory.
+        raise TypeError("a Recorder cannot be pickled: create it in the worker from its attached block")
 
     # -- index checks: every write goes through one of these
     def _counter(self, endpoint: int, counter: int) -> int:

@@ -113,6 +113,11 @@ cdef class Recorder:
         self._view = None
         self._block = None
 
+    def __reduce__(self):
+        # Pickling would copy the block and write to the copy: a recorder is made
+        # in the process that owns the block, from the attached shared memory.
+        raise TypeError("a Recorder cannot be pickled: create it in the worker from its attached block")
+
     cdef inline int64_t* _hist(self, int endpoint, int hist) except NULL:
         if <unsigned int>endpoint >= <unsigned int>self._n:
             _index_error("endpoint", endpoint, self._n)

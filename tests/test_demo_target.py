@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import socket
 
 import orjson
@@ -229,3 +230,19 @@ def test_session_fixture(demo_target):
     before = request(demo_target.port, "GET", "/health")[1]["updates"]
     post_update(demo_target.port, SAMPLE_UPDATE)
     assert request(demo_target.port, "GET", "/health")[1]["updates"] == before + 1
+
+
+def test_process_that_ignores_sigterm_is_killed():
+    target = DemoTargetProcess(stop_timeout=0.5).start()
+    os.kill(target.pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
+    target.stop()  # SIGTERM waits, pending, for 0.5 s; then SIGKILL ends it
+    # Killed by a signal (the kernel may report the pending SIGTERM as the cause).
+    assert target.returncode in (-signal.SIGKILL, -signal.SIGTERM)
+    assert not _alive(target.pid)
+
+
+def test_process_that_never_reports_listening_fails_and_is_stopped():
+    target = DemoTargetProcess(startup_timeout=0)
+    with pytest.raises(TargetStartError, match="did not report listening within 0 s"):
+        target.start()
+    assert target.returncode is not None  # stopped and reaped, not left running

@@ -486,15 +486,22 @@ def _random_headers(rng):
     return out
 
 
+# Values that are valid but easy to get wrong: token lists, case, near misses.
+CONNECTION_VALUES = [b"close", b"keep-alive", b"Keep-Alive, close", b"closed", b"closx", b"clos",
+                     b"keep-alivx", b" upgrade ,CLOSE ", b"keep-alive,", b",", b""]
+TE_VALUES = [b"chunked", b"gzip, Chunked", b"chunked , ,", b"chunked,", b"x chunked", b"chunked;q=1",
+             b"chunkes", b"gzip", b",chunked", b"gzip,\tchunked"]
+
+
 def _random_response(rng, last):
-    """(bytes, is_head_request) of one random well-formed response."""
+    """(bytes, is_head_request) of one random response, mostly well-formed."""
     version = rng.choice([b"HTTP/1.1", b"HTTP/1.1", b"HTTP/1.0"])
     status = rng.choice([200, 200, 201, 204, 304, 404, 500])
     body = rng.randbytes(rng.choice([0, 1, 5, 100, 3000]))
     head_req = rng.random() < 0.1
     headers = _random_headers(rng)
     if rng.random() < 0.3:
-        headers.append(rng.choice([b"Connection: close\r\n", b"Connection: keep-alive\r\n", b"connection: Keep-Alive, close\r\n"]))
+        headers.append(b"Connection: " + rng.choice(CONNECTION_VALUES) + b"\r\n")
     framing = rng.choice(["cl", "cl", "chunked"] + (["close"] if last else []))
     if framing == "cl":
         headers.append(b"Content-Length: %d\r\n" % len(body))
@@ -502,13 +509,16 @@ def _random_response(rng, last):
             headers.append(b"content-length: 0%d\r\n" % (len(body) + (rng.random() < 0.3)))
         payload = body
     elif framing == "chunked":
-        headers.append(rng.choice([TE, b"transfer-encoding: gzip, Chunked\r\n"]))
+        headers.append(TE if rng.random() < 0.7 else b"transfer-encoding: " + rng.choice(TE_VALUES) + b"\r\n")
+        if rng.random() < 0.1:  # both framings
+            headers.append(b"Content-Length: %d\r\n" % rng.randint(0, 9))
         payload, i = b"", 0
         while i < len(body):
             n = rng.randint(1, 1200)
             ext = rng.choice([b"", b";a=b", b" ; x"])
             size = rng.choice([b"%x", b"%X", b"00%x"]) % len(body[i:i + n])
-            payload += b"%s%s\r\n%s\r\n" % (size, ext, body[i:i + n])
+            end = b"\r\n" if rng.random() < 0.97 else rng.choice([b"\r\r", b"\n\n", b"\rx", b"x\n"])
+            payload += b"%s%s\r\n%s%s" % (size, ext, body[i:i + n], end)
             i += n
         payload += b"0\r\n" + rng.choice([b"", b"T: 1\r\n"]) + b"\r\n"
     else:
@@ -516,7 +526,9 @@ def _random_response(rng, last):
     rng.shuffle(headers)
     if head_req or status in (204, 304):
         payload = b""
-    interim = rng.choice([b"", b"", b"", b"HTTP/1.1 100 Continue\r\n\r\n"])
+    interim = rng.choice([b"", b"", b"", b"", b"", b"HTTP/1.1 100 Continue\r\n\r\n",
+                          b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n",
+                          b"HTTP/1.1 101 Switching Protocols\r\n\r\n"])
     return interim + version + b" %d OK\r\n" % status + b"".join(headers) + b"\r\n" + payload, head_req
 
 

@@ -3,8 +3,10 @@ pure-Python reference driver.recorder.Recorder. The compiled one is skipped wher
 it is not built, and fails in CI (env CI set), where it must be."""
 from __future__ import annotations
 
+import copy
 import math
 import os
+import pickle
 import time
 
 import numpy as np
@@ -375,3 +377,30 @@ def test_sums_wrap_at_64_bits_in_both(impl):
     rec.add_status(ST_PHASE, INT64_MAX)
     rec.add_status(ST_PHASE, 1)
     assert block[ST_PHASE] == -(1 << 63)
+
+
+def test_a_recorder_cannot_be_pickled_or_copied(impl):
+    # A copy would write to a copy of the block: make recorders in the worker.
+    rec = impl.Recorder(new_block(), N_ENDPOINTS)
+    with pytest.raises(TypeError):
+        pickle.dumps(rec)
+    with pytest.raises(TypeError):
+        copy.copy(rec)
+
+
+def test_close_lets_shared_memory_close(impl):
+    from multiprocessing import shared_memory
+
+    layout = BlockLayout(1)
+    shm = shared_memory.SharedMemory(create=True, size=layout.nbytes)
+    try:
+        block = np.ndarray((layout.length,), dtype=np.int64, buffer=shm.buf)
+        layout.initialise(block)
+        rec = impl.Recorder(block, 1)
+        rec.response(0, 200, 10, 1_000, -1)
+        assert BlockLayout(1).views(block)[1][0, C_REQUESTS] == 1
+        del block
+        rec.close()  # without it, shm.close() raises BufferError: the recorder holds the buffer
+        shm.close()
+    finally:
+        shm.unlink()

@@ -36,6 +36,8 @@ __all__ = [
     "WEBHOOK_PATH",
     "HEALTH_PATH",
     "SECRET_HEADER",
+    "BadUpdate",
+    "handle_update",
     "make_app",
     "serve",
     "main",
@@ -381,9 +383,7 @@ class DemoTargetProcess:
             stderr=self._stderr, env=env,
         )
         try:
-            line = self._read_first_line()
-            if not line.startswith(LISTENING_PREFIX):
-                raise self._start_error(f"unexpected first line {line!r}")
+            line = self._read_listening_line()
             self.url = line[len(LISTENING_PREFIX):].strip()
             self.port = int(self.url.rsplit(":", 1)[1])
         except BaseException:
@@ -391,12 +391,16 @@ class DemoTargetProcess:
             raise
         return self
 
-    def _read_first_line(self) -> str:
+    def _read_listening_line(self) -> str:
+        """The `demo target listening on ...` line (other lines before it are skipped)."""
         assert self.proc is not None and self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + self.startup_timeout
         buf = b""
-        while b"\n" not in buf:
+        while True:
+            for line in buf.split(b"\n")[:-1]:
+                if line.startswith(LISTENING_PREFIX.encode()):
+                    return line.decode("utf-8", "replace")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._start_error(
@@ -412,7 +416,6 @@ class DemoTargetProcess:
                     raise self._start_error("closed its stdout before listening") from None
                 raise self._start_error(f"exited with code {self.proc.returncode}")
             buf += chunk
-        return buf.split(b"\n", 1)[0].decode("utf-8", "replace")
 
     def _start_error(self, what: str) -> TargetStartError:
         stderr = ""
