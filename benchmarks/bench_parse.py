@@ -14,6 +14,7 @@ the reference column is filled.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# importing driver imports numpy: keep its BLAS thread pool from spinning on our cores
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from driver.httpparse import ResponseParser as Reference  # noqa: E402
 

@@ -573,28 +573,79 @@ def _kill_tree(pid: int) -> None:
 # --------------------------------------------------------------------------- driver CLI
 
 
-def driver_command(spec: str | None = None) -> list[str]:
-    """The command prefix that runs driver: --driver-cmd / $DRIVER_CMD, else `driver`
-    on PATH, else `python -m driver.cli` from the repository."""
-    spec = spec or os.environ.get("DRIVER_CMD")
-    if spec:
-        return shlex.split(spec)
-    if shutil.which("driver"):
-        return [shutil.which("driver")]
-    return [sys.executable, "-m", "driver.cli"]
+@dataclass
+class DriverSetup:
+    """How the benchmarks run driver: command prefix, environment, working directory,
+    and a line saying which code it is."""
+
+    cmd: list[str]
+    env: dict
+    cwd: Path
+    source: str
 
 
-def driver_env() -> dict:
+def add_driver_args(ap) -> None:
+    ap.add_argument("--driver-src", choices=["head", "copy", "tree"], default="head",
+                    help="which driver to run: head = a private clean build of the committed HEAD "
+                         "(default); copy = a private copy of the working tree's driver/ with its built "
+                         "extensions; tree = the working tree itself (other people's rebuilds of "
+                         "driver/*.so can then crash or change a run)")
+    ap.add_argument("--driver-cmd", default=None,
+                    help="command that runs driver, e.g. 'driver' (default: $DRIVER_CMD, else "
+                         "`python -m driver.cli` from the --driver-src code)")
+    ap.add_argument("--driver-args", default="", help="extra arguments appended to `driver run`")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(REPO_DIR), *args], capture_output=True, text=True,
+                          timeout=60, check=True).stdout.strip()
+
+
+def prepare_driver(src: str = "head", cmd_spec: str | None = None) -> DriverSetup:
+    """Snapshot driver so that a rebuild of driver/*.so in the shared working tree during
+    a run can neither crash it (an extension overwritten under a running process) nor
+    change what is measured half-way."""
+    spec = cmd_spec or os.environ.get("DRIVER_CMD")
+    if src == "tree":
+        root, source = REPO_DIR, f"working tree at git {git_revision()}"
+    elif src == "copy":
+        root = OUT_DIR / f"driver-copy-{time.strftime('%Y%m%d-%H%M%S')}"
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(REPO_DIR / "driver", root / "driver",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        source = f"copy of the working tree's driver/ at git {git_revision()}"
+    else:
+        rev = _git("rev-parse", "HEAD")
+        root = OUT_DIR / f"driver-build-{rev[:12]}"
+        built = root / ".built"
+        if not built.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            log(f"building driver at {rev[:12]} (git HEAD) in {root}")
+            archive = subprocess.run(["git", "-C", str(REPO_DIR), "archive", rev], capture_output=True,
+                                     check=True, timeout=120).stdout
+            subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True, timeout=120)
+            p = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=root,
+                               capture_output=True, text=True, timeout=900)
+            if p.returncode != 0:
+                raise RuntimeError(f"building driver at {rev[:12]} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+            built.write_text(rev + "\n")
+        source = f"clean build of git {rev[:7]} (HEAD)"
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO_DIR) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
+    env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if spec:
+        cmd = shlex.split(spec)
+        source += f"; run as `{spec}`"
+    else:
+        cmd = [sys.executable, "-m", "driver.cli"]
+    return DriverSetup(cmd=cmd, env=env, cwd=Path(root), source=source)
 
 
-def driver_run_help(cmd: list[str]) -> tuple[bool, str]:
+def driver_run_help(d: DriverSetup) -> tuple[bool, str]:
     """(works, help text) of `driver run --help`."""
     try:
-        p = subprocess.run(cmd + ["run", "--help"], capture_output=True, text=True, timeout=60,
-                           env=driver_env(), cwd=REPO_DIR)
+        p = subprocess.run(d.cmd + ["run", "--help"], capture_output=True, text=True, timeout=60,
+                           env=d.env, cwd=d.cwd)
     except (OSError, subprocess.TimeoutExpired) as e:
         return False, str(e)
     text = p.stdout + p.stderr
@@ -615,8 +666,8 @@ def newest_result_json(outdir: Path) -> dict | None:
     return json.loads(files[-1].read_text())
 
 
-def driver_extension_state() -> str:
-    """Whether driver's compiled core imports (else it runs the pure-Python reference)."""
+def driver_extension_state(d: DriverSetup) -> str:
+    """Whether driver's compiled modules import (else it runs the pure-Python reference)."""
     code = ("import importlib\n"
             "ok=[]\n"
             "for m in ('driver._core','driver._http'):\n"
@@ -627,7 +678,7 @@ def driver_extension_state() -> str:
             "print(', '.join(ok))")
     try:
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                           env=driver_env(), cwd=REPO_DIR)
+                           env=d.env, cwd=d.cwd)
         return p.stdout.strip() or p.stderr.strip()[-200:]
     except Exception as e:  # noqa: BLE001 - informational only
         return f"unknown ({e})"
@@ -691,11 +742,11 @@ def _dpkg_version(pkg: str) -> str | None:
         return None
 
 
-def _py_version(module: str) -> str:
+def _py_version(module: str, d: DriverSetup | None = None) -> str:
     code = f"import {module} as m; print(getattr(m, '__version__', '?'))"
     try:
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                           env=driver_env(), cwd=REPO_DIR)
+                           env=d.env if d else None, cwd=d.cwd if d else tempfile.gettempdir())
         return p.stdout.strip() or "not importable"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -712,7 +763,7 @@ def git_revision() -> str:
         return "unknown"
 
 
-def tool_versions(tools: list[str]) -> dict[str, str]:
+def tool_versions(tools: list[str], d: DriverSetup | None = None) -> dict[str, str]:
     v = {
         "python": sys.version.split()[0],
         "nginx": _first_line(["nginx", "-v"], r"nginx/\S+"),
@@ -726,8 +777,8 @@ def tool_versions(tools: list[str]) -> dict[str, str]:
         v["geventhttpclient"] = _py_version("geventhttpclient")
     if "driver" in tools or "bare" in tools:
         v["uvloop"] = _py_version("uvloop")
-    if "driver" in tools:
-        v["driver"] = f"{_py_version('driver')} (git {git_revision()}; {driver_extension_state()})"
+    if "driver" in tools and d is not None:
+        v["driver"] = f"{_py_version('driver', d)} ({d.source}; {driver_extension_state(d)})"
         v["orjson"] = _py_version("orjson")
         v["numpy"] = _py_version("numpy")
     return v
@@ -796,9 +847,9 @@ def now_stamp() -> str:
     return _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
 
-def environment_block(tools: list[str], argv: list[str]) -> str:
+def environment_block(tools: list[str], argv: list[str], d: DriverSetup | None = None) -> str:
     m = machine_info()
-    v = tool_versions(tools)
+    v = tool_versions(tools, d)
     lines = [
         f"- Date: {now_stamp()}",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM; {m['os']}, Linux {m['kernel']}",

@@ -54,6 +54,7 @@ class Tool:
     cmd: list[str]
     env: dict | None
     parse: Callable[[str, str, Path], dict]  # (stdout, stderr, run dir) -> {p50_ns, tool_requests, errors}
+    cwd: Path = c.REPO_DIR
 
 
 # --------------------------------------------------------------------------- output parsers
@@ -150,18 +151,18 @@ def parse_bare(out: str, err: str, run_dir: Path) -> dict:
 # --------------------------------------------------------------------------- tool commands
 
 
-def build_tool(name: str, a, url: str, run_dir: Path, driver_cmd: list[str]) -> Tool:
+def build_tool(name: str, a, url: str, run_dir: Path, drv: c.DriverSetup | None) -> Tool:
     pin = ["taskset", "-c", a.tool_core]
     dur = c.dur_arg(a.duration)
     body = str(c.BODY_FILE)
     n = str(a.connections)
     env = dict(os.environ)
     if name == "driver":
-        cmd = pin + driver_cmd + [
+        cmd = pin + drv.cmd + [
             "run", url, "-u", n, "-d", dur, "-w", "1", "-m", "POST", "--body-file", body,
             "-H", "Content-Type: application/json", "-q", "-o", str(run_dir / "driver-out"),
         ] + shlex.split(a.driver_args)
-        return Tool(name, cmd, c.driver_env(), parse_driver)
+        return Tool(name, cmd, drv.env, parse_driver, drv.cwd)
     if name == "wrk":
         env["WRK_BODY_FILE"] = body
         cmd = pin + ["wrk", "-t1", f"-c{n}", f"-d{dur}", "--latency", "-s", str(c.WRK_SCRIPT), url]
@@ -183,12 +184,13 @@ def build_tool(name: str, a, url: str, run_dir: Path, driver_cmd: list[str]) -> 
     raise ValueError(name)
 
 
-def available(name: str, driver_cmd: list[str]) -> tuple[bool, str]:
+def available(name: str, drv: c.DriverSetup | None) -> tuple[bool, str]:
     if name == "driver":
-        ok, text = c.driver_run_help(driver_cmd)
+        ok, text = c.driver_run_help(drv)
         if ok:
             return True, ""
-        return False, f"`{shlex.join(driver_cmd)} run --help` fails: {text.strip().splitlines()[-1] if text.strip() else '?'}"
+        last = text.strip().splitlines()[-1] if text.strip() else "?"
+        return False, f"`{shlex.join(drv.cmd)} run --help` does not work yet ({last})"
     if name in ("wrk", "hey"):
         return (shutil.which(name) is not None, f"{name} not on PATH")
     if name == "locust":
@@ -211,6 +213,8 @@ def display_cmd(cmd: list[str]) -> str:
             x = "python"
         elif x.startswith(str(c.REPO_DIR) + os.sep):
             x = os.path.relpath(x, c.REPO_DIR)
+        elif x.startswith(str(c.REPO_DIR)):
+            x = "."
         out.append(x)
     return shlex.join(out)
 
@@ -290,11 +294,11 @@ def runs_table(runs: list[dict]) -> str:
         rows)
 
 
-def render(a, runs, med, tools, skipped, commands) -> str:
+def render(a, runs, med, tools, skipped, commands, drv) -> str:
     lines = [
         "## HTTP: throughput and CPU per request (`run_http.py`)",
         "",
-        c.environment_block(tools, sys.argv),
+        c.environment_block(tools, sys.argv, drv),
         f"- Target: nginx `return 200` to POST /, 1 worker, access_log off, pinned to core {a.nginx_core}; "
         f"every load tool pinned to core {a.tool_core}; {a.connections} keep-alive connections, closed loop, "
         f"no think time; the same {c.BODY_FILE.stat().st_size}-byte JSON body "
@@ -326,7 +330,7 @@ def render(a, runs, med, tools, skipped, commands) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def run_one(a, t: str, rnd: int, ngx, stub, out: Path, driver_cmd, commands) -> dict:
+def run_one(a, t: str, rnd: int, ngx, stub, out: Path, drv, commands) -> dict:
     """One run of tool t; re-run (up to --retries times) when other processes on the
     machine used more than --max-other-cpu seconds during it. Every attempt is kept
     in the raw files; the least disturbed one is returned."""
@@ -334,11 +338,11 @@ def run_one(a, t: str, rnd: int, ngx, stub, out: Path, driver_cmd, commands) -> 
     for attempt in range(a.retries + 1):
         run_dir = out / (f"r{rnd}-{t}" + (f"-retry{attempt}" if attempt else ""))
         run_dir.mkdir(parents=True, exist_ok=True)
-        tool = build_tool(t, a, ngx.url, run_dir, driver_cmd)
+        tool = build_tool(t, a, ngx.url, run_dir, drv)
         commands.setdefault(t, display_cmd(tool.cmd).replace(os.path.relpath(run_dir, c.REPO_DIR), "OUTDIR"))
         if a.quiet_wait > 0:
             c.wait_for_quiet(max_wait=a.quiet_wait)
-        rec = c.run_monitored(tool.cmd, stub, timeout=a.duration + 60, env=tool.env, cwd=c.REPO_DIR,
+        rec = c.run_monitored(tool.cmd, stub, timeout=a.duration + 60, env=tool.env, cwd=tool.cwd,
                               log_prefix=run_dir / t, nginx_pid=ngx.proc.pid)
         parsed = tool.parse(rec.stdout, rec.stderr, run_dir)
         r = {"round": rnd, "tool": t, "attempt": attempt, **rec.summary(), **parsed}
@@ -373,9 +377,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--tools", default=",".join(ALL_TOOLS), help=f"comma list of {','.join(ALL_TOOLS)}")
-    ap.add_argument("--driver-cmd", default=None,
-                    help="how to run driver (default: $DRIVER_CMD, else `driver` on PATH, else `python -m driver.cli`)")
-    ap.add_argument("--driver-args", default="", help="extra arguments appended to `driver run`")
+    c.add_driver_args(ap)
     ap.add_argument("--nginx-core", default=c.NGINX_CORE)
     ap.add_argument("--tool-core", default=c.TOOL_CORE)
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
@@ -398,10 +400,17 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"unknown tool(s) {bad}; choose from {ALL_TOOLS}")
 
-    driver_cmd = c.driver_command(a.driver_cmd)
+    drv = None
     skipped = {}
+    if "driver" in tools:
+        try:
+            drv = c.prepare_driver(a.driver_src, a.driver_cmd)
+        except (RuntimeError, OSError, c.subprocess.SubprocessError) as e:
+            c.log(f"cannot prepare driver: {e}")
+            skipped["driver"] = f"cannot prepare driver ({str(e).splitlines()[0]})"
+            tools.remove("driver")
     for t in list(tools):
-        ok, why = available(t, driver_cmd)
+        ok, why = available(t, drv)
         if not ok:
             c.log(f"skipping {t}: {why}")
             skipped[t] = why
@@ -421,12 +430,12 @@ def main(argv=None) -> int:
         stub = c.StubClient(ngx.port)
         for rnd in range(1, a.rounds + 1):
             for t in tools:
-                r = run_one(a, t, rnd, ngx, stub, out, driver_cmd, commands)
+                r = run_one(a, t, rnd, ngx, stub, out, drv, commands)
                 runs.append(r)
         stub.close()
 
     med = summarize(runs, tools)
-    text = render(a, runs, med, tools, skipped, commands)
+    text = render(a, runs, med, tools, skipped, commands, drv)
     (out / "summary.json").write_text(json.dumps({"medians": med, "runs": runs}, indent=1, default=str))
     print(medians_table(med, tools))
     print()

@@ -38,9 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--connections", type=int, default=64, help="virtual users (default 64)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--limit-mb", type=float, default=5.0, help="allowed growth (default 5 MB)")
-    ap.add_argument("--driver-cmd", default=None,
-                    help="how to run driver (default: $DRIVER_CMD, else `driver` on PATH, else `python -m driver.cli`)")
-    ap.add_argument("--driver-args", default="", help="extra arguments appended to `driver run`")
+    c.add_driver_args(ap)
     ap.add_argument("--nginx-core", default=c.NGINX_CORE)
     ap.add_argument("--tool-core", default=c.TOOL_CORE)
     ap.add_argument("--quiet-wait", type=float, default=120.0,
@@ -54,17 +52,17 @@ def main(argv=None) -> int:
     if early >= duration:
         ap.error("--early must be shorter than --duration")
 
-    driver_cmd = c.driver_command(a.driver_cmd)
-    ok, text = c.driver_run_help(driver_cmd)
+    drv = c.prepare_driver(a.driver_src, a.driver_cmd)
+    ok, text = c.driver_run_help(drv)
     if not ok:
-        c.log(f"`{shlex.join(driver_cmd)} run --help` does not work yet: {text.strip()[-300:]}")
+        c.log(f"`{shlex.join(drv.cmd)} run --help` does not work yet: {text.strip()[-300:]}")
         return 2
     out = Path(a.out) if a.out else c.OUT_DIR / f"memory-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     c.pin_self(a.tool_core)
 
     with c.Nginx(core=a.nginx_core) as ngx:
-        cmd = ["taskset", "-c", a.tool_core] + driver_cmd + [
+        cmd = ["taskset", "-c", a.tool_core] + drv.cmd + [
             "run", ngx.url, "-u", str(a.connections), "-d", c.dur_arg(duration), "-w", str(a.workers),
             "-m", "POST", "--body-file", str(c.BODY_FILE), "-H", "Content-Type: application/json",
             "-q", "-o", str(out / "driver-out"),
@@ -73,8 +71,8 @@ def main(argv=None) -> int:
         if a.quiet_wait > 0:
             c.wait_for_quiet(max_wait=a.quiet_wait)
         sampler = c.RssSampler(every=1.0)
-        rec = c.run_monitored(cmd, c.StubClient(ngx.port), timeout=duration + 120, env=c.driver_env(),
-                              cwd=c.REPO_DIR, log_prefix=out / "driver", on_sample=sampler,
+        rec = c.run_monitored(cmd, c.StubClient(ngx.port), timeout=duration + 120, env=drv.env,
+                              cwd=drv.cwd, log_prefix=out / "driver", on_sample=sampler,
                               nginx_pid=ngx.proc.pid)
     res = c.newest_result_json(out / "driver-out") or {}
     t0, t1 = c.load_window(rec)
@@ -115,7 +113,7 @@ def main(argv=None) -> int:
     lines = [
         "## Memory flatness (`run_memory.py`)",
         "",
-        c.environment_block(["driver"], sys.argv),
+        c.environment_block(["driver"], sys.argv, drv),
         f"- Driver command: `{shlex.join(cmd).replace(str(c.REPO_DIR) + '/', '').replace(sys.executable, 'python')}`",
         f"- Target: nginx `return 200` pinned to core {a.nginx_core}; driver pinned to core {a.tool_core}; "
         f"{a.connections} users, closed loop, no think time, the run_http.py POST.",

@@ -13,6 +13,7 @@ or trailer line) or the bytes after a complete response: body bytes are counted,
 never buffered.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove
 
@@ -74,6 +75,51 @@ cdef inline bint _ieq(const uchar* s, const char* lit, Py_ssize_t n) noexcept no
         if (s[i] | 0x20) != <uchar>lit[i]:
             return False
     return True
+
+
+cdef inline bint _vchars(const uchar* s, Py_ssize_t n) noexcept nogil:
+    """All of s[0:n] are HTAB, SP, VCHAR or obs-text (no CTL but HTAB, no DEL).
+
+    Eight bytes at a time: a word with no byte < 0x20 and no 0x7f is clean (the
+    classic exact "has byte less than" / "has zero byte" tests); a word that may
+    hold one (a TAB, say) is checked byte by byte."""
+    cdef uint64_t w, d
+    cdef Py_ssize_t i = 0, j
+    while i + 8 <= n:
+        memcpy(&w, s + i, 8)
+        d = w ^ 0x7f7f7f7f7f7f7f7fULL
+        if (((w - 0x2020202020202020ULL) & ~w) | ((d - 0x0101010101010101ULL) & ~d)) & 0x8080808080808080ULL:
+            for j in range(i, i + 8):
+                if not (_CLS[s[j]] & C_VCHAR):
+                    return False
+        i += 8
+    while i < n:
+        if not (_CLS[s[i]] & C_VCHAR):
+            return False
+        i += 1
+    return True
+
+
+cdef inline Py_ssize_t _header_span(const uchar* s, Py_ssize_t L, Py_ssize_t* vs, Py_ssize_t* ve) noexcept nogil:
+    """name ':' OWS value OWS. Returns the name length (0: invalid line);
+    vs/ve: the value without surrounding OWS."""
+    cdef Py_ssize_t i = 0, e, name_len
+    while i < L and (_CLS[s[i]] & C_TCHAR):
+        i += 1
+    if i == 0 or i == L or s[i] != 58:  # ':'
+        return 0
+    name_len = i
+    i += 1
+    while i < L and _ows(s[i]):
+        i += 1
+    if not _vchars(s + i, L - i):
+        return 0
+    vs[0] = i
+    e = L
+    while e > i and _ows(s[e - 1]):
+        e -= 1
+    ve[0] = e
+    return name_len
 
 
 cdef inline int _hexval(uchar c) noexcept nogil:
@@ -308,7 +354,12 @@ cdef class ResponseParser:
                 self._section += L
                 self._w_nbytes += L
                 if st == S_HEAD:
-                    r = self._head_line(p + pos, L - 2)
+                    if self._status_line:
+                        r = self._parse_status(p + pos, L - 2)
+                    elif L == 2:
+                        r = self._end_of_head()
+                    else:
+                        r = self._parse_header(p + pos, L - 2)
                 elif st == S_CHUNK_SIZE:
                     r = self._chunk_line(p + pos, L - 2)
                 else:
@@ -363,28 +414,16 @@ cdef class ResponseParser:
             return "chunk size line too long"
         return "trailer section too large"
 
-    cdef int _head_line(self, const uchar* s, Py_ssize_t L) except -2:
-        if self._status_line:
-            return self._parse_status(s, L)
-        if L == 0:
-            return self._end_of_head()
-        return self._parse_header(s, L)
-
     cdef int _parse_status(self, const uchar* s, Py_ssize_t L) except -2:
         # HTTP/1.<d> SP <3 digits> [SP reason]
-        cdef Py_ssize_t i
         cdef int status
         if (L < 12 or memcmp(s, b"HTTP/1.", 7) != 0
                 or s[7] < 48 or s[7] > 57 or s[8] != 32
                 or s[9] < 49 or s[9] > 57 or s[10] < 48 or s[10] > 57
                 or s[11] < 48 or s[11] > 57):
             return self._fail("invalid status line")
-        if L > 12:
-            if s[12] != 32:
-                return self._fail("invalid status line")
-            for i in range(13, L):
-                if not (_CLS[s[i]] & C_VCHAR):
-                    return self._fail("invalid status line")
+        if L > 12 and (s[12] != 32 or not _vchars(s + 13, L - 13)):
+            return self._fail("invalid status line")
         status = (s[9] - 48) * 100 + (s[10] - 48) * 10 + (s[11] - 48)
         if status == 101:
             return self._fail("unexpected 101 Switching Protocols")
@@ -398,32 +437,9 @@ cdef class ResponseParser:
         self._conn_ka = False
         return 0
 
-    cdef int _header_span(self, const uchar* s, Py_ssize_t L, Py_ssize_t* vs, Py_ssize_t* ve) noexcept:
-        """name ':' OWS value OWS. Returns the name length (0: invalid line);
-        vs/ve: the value without surrounding OWS."""
-        cdef Py_ssize_t i = 0, e, name_len
-        while i < L and (_CLS[s[i]] & C_TCHAR):
-            i += 1
-        if i == 0 or i == L or s[i] != 58:  # ':'
-            return 0
-        name_len = i
-        i += 1
-        while i < L and _ows(s[i]):
-            i += 1
-        vs[0] = i
-        e = i
-        while i < L:
-            if not (_CLS[s[i]] & C_VCHAR):
-                return 0
-            if not _ows(s[i]):
-                e = i + 1
-            i += 1
-        ve[0] = e
-        return name_len
-
     cdef int _parse_header(self, const uchar* s, Py_ssize_t L) except -2:
-        cdef Py_ssize_t vs = 0, ve = 0, i, n
-        cdef Py_ssize_t name_len = self._header_span(s, L, &vs, &ve)
+        cdef Py_ssize_t vs = 0, ve = 0, i
+        cdef Py_ssize_t name_len = _header_span(s, L, &vs, &ve)
         cdef bytes name
         cdef char* w
         cdef uchar c0
@@ -535,12 +551,8 @@ cdef class ResponseParser:
         if i < L:
             while i < L and _ows(s[i]):
                 i += 1
-            if i == L or s[i] != 59:  # ';'
+            if i == L or s[i] != 59 or not _vchars(s + i, L - i):  # ';' ext
                 return self._fail("invalid chunk size")
-            while i < L:
-                if not (_CLS[s[i]] & C_VCHAR):
-                    return self._fail("invalid chunk size")
-                i += 1
         if x == 0:
             self._state = S_TRAILER
             self._section = 0
@@ -554,6 +566,6 @@ cdef class ResponseParser:
         if L == 0:
             self._complete(False)
             return 0
-        if self._header_span(s, L, &vs, &ve) == 0:
+        if _header_span(s, L, &vs, &ve) == 0:
             return self._fail("invalid trailer line")
         return 0

@@ -416,6 +416,51 @@ def test_large_body_is_counted_not_buffered(Parser):
     assert p.nbytes == len(head) + size
 
 
+@pytest.mark.parametrize("offset", [0, 1, 7, 8, 9, 15, 16, 23])
+def test_every_byte_in_a_header_value(Parser, offset):
+    # the compiled check reads 8 bytes at a time: put the byte at each lane and in the tail
+    valid = {9} | set(range(0x20, 0x7F)) | set(range(0x80, 0x100))
+    for byte in range(256):
+        value = b"a" * offset + bytes([byte]) + b"b" * 9
+        p = Parser()
+        p.start()
+        rc = p.feed(b"HTTP/1.1 200 OK\r\nX: " + value + b"\r\nContent-Length: 0\r\n\r\n")
+        if byte in valid:
+            assert rc == 1, byte
+        else:
+            assert rc == -1, byte
+            assert p.error == ("invalid line ending" if byte == 10 else "invalid header line"), byte
+
+
+def test_compiled_feed_allocates_nothing():
+    # keep_body off: a whole response in one chunk creates no Python object
+    Compiled = _compiled_or_skip()
+    tracemalloc = pytest.importorskip("tracemalloc")
+
+    def peak_of(fn):
+        fn()  # warm up
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            before, _ = tracemalloc.get_traced_memory()
+            fn()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return peak - before
+
+    p = Compiled()
+    chunked = b"HTTP/1.1 200 OK\r\n" + TE + b"\r\n" + CHUNKED_HELLO
+
+    def parse_both():
+        p.start()
+        p.feed(NGINX)
+        p.start()
+        p.feed(chunked)
+
+    assert peak_of(parse_both) == peak_of(lambda: None)
+
+
 def test_max_head_floor(Parser):
     with pytest.raises(ValueError):
         Parser(max_head=15)
