@@ -51,7 +51,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-if _missing:  # this module body runs once per process, so the warning does too
+# This module body runs once per process. Worker processes inherit the environment,
+# so the variable below keeps the warning to one line per run, not one per worker.
+_WARNED = "DRIVER_SLOW_PATH_WARNED"
+if _missing and not os.environ.get(_WARNED):
+    os.environ[_WARNED] = "1"
     print(
         f"driver: compiled core not built ({'; '.join(_missing)}); "
         "running the slower pure-Python reference",

@@ -37,6 +37,7 @@ from .layout import (
 )
 
 SCHEMA = "driver.result/1"
+INT64_MAX = (1 << 63) - 1
 PERCENTILES = {"p50_ns": 50.0, "p90_ns": 90.0, "p95_ns": 95.0, "p99_ns": 99.0, "p99_9_ns": 99.9}
 
 
@@ -44,6 +45,10 @@ def merge_counters(rows: np.ndarray) -> np.ndarray:
     """Merge counter rows (k, N_COUNTERS): add, but min for the minimum and max for the maximum."""
     rows = np.atleast_2d(rows)
     out = rows.sum(axis=0)
+    # the latency sum can pass int64 when many workers' sums are added: saturate, and
+    # latency_summary falls back to the histogram's mean
+    lat_sum = sum(int(x) for x in rows[:, C_LAT_SUM_NS])
+    out[C_LAT_SUM_NS] = min(lat_sum, INT64_MAX)
     out[C_LAT_MIN_NS] = rows[:, C_LAT_MIN_NS].min() if len(rows) else LAT_MIN_UNSET
     out[C_LAT_MAX_NS] = rows[:, C_LAT_MAX_NS].max() if len(rows) else 0
     return out
@@ -65,7 +70,8 @@ def latency_summary(counts: np.ndarray, counters: np.ndarray | None = None) -> d
     if counters is not None and counters[C_REQUESTS] == n:
         out["min_ns"] = int(counters[C_LAT_MIN_NS])
         out["max_ns"] = int(counters[C_LAT_MAX_NS])
-        out["mean_ns"] = float(counters[C_LAT_SUM_NS]) / n
+        if counters[C_LAT_SUM_NS] < INT64_MAX:
+            out["mean_ns"] = float(counters[C_LAT_SUM_NS]) / n
     return out
 
 
