@@ -57,7 +57,9 @@ def main(argv=None) -> int:
     c.add_driver_args(ap)
     ap.add_argument("--nginx-core", default=c.NGINX_CORE)
     ap.add_argument("--tool-core", default=c.TOOL_CORE)
-    ap.add_argument("--quiet-wait", type=float, default=120.0,
+    ap.add_argument("--nice", type=int, default=-10,
+                    help="scheduling priority of the harness, nginx and the tools (default -10; 0 leaves it alone)")
+    ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="wait up to this many seconds for other processes to go quiet before each run")
     ap.add_argument("--out", default=None, help="raw files (default benchmarks/out/connections-<time>)")
     ap.add_argument("--write", metavar="RESULTS_MD", default=None,
@@ -83,11 +85,11 @@ def main(argv=None) -> int:
         return 2
     out = Path(a.out) if a.out else c.OUT_DIR / f"connections-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
-    c.pin_self(a.tool_core)
+    a.sched = c.prepare_harness(a.tool_core, a.nice)
 
     results = {}
     cmds = {}
-    with c.Nginx(core=a.nginx_core, worker_connections=a.users + 1024, rlimit_nofile=fds) as ngx:
+    with c.Nginx(core=a.nginx_core, worker_connections=a.users + 1024, rlimit_nofile=nofile) as ngx:
         stub = c.StubClient(ngx.port)
         for label, users in (("idle", 1), ("full", a.users)):
             cmd = ["taskset", "-c", a.tool_core] + drv.cmd + [
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
         rel = s.t - full["t0"]
         if rel < -1 or len(ramp) > 40:
             continue
-        ramp.append([f"{rel:.0f}", c.mb(s.total_kb), f"{s.active:,}", f"{s.requests:,}"])
+        ramp.append([f"{round(rel):d}", c.mb(s.total_kb), f"{s.active:,}", f"{s.requests:,}"])
     ramp_table = c.md_table(["s after load start", "parent+worker MB", "nginx active connections",
                              "requests so far"], ramp)
 
@@ -152,9 +154,9 @@ def main(argv=None) -> int:
     lines = [
         "## 10,000 connections (`run_connections.py`)",
         "",
-        c.environment_block(["driver"], sys.argv, drv),
+        c.environment_block(["driver"], sys.argv, drv, a.sched),
         f"- Driver commands: idle `{fmt_cmd(cmds['idle'])}`; full `{fmt_cmd(cmds['full'])}`",
-        f"- nginx `return 200`, worker_connections {a.users + 1024}, worker_rlimit_nofile {fds}, pinned to core "
+        f"- nginx `return 200`, worker_connections {a.users + 1024}, worker_rlimit_nofile {nofile}, pinned to core "
         f"{a.nginx_core}; driver pinned to core {a.tool_core}, RLIMIT_NOFILE {nofile}.",
         "- Steady state = median of the 1 s samples between 50 % and 90 % of the load window. RSS = VmRSS "
         "(/proc/PID/status) of driver's parent + worker (resource tracker left out).",

@@ -41,7 +41,9 @@ def main(argv=None) -> int:
     c.add_driver_args(ap)
     ap.add_argument("--nginx-core", default=c.NGINX_CORE)
     ap.add_argument("--tool-core", default=c.TOOL_CORE)
-    ap.add_argument("--quiet-wait", type=float, default=120.0,
+    ap.add_argument("--nice", type=int, default=-10,
+                    help="scheduling priority of the harness, nginx and the tools (default -10; 0 leaves it alone)")
+    ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="wait up to this many seconds for other processes to go quiet first (0: do not wait)")
     ap.add_argument("--out", default=None, help="raw files (default benchmarks/out/memory-<time>)")
     ap.add_argument("--write", metavar="RESULTS_MD", default=None,
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
         return 2
     out = Path(a.out) if a.out else c.OUT_DIR / f"memory-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
-    c.pin_self(a.tool_core)
+    a.sched = c.prepare_harness(a.tool_core, a.nice)
 
     with c.Nginx(core=a.nginx_core) as ngx:
         cmd = ["taskset", "-c", a.tool_core] + drv.cmd + [
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
     lines = [
         "## Memory flatness (`run_memory.py`)",
         "",
-        c.environment_block(["driver"], sys.argv, drv),
+        c.environment_block(["driver"], sys.argv, drv, a.sched),
         f"- Driver command: `{shlex.join(cmd).replace(str(c.REPO_DIR) + '/', '').replace(sys.executable, 'python')}`",
         f"- Target: nginx `return 200` pinned to core {a.nginx_core}; driver pinned to core {a.tool_core}; "
         f"{a.connections} users, closed loop, no think time, the run_http.py POST.",
