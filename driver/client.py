@@ -5,8 +5,8 @@ chunks uvloop hands over to the compiled parser, read the clock once, and make o
 call into the compiled recorder. No future, task or per-request object is made.
 
 A connection is driven by its owner (a closed-loop user or the open-loop
-dispatcher), which gets three callbacks: `on_response(conn, now_ns)` when a
-response is complete and the connection can take the next request,
+dispatcher), which gets two callbacks: `on_response(conn, now_ns)` when a
+response is complete (the connection can take the next request if `conn.alive`),
 `on_closed(conn)` when the connection is gone (closed by the peer, a protocol
 error, a timeout), and it calls `conn.send(intended_ns)` to send.
 
@@ -36,17 +36,19 @@ from .layout import (
 class Connection(asyncio.Protocol):
     __slots__ = (
         "owner", "rec", "ep", "request", "head", "parser", "transport",
-        "busy", "intended_ns", "sent_ns", "open_loop", "alive",
+        "busy", "intended_ns", "sent_ns", "open_loop", "alive", "error",
     )
 
-    def __init__(self, owner, rec, ep: int, request: bytes, head: bool, open_loop: bool):
+    def __init__(self, owner, rec, ep: int, request: bytes, head: bool, open_loop: bool,
+                 keep_body: bool = False):
         self.owner = owner
         self.rec = rec
         self.ep = ep
         self.request = request
         self.head = head
         self.open_loop = open_loop
-        self.parser = ResponseParser()
+        self.parser = ResponseParser(keep_body)
+        self.error = None  # the kind of the last transport error on this connection
         self.transport = None
         self.busy = False  # a request is in flight
         self.alive = False
@@ -89,6 +91,9 @@ class Connection(asyncio.Protocol):
             if parser.pending or not parser.keep_alive:
                 if parser.pending:  # bytes nobody asked for: the stream is out of step
                     self.rec.count(self.ep, C_ERR_PROTOCOL, 1)
+                    self.error = "protocol_error"
+                self.alive = False  # owners see a response on a connection that is going away
+                self.owner.on_response(self, now)
                 self.close()
                 return
             self.owner.on_response(self, now)
@@ -96,6 +101,7 @@ class Connection(asyncio.Protocol):
         # -1, or data nobody asked for
         self.busy = False
         self.rec.count(self.ep, C_ERR_PROTOCOL, 1)
+        self.error = "protocol_error"
         self.close()
 
     def eof_received(self):
@@ -112,8 +118,10 @@ class Connection(asyncio.Protocol):
                     now - self.intended_ns,
                     now - self.sent_ns if self.open_loop else -1,
                 )
+                self.owner.on_response(self, now)
             else:
                 self.rec.count(self.ep, C_ERR_CONN_RESET, 1)
+                self.error = "connection_reset"
         self.owner.on_closed(self)
 
     # -- control
@@ -122,6 +130,7 @@ class Connection(asyncio.Protocol):
         if self.busy:
             self.busy = False
             self.rec.count(self.ep, C_ERR_REQUEST_TIMEOUT, 1)
+            self.error = "request_timeout"
         if self.transport is not None:
             self.transport.abort()
 
@@ -140,7 +149,7 @@ def make_ssl_context(insecure: bool) -> ssl.SSLContext:
 
 async def connect(loop, factory, address: str, port: int, *, ssl_ctx, server_hostname, timeout_s: float,
                   rec, ep: int):
-    """Open one connection; on failure count the error kind and return None."""
+    """Open one connection: (protocol, None), or (None, error kind) after counting the error."""
     try:
         _, proto = await asyncio.wait_for(
             loop.create_connection(
@@ -151,15 +160,15 @@ async def connect(loop, factory, address: str, port: int, *, ssl_ctx, server_hos
         )
     except asyncio.TimeoutError:
         rec.count(ep, C_ERR_CONNECT_TIMEOUT, 1)
-        return None
+        return None, "connect_timeout"
     except ConnectionRefusedError:
         rec.count(ep, C_ERR_CONNECT_REFUSED, 1)
-        return None
+        return None, "connect_refused"
     except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
         rec.count(ep, C_ERR_CONN_RESET, 1)
-        return None
+        return None, "connection_reset"
     except (OSError, ssl.SSLError, ValueError):
         rec.count(ep, C_ERR_OTHER, 1)
-        return None
+        return None, "other"
     rec.count(ep, C_CONNECTS, 1)
-    return proto
+    return proto, None

@@ -58,6 +58,9 @@ ST_PID = 9
 ST_STARTED_NS = 10  # monotonic ns the worker started its load
 ST_FINISHED_NS = 11  # monotonic ns the worker finished (0 while running)
 ST_FATAL = 12  # non-zero: the worker failed with an exception (code below)
+ST_ITERATIONS = 13  # scenario iterations (one task, or one whole flow) finished
+ST_ITER_DROPPED = 14  # open-loop scenario iterations dropped: every virtual user was busy
+ST_ITER_LATE = 15  # open-loop scenario iterations started more than LATE_NS after their intended time
 STATUS_LEN = 16
 
 PHASE_INIT = 0
@@ -92,7 +95,10 @@ C_LATE = 19  # open loop: arrivals sent more than LATE_NS after their intended t
 C_DROPPED = 20  # open loop: arrivals dropped because the in-flight cap was reached
 C_CONNECTS = 21  # connections opened
 C_RECONNECTS = 22  # connections opened to replace one that was closed or failed
-N_COUNTERS = 24
+C_THROTTLED = 23  # responses 429, or 503 with Retry-After: rate limited, counted apart from errors
+C_CHECKS = 24  # checks evaluated on responses (scenarios)
+C_CHECK_FAILED = 25  # checks that failed (the reasons are in the worker's name table)
+N_COUNTERS = 32
 
 LAT_MIN_UNSET = (1 << 63) - 1
 
@@ -126,6 +132,9 @@ COUNTER_NAMES = {
     C_DROPPED: "dropped",
     C_CONNECTS: "connects",
     C_RECONNECTS: "reconnects",
+    C_THROTTLED: "throttled",
+    C_CHECKS: "checks",
+    C_CHECK_FAILED: "check_failed",
 }
 
 # --- histograms per endpoint
@@ -186,3 +195,44 @@ class BlockLayout:
         block[:] = 0
         _, counters, _ = self.views(block)
         counters[:, C_LAT_MIN_NS] = LAT_MIN_UNSET
+
+
+# --- name table (a second segment per worker, written by that worker only)
+# Endpoint names and check-failure reasons are strings, known fully only at run time
+# (a Python scenario names its requests as it goes). Each worker writes the names of
+# the endpoint slots it uses, and the reasons of the checks that failed with their
+# counts; the parent merges endpoints and checks across workers *by name*.
+#   [ n_endpoints_named | names: max_endpoints x NAME_WORDS
+#   | n_checks | checks: MAX_CHECKS x (endpoint slot, failures, NAME_WORDS) ]
+NAME_WORDS = 16  # 128 bytes of UTF-8 per name, NUL-padded; longer names are cut
+MAX_CHECKS = 256  # distinct failing checks tracked per worker; more are counted, not named
+CHECK_WORDS = 2 + NAME_WORDS
+OTHER_ENDPOINT = "other"  # where requests go once every endpoint slot is taken
+
+
+def names_length(max_endpoints: int) -> int:
+    return 1 + max_endpoints * NAME_WORDS + 1 + MAX_CHECKS * CHECK_WORDS
+
+
+def encode_name(name: str) -> bytes:
+    """The fixed-size bytes of a name (cut at a character boundary)."""
+    raw = name.encode("utf-8")[: NAME_WORDS * 8]
+    raw = raw.decode("utf-8", "ignore").encode("utf-8")
+    return raw.ljust(NAME_WORDS * 8, b"\0")
+
+
+def decode_name(words) -> str:
+    return bytes(words.tobytes()).rstrip(b"\0").decode("utf-8", "replace")
+
+
+def read_names(table, max_endpoints: int) -> tuple[list[str], list[tuple[int, str, int]]]:
+    """(endpoint names by slot, [(endpoint slot, reason, failures)]) from one worker's table."""
+    n = int(table[0])
+    names = [decode_name(table[1 + i * NAME_WORDS: 1 + (i + 1) * NAME_WORDS]) for i in range(min(n, max_endpoints))]
+    base = 1 + max_endpoints * NAME_WORDS
+    n_checks = min(int(table[base]), MAX_CHECKS)
+    checks = []
+    for i in range(n_checks):
+        row = table[base + 1 + i * CHECK_WORDS: base + 1 + (i + 1) * CHECK_WORDS]
+        checks.append((int(row[0]), decode_name(row[2:]), int(row[1])))
+    return names, checks

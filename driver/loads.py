@@ -54,7 +54,7 @@ class _Engine:
                                   self.plan.mode == "open")
 
     async def _connect(self, owner):
-        proto = await connect(
+        proto, _ = await connect(
             self.loop, self._factory(owner), self.address, self.plan.target.port,
             ssl_ctx=self.ssl_ctx, server_hostname=self.plan.target.host,
             timeout_s=self.plan.connect_timeout_s, rec=self.rec, ep=self.ep,
@@ -92,6 +92,9 @@ class _Engine:
         limit = int(self.plan.request_timeout_s * 1e9)
         for conn in [c for c in self.connections if c.busy and now - c.sent_ns > limit]:
             conn.timed_out()
+
+    def start(self) -> None:
+        """Closed loop: users are started by tick(); open loop overrides this."""
 
     def stop(self) -> None:
         self.stopping = True
@@ -141,6 +144,8 @@ class _User:
             await asyncio.sleep(min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 2 ** min(self.fails, 10)))
 
     def on_response(self, conn: Connection, now: int) -> None:
+        if not conn.alive:  # the response ended its connection: on_closed reconnects
+            return
         engine = self.engine
         if not self.running or engine.stopping or now >= engine.end_ns or not engine.take():
             if not self.running:
@@ -260,6 +265,8 @@ class OpenLoop(_Engine):
             conn.send(intended_ns)
 
     def on_response(self, conn: Connection, now: int) -> None:
+        if not conn.alive:
+            return
         if self.stopping:
             conn.close()
         else:

@@ -80,6 +80,60 @@ class RequestSpec:
 
 
 @dataclass(frozen=True)
+class ThinkTime:
+    """Pause between a virtual user's iterations: constant(a), between(a, b), or pacing(a).
+
+    pacing(a) is a fixed iteration period: the pause is whatever is left of `a` seconds
+    after the iteration's own time (0 when the iteration took longer).
+    """
+
+    kind: str = "constant"  # "constant" | "between" | "pacing"
+    a: float = 0.0
+    b: float = 0.0
+
+    def pause(self, iteration_s: float, rand) -> float:
+        if self.kind == "between":
+            return self.a + (self.b - self.a) * rand()
+        if self.kind == "pacing":
+            return max(0.0, self.a - iteration_s)
+        return self.a
+
+
+@dataclass(frozen=True)
+class UserPoolSpec:
+    """Synthetic users: unique ids across workers, tiers drawn by weight, deterministic from seed."""
+
+    size: int | None = None  # None: as many as the peak of virtual users
+    seed: int = 1
+    tiers: tuple[tuple[str, float], ...] = (("free", 0.80), ("premium", 0.15), ("admin", 0.05))
+    languages: tuple[str, ...] = ("en", "es", "de", "pt", "ru")
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """What a virtual user does: a Python User class, or tasks and flows declared in YAML.
+
+    YAML tasks are normalised dicts (driver.config writes them, driver.scenario runs them):
+      {"name", "weight", "method", "path", "headers": {name: template},
+       "body": None | {"json": obj} | {"text": str} | {"telegram": {...}} | {"whatsapp": {...}},
+       "expect": {"status": [int | "2xx", ...], "json": {path: value}, "contains": str, "headers": {n: v}},
+       "capture": {var: {"json": path} | {"header": name} | {"regex": pattern}},
+       "think": ThinkTime | None}
+    A flow is {"name", "weight", "steps": (task, ...)} and is also timed end to end as
+    the endpoint "flow:NAME".
+    """
+
+    python: str | None = None  # "file.py", "file.py:Class" or "module:Class"
+    tasks: tuple = ()
+    flows: tuple = ()
+    think: ThinkTime = ThinkTime()
+    retry_after: str = "ignore"  # on 429 / 503+Retry-After: "honour" (that user backs off) or "ignore"
+    base_dir: str = "."  # relative files in the scenario resolve from here
+    telegram_secret: str | None = None  # X-Telegram-Bot-Api-Secret-Token for generated updates
+    whatsapp_app_secret: str | None = None  # signs WhatsApp bodies (X-Hub-Signature-256)
+
+
+@dataclass(frozen=True)
 class Plan:
     target: Target
     requests: tuple[RequestSpec, ...]
@@ -93,11 +147,31 @@ class Plan:
     request_timeout_s: float = 30.0
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # open loop: cap over all workers
     grace_s: float = 3.0  # at the end: how long in-flight requests may still finish
+    scenario: ScenarioSpec | None = None  # None: the fast path, `requests` on every connection
+    user_pool: UserPoolSpec = UserPoolSpec()
+    thresholds: tuple[str, ...] = ()  # SLO expressions, e.g. "p99<5s", "/start:p95<1s"
+    secrets: tuple[str, ...] = ()  # values never printed or written (masked as MASK)
+    max_endpoints: int = 64  # endpoint slots per worker; names beyond them go to "other"
+    profile: str | None = None
     meta: dict = field(default_factory=dict, compare=False)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
+        """Endpoint names known at plan time, in slot order."""
+        if self.scenario is not None:
+            return scenario_endpoints(self.scenario)
         return tuple(r.name for r in self.requests)
+
+    @property
+    def endpoint_slots(self) -> int:
+        """Endpoint slots per worker block: the known names, room for names met at run
+        time (Python scenarios), and the overflow slot "other"."""
+        if self.scenario is None:
+            return len(self.requests)
+        known = len(self.endpoints)
+        if self.scenario.python:
+            return max(self.max_endpoints, known + 2)
+        return known + 1
 
     def describe(self) -> dict:
         """The plan as JSON-ready data, with secret header values masked."""
@@ -123,6 +197,17 @@ class Plan:
                 for r in self.requests
             ],
         }
+
+
+def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:
+    """Names a YAML scenario records under, in a fixed order: tasks, then each flow's steps and itself."""
+    names: list[str] = []
+    for t in spec.tasks:
+        names.append(t["name"])
+    for f in spec.flows:
+        names.extend(step["name"] for step in f["steps"])
+        names.append("flow:" + f["name"])
+    return tuple(dict.fromkeys(names))
 
 
 def available_cpus() -> int:

@@ -158,6 +158,7 @@ class Result:
     complete: bool = True
     interrupted: bool = False
     reasons: list[str] = field(default_factory=list)
+    checks: list[dict] = field(default_factory=list)  # failed checks: endpoint, reason, failures
 
     def totals(self) -> EndpointResult:
         return EndpointResult.merged("total", self.endpoints)
@@ -185,6 +186,7 @@ class Result:
             "complete": self.complete,
             "interrupted": self.interrupted,
             "reasons": self.reasons,
+            "checks": self.checks,
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -224,6 +226,7 @@ class Result:
             workers=data.get("workers", []), environment=data.get("environment", {}),
             complete=data.get("complete", True), interrupted=data.get("interrupted", False),
             reasons=data.get("reasons", []),
+            checks=data.get("checks", []),
         )
 
     @classmethod
@@ -260,4 +263,13 @@ class Result:
             complete=self.complete and other.complete,
             interrupted=self.interrupted or other.interrupted,
             reasons=[*self.reasons, *other.reasons],
+            checks=_merge_checks(self.checks, other.checks),
         )
+
+
+def _merge_checks(a: list[dict], b: list[dict]) -> list[dict]:
+    total: dict[tuple[str, str], int] = {}
+    for c in [*a, *b]:
+        key = (c["endpoint"], c["reason"])
+        total[key] = total.get(key, 0) + c["failures"]
+    return [{"endpoint": e, "reason": r, "failures": n} for (e, r), n in sorted(total.items(), key=lambda kv: -kv[1])]

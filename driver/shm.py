@@ -14,7 +14,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from .layout import CTL_LEN, BlockLayout
+from .layout import CTL_LEN, BlockLayout, names_length
 
 PREFIX = "driver_"
 _SHM_DIR = "/dev/shm"
@@ -59,16 +59,20 @@ class SharedBlocks:
 
     def __init__(self, n_workers: int, layout: BlockLayout):
         self.layout = layout
+        self.names_len = names_length(layout.n_endpoints)
         tag = f"{PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
         self.segments: list[Segment] = []
         try:
             self.control = self._create(f"{tag}_ctl", CTL_LEN)
             self.control.array[:] = 0
-            self.blocks = []
+            self.blocks, self.names = [], []
             for i in range(n_workers):
                 seg = self._create(f"{tag}_w{i}", layout.length)
                 layout.initialise(seg.array)
                 self.blocks.append(seg)
+                table = self._create(f"{tag}_n{i}", self.names_len)
+                table.array[:] = 0
+                self.names.append(table)
         except BaseException:
             self.close()
             raise
@@ -81,6 +85,10 @@ class SharedBlocks:
     @property
     def block_names(self) -> list[str]:
         return [b.name for b in self.blocks]
+
+    @property
+    def table_names(self) -> list[str]:
+        return [t.name for t in self.names]
 
     def snapshot(self) -> np.ndarray:
         """A copy of every worker block, shape (n_workers, layout.length)."""

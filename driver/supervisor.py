@@ -22,6 +22,7 @@ from ._speedups import now_ns
 from .environment import describe_environment
 from .errors import RunFailed, TargetUnreachable
 from .layout import (
+    read_names,
     C_BYTES_IN,
     C_BYTES_OUT,
     C_REQUESTS,
@@ -97,7 +98,7 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     """
     remove_stale()
     address = resolve(plan) if check_target else plan.target.host
-    layout = BlockLayout(len(plan.requests))
+    layout = BlockLayout(plan.endpoint_slots)
     with SharedBlocks(plan.workers, layout) as shm:
         return _Run(plan, shm, address, on_progress).execute()
 
@@ -141,7 +142,7 @@ class _Run:
                 proc = ctx.Process(
                     target=worker_main, name=f"driver-worker-{i}", daemon=True,
                     args=(self.plan, i, self.plan.workers, self.shm.block_names[i], self.shm.control.name,
-                          self.address),
+                          self.shm.table_names[i], self.address),
                 )
                 proc.start()
                 self.procs.append(proc)
@@ -271,20 +272,13 @@ class _Run:
 
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
-        total = snap.sum(axis=0)
         per_worker = [self.layout.views(row) for row in snap]
-        hists = self.layout.views(total)[2]
-        endpoints = []
-        for e, spec in enumerate(self.plan.requests):
-            merged = merge_counters(np.stack([pw[1][e] for pw in per_worker]))
-            merged[C_BYTES_OUT] = merged[C_SENT] * len(spec.encode(self.plan.target))
-            endpoints.append(EndpointResult(spec.name, merged, hists[e].copy()))
+        endpoints, checks = self._merge_by_name(per_worker)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
-        duration = self._duration(snap)
         return Result(
             plan=self.plan.describe(),
             endpoints=endpoints,
-            duration_s=duration,
+            duration_s=self._duration(snap),
             started_at=started_at,
             series=self.series,
             workers=[self._worker_info(i, s[0], s[1], ended[i]) for i, s in enumerate(per_worker)],
@@ -292,7 +286,40 @@ class _Run:
             complete=not self.reasons and not self.interrupted,
             interrupted=self.interrupted,
             reasons=self.reasons + (["interrupted (Ctrl-C)"] if self.interrupted else []),
+            checks=checks,
         )
+
+    def _merge_by_name(self, per_worker) -> tuple[list[EndpointResult], list[dict]]:
+        """Endpoints and failed checks of every worker, merged by name (workers may
+        give a name met at run time different slots). Known names keep plan order."""
+        counters: dict[str, list] = {name: [] for name in self.plan.endpoints}
+        hists: dict[str, list] = {name: [] for name in self.plan.endpoints}
+        failed: dict[tuple[str, str], int] = {}
+        slots = self.layout.n_endpoints
+        for i, (_, wcounters, whists) in enumerate(per_worker):
+            names, checks = read_names(self.shm.names[i].array, slots)
+            for slot, name in enumerate(names):
+                if not name:
+                    continue
+                counters.setdefault(name, []).append(wcounters[slot])
+                hists.setdefault(name, []).append(whists[slot])
+            for slot, reason, n in checks:
+                key = (names[slot] if slot < len(names) else "?", reason)
+                failed[key] = failed.get(key, 0) + n
+        requests = {spec.name: len(spec.encode(self.plan.target)) for spec in self.plan.requests}
+        endpoints = []
+        for name, rows in counters.items():
+            if not rows:
+                continue
+            merged = merge_counters(np.stack(rows))
+            if not merged[[C_SENT, C_REQUESTS, *_ERROR_COLS]].any() and name not in self.plan.endpoints:
+                continue  # a slot named but never used ("other")
+            if name in requests:
+                merged[C_BYTES_OUT] = merged[C_SENT] * requests[name]
+            endpoints.append(EndpointResult(name, merged, np.sum(hists[name], axis=0)))
+        checks = [{"endpoint": ep, "reason": reason, "failures": n}
+                  for (ep, reason), n in sorted(failed.items(), key=lambda kv: -kv[1])]
+        return endpoints, checks
 
     def _duration(self, snap: np.ndarray) -> float:
         """Seconds from the common start to the last worker's end (or now)."""

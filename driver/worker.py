@@ -45,7 +45,9 @@ from .layout import (
     STOP_NONE,
     STOP_NOW,
     BlockLayout,
+    names_length,
 )
+from .endpoints import EndpointRegistry
 from .loads import ClosedLoop, OpenLoop
 from .plan import CLOSED, Plan
 from .shm import Segment
@@ -54,17 +56,19 @@ HEARTBEAT_S = 0.1  # status, lag, timeouts and the user count are refreshed this
 
 
 def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control_name: str,
-                address: str) -> None:
+                names_name: str, address: str) -> None:
     """Process entry point (spawn-safe: everything arrives as arguments)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us to stop
-    layout = BlockLayout(len(plan.requests))
+    slots = plan.endpoint_slots
+    layout = BlockLayout(slots)
     block = Segment.attach(block_name, layout.length)
     control = Segment.attach(control_name, CTL_LEN)
-    rec = Recorder(block.array, len(plan.requests))
+    names = Segment.attach(names_name, names_length(slots))
+    rec = Recorder(block.array, slots)
     try:
         import uvloop
 
-        uvloop.run(_Worker(plan, index, n_workers, rec, control.array, address).main())
+        uvloop.run(_Worker(plan, index, n_workers, rec, control.array, names.array, address).main())
     except BaseException:
         rec.set_status(ST_FATAL, 1)
         rec.set_status(ST_PHASE, PHASE_FAILED)
@@ -73,8 +77,9 @@ def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control
 
 
 class _Worker:
-    def __init__(self, plan, index, n_workers, rec, control, address):
+    def __init__(self, plan, index, n_workers, rec, control, names, address):
         self.plan = plan
+        self.names = names
         self.index = index
         self.n_workers = n_workers
         self.rec = rec
@@ -96,16 +101,23 @@ class _Worker:
         await asyncio.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
         rec.set_status(ST_STARTED_NS, now_ns())
         rec.set_status(ST_PHASE, PHASE_RUNNING)
-        kind = ClosedLoop if self.plan.mode == CLOSED else OpenLoop
-        engine = kind(self.plan, self.index, self.n_workers, rec, self.address, start_ns)
+        engine = self._engine(start_ns)
         engine.tick(now_ns())
-        if kind is OpenLoop:
-            engine.start()
+        engine.start()
         await self._run(engine)
         await self._drain(engine)
         rec.set_status(ST_FINISHED_NS, now_ns())
         self._status(engine)
         rec.set_status(ST_PHASE, PHASE_DONE)
+
+    def _engine(self, start_ns: int):
+        args = (self.plan, self.index, self.n_workers, self.rec, self.address, start_ns)
+        if self.plan.scenario is not None:
+            from .scenario_runner import ScenarioEngine
+
+            return ScenarioEngine(*args, self.names)
+        EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots
+        return (ClosedLoop if self.plan.mode == CLOSED else OpenLoop)(*args)
 
     async def _run(self, engine) -> None:
         """Heartbeat until the deadline, the quota, or a stop from the parent."""

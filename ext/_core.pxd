@@ -39,7 +39,7 @@ cdef enum:
     COUNTS_LEN = 33792
     # block geometry
     STATUS_LEN = 16
-    N_COUNTERS = 24
+    N_COUNTERS = 32
     N_HISTS = 2
     H_LATENCY = 0
     H_SERVICE = 1

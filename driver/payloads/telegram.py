@@ -1,0 +1,293 @@
+"""Telegram Bot API `Update` bodies, as Telegram POSTs them to a bot's webhook.
+
+One `TelegramUpdates` per worker. Each method takes a `SyntheticUser` and returns the
+JSON body as bytes (orjson). Per render only the changing values are computed; the
+user's `from` and `chat` objects are built once per user and reused.
+
+Identifiers, and why they never collide:
+- update_id: start_update_id + worker_index + k * n_workers for the k-th update of a
+  worker: increasing within a worker, disjoint across workers.
+- message_id: per chat (= per user), increasing; a user lives in one worker only, so
+  one counter per chat is enough. Bot messages (the keyboard a callback query comes
+  from) take ids from the same counter, as they do in a real chat.
+- callback query / inline query ids: the 10-digit user id followed by the update_id.
+- file_unique_id: from the update_id; file_id: from the user id and the update_id.
+
+`date` is the current unix time in seconds. Entity offsets and lengths are in UTF-16
+code units, as the Bot API counts them.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import struct
+import time
+
+import orjson
+
+__all__ = ["KINDS", "SECRET_HEADER", "TelegramUpdates", "utf16_len"]
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+KINDS: tuple[str, ...] = (
+    "text",
+    "command",
+    "photo",
+    "document",
+    "voice",
+    "video",
+    "sticker",
+    "location",
+    "contact",
+    "edited_message",
+    "callback_query",
+    "inline_query",
+    "my_chat_member",
+)
+# setWebhook's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
+_DEFAULT_START_UPDATE_ID = 100_000_001
+# file_id prefixes as Telegram's look per file type (they encode the type).
+_PREFIX = {
+    "photo": "AgACAgIAAxkBAAI",
+    "document": "BQACAgIAAxkBAAI",
+    "voice": "AwACAgIAAxkBAAI",
+    "video": "BAACAgIAAxkBAAI",
+    "sticker": "CAACAgIAAxkBAAI",
+}
+# (width, height, bytes) of the sizes Telegram keeps of a 1280x960 photo.
+_PHOTO_SIZES = ((90, 67, 1_423), (320, 240, 17_086), (800, 600, 74_561), (1280, 960, 158_327))
+_pack_qq = struct.Struct(">QQ").pack
+_pack_q = struct.Struct(">Q").pack
+_b64 = base64.urlsafe_b64encode
+
+
+def utf16_len(text: str) -> int:
+    """Length of `text` in UTF-16 code units, the unit of Bot API entity offsets."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+class TelegramUpdates:
+    """Update bodies for one worker; `render(kind, user, **kw)` or one method per kind."""
+
+    def __init__(
+        self,
+        bot_username: str = "driver_demo_bot",
+        secret_token: str | None = None,
+        start_update_id: int = _DEFAULT_START_UPDATE_ID,
+        *,
+        worker_index: int = 0,
+        n_workers: int = 1,
+        bot_id: int = 7_000_000_001,
+        bot_name: str = "Driver Demo",
+    ):
+        if not _USERNAME_RE.fullmatch(bot_username):
+            raise ValueError(f"invalid bot username {bot_username!r}: 4-32 characters, "
+                             "a letter first, then letters, digits or _")
+        if secret_token is not None and not _SECRET_RE.fullmatch(secret_token):
+            raise ValueError("invalid Telegram secret token: 1-256 characters of "
+                             "A-Z, a-z, 0-9, _ and - (setWebhook's rule)")
+        if n_workers < 1 or not 0 <= worker_index < n_workers:
+            raise ValueError(f"worker_index must be in [0, {n_workers}), got {worker_index}")
+        if start_update_id < 1:
+            raise ValueError(f"start_update_id must be >= 1, got {start_update_id}")
+        self.bot_username = bot_username
+        self.secret_token = secret_token
+        self._next_update_id = start_update_id + worker_index
+        self._step = n_workers
+        self._headers = {SECRET_HEADER: secret_token} if secret_token else {}
+        self._bot = {"id": bot_id, "is_bot": True, "first_name": bot_name,
+                     "username": bot_username}
+        self._peers: dict[int, tuple[dict, dict, str]] = {}  # user id -> (from, chat, chat_instance)
+        self._last_message_id: dict[int, int] = {}  # chat id -> last message id used
+        self._render = {kind: getattr(self, kind) for kind in KINDS}
+
+    # --- shared per-render helpers ------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        """The secret-token header when one is configured, else {} (a shared dict: do not mutate)."""
+        return self._headers
+
+    def render(self, kind: str, user, **kw) -> bytes:
+        try:
+            method = self._render[kind]
+        except KeyError:
+            raise ValueError(f"unknown Telegram update kind {kind!r}; "
+                             f"expected one of {', '.join(KINDS)}") from None
+        return method(user, **kw)
+
+    def _update_id(self) -> int:
+        update_id = self._next_update_id
+        self._next_update_id = update_id + self._step
+        return update_id
+
+    def _peer(self, user) -> tuple[dict, dict, str]:
+        peer = self._peers.get(user.id)
+        if peer is None:
+            sender = {"id": user.id, "is_bot": False, "first_name": user.first_name,
+                      "last_name": user.last_name, "username": user.username,
+                      "language_code": user.language_code}
+            chat = {"id": user.chat_id, "first_name": user.first_name,
+                    "last_name": user.last_name, "username": user.username,
+                    "type": "private"}
+            # chat_instance: a stable, opaque per-chat number, as Telegram sends it
+            chat_instance = str(-((user.id * 0x9E3779B97F4A7C15) % 10**19))
+            peer = self._peers[user.id] = (sender, chat, chat_instance)
+        return peer
+
+    def _message_id(self, chat_id: int) -> int:
+        last = self._last_message_id.get(chat_id)
+        if last is None:  # a chat with some history already: 100..1099
+            last = 99 + (chat_id * 0x9E3779B1) % 1000
+        last += 1
+        self._last_message_id[chat_id] = last
+        return last
+
+    def _wrap(self, user, update_id: int, content: dict) -> bytes:
+        """A `message` update from `user` in their private chat, carrying `content`."""
+        sender, chat, _ = self._peer(user)
+        message = {"message_id": self._message_id(user.chat_id), "from": sender, "chat": chat,
+                   "date": int(time.time())}
+        message.update(content)
+        return orjson.dumps({"update_id": update_id, "message": message})
+
+    @staticmethod
+    def _file_ids(kind: str, user_id: int, update_id: int) -> tuple[str, str]:
+        """(file_id stem, file_unique_id stem), unique per update."""
+        file_id = _PREFIX[kind] + _b64(_pack_qq(user_id, update_id)).decode().rstrip("=")
+        unique = "AQAD" + _b64(_pack_q(update_id)).decode().rstrip("=")
+        return file_id, unique
+
+    # --- messages -----------------------------------------------------------------
+
+    def text(self, user, text: str = "Hello!") -> bytes:
+        return self._wrap(user, self._update_id(), {"text": text})
+
+    def command(self, user, command: str = "/start", args: str | None = None,
+                mention: bool = False) -> bytes:
+        """`/cmd args` or `/cmd@bot args`; `command` may carry the args ("/remind 18:00 x")."""
+        if args is None:
+            command, _, args = command.partition(" ")
+        if not command.startswith("/"):
+            command = "/" + command
+        head = f"{command}@{self.bot_username}" if mention else command
+        text = f"{head} {args}" if args else head
+        entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(head)}]
+        return self._wrap(user, self._update_id(), {"text": text, "entities": entities})
+
+    def photo(self, user, caption: str | None = None) -> bytes:
+        update_id = self._update_id()
+        file_id, unique = self._file_ids("photo", user.id, update_id)
+        sizes = [{"file_id": f"{file_id}{tag}", "file_unique_id": f"{unique}{tag}",
+                  "file_size": size, "width": w, "height": h}
+                 for tag, (w, h, size) in zip("smxy", _PHOTO_SIZES)]
+        content = {"photo": sizes}
+        if caption is not None:
+            content["caption"] = caption
+        return self._wrap(user, update_id, content)
+
+    def document(self, user, file_name: str = "report.pdf", mime_type: str = "application/pdf",
+                 file_size: int = 48_213, caption: str | None = None) -> bytes:
+        update_id = self._update_id()
+        file_id, unique = self._file_ids("document", user.id, update_id)
+        content = {"document": {"file_name": file_name, "mime_type": mime_type,
+                                "file_id": file_id, "file_unique_id": unique,
+                                "file_size": file_size}}
+        if caption is not None:
+            content["caption"] = caption
+        return self._wrap(user, update_id, content)
+
+    def voice(self, user, duration: int = 4, file_size: int = 9_530) -> bytes:
+        update_id = self._update_id()
+        file_id, unique = self._file_ids("voice", user.id, update_id)
+        content = {"voice": {"duration": duration, "mime_type": "audio/ogg",
+                             "file_id": file_id, "file_unique_id": unique,
+                             "file_size": file_size}}
+        return self._wrap(user, update_id, content)
+
+    def video(self, user, duration: int = 12, width: int = 1280, height: int = 720,
+              file_size: int = 2_310_557, caption: str | None = None) -> bytes:
+        update_id = self._update_id()
+        file_id, unique = self._file_ids("video", user.id, update_id)
+        thumb = {"file_id": f"{file_id}t", "file_unique_id": f"{unique}t", "file_size": 9_218,
+                 "width": 320, "height": 180}
+        content = {"video": {"duration": duration, "width": width, "height": height,
+                             "file_name": "video.mp4", "mime_type": "video/mp4",
+                             "thumbnail": thumb, "file_id": file_id,
+                             "file_unique_id": unique, "file_size": file_size}}
+        if caption is not None:
+            content["caption"] = caption
+        return self._wrap(user, update_id, content)
+
+    def sticker(self, user, emoji: str = "\U0001F44D", set_name: str = "DriverDemoPack") -> bytes:
+        update_id = self._update_id()
+        file_id, unique = self._file_ids("sticker", user.id, update_id)
+        thumb = {"file_id": f"{file_id}t", "file_unique_id": f"{unique}t", "file_size": 4_106,
+                 "width": 128, "height": 128}
+        content = {"sticker": {"width": 512, "height": 512, "emoji": emoji,
+                               "set_name": set_name, "is_animated": False, "is_video": False,
+                               "type": "regular", "thumbnail": thumb, "file_id": file_id,
+                               "file_unique_id": unique, "file_size": 23_418}}
+        return self._wrap(user, update_id, content)
+
+    def location(self, user, latitude: float | None = None,
+                 longitude: float | None = None) -> bytes:
+        if latitude is None or longitude is None:  # somewhere around Berlin, fixed per user
+            latitude = 52.52 + ((user.id * 7919) % 2001 - 1000) / 10_000
+            longitude = 13.405 + ((user.id * 104_729) % 2001 - 1000) / 10_000
+        content = {"location": {"latitude": latitude, "longitude": longitude}}
+        return self._wrap(user, self._update_id(), content)
+
+    def contact(self, user, of=None) -> bytes:
+        """The user shares a contact card: their own (`of=None`) or another user's."""
+        who = of or user
+        content = {"contact": {"phone_number": who.phone, "first_name": who.first_name,
+                               "last_name": who.last_name, "user_id": who.id}}
+        return self._wrap(user, self._update_id(), content)
+
+    def edited_message(self, user, text: str = "Hello! (edited)",
+                       message_id: int | None = None) -> bytes:
+        """An edit of `message_id`, by default the chat's latest message; sent 30 s ago."""
+        sender, chat, _ = self._peer(user)
+        if message_id is None:
+            message_id = self._last_message_id.get(user.chat_id) or self._message_id(user.chat_id)
+        now = int(time.time())
+        message = {"message_id": message_id, "from": sender, "chat": chat, "date": now - 30,
+                   "edit_date": now, "text": text}
+        return orjson.dumps({"update_id": self._update_id(), "edited_message": message})
+
+    # --- callback, inline, membership -------------------------------------------------
+
+    def callback_query(self, user, data: str = "menu:1", button_text: str | None = None,
+                       message_text: str = "Choose an option:") -> bytes:
+        """A tap on an inline-keyboard button of a message the bot sent to this chat."""
+        sender, chat, chat_instance = self._peer(user)
+        update_id = self._update_id()
+        now = int(time.time())
+        keyboard = {"inline_keyboard": [[{"text": button_text or data, "callback_data": data}]]}
+        message = {"message_id": self._message_id(user.chat_id), "from": self._bot,
+                   "chat": chat, "date": now - 2, "text": message_text,
+                   "reply_markup": keyboard}
+        query = {"id": f"{user.id}{update_id}", "from": sender, "message": message,
+                 "chat_instance": chat_instance, "data": data}
+        return orjson.dumps({"update_id": update_id, "callback_query": query})
+
+    def inline_query(self, user, query: str = "pizza", offset: str = "",
+                     chat_type: str = "sender") -> bytes:
+        sender, _, _ = self._peer(user)
+        update_id = self._update_id()
+        inline = {"id": f"{user.id}{update_id}", "from": sender, "query": query,
+                  "offset": offset, "chat_type": chat_type}
+        return orjson.dumps({"update_id": update_id, "inline_query": inline})
+
+    def my_chat_member(self, user, blocked: bool = True) -> bytes:
+        """The user blocks the bot (member -> kicked) or unblocks it (kicked -> member)."""
+        sender, chat, _ = self._peer(user)
+        member = {"user": self._bot, "status": "member"}
+        kicked = {"user": self._bot, "status": "kicked", "until_date": 0}
+        old, new = (member, kicked) if blocked else (kicked, member)
+        change = {"chat": chat, "from": sender, "date": int(time.time()),
+                  "old_chat_member": old, "new_chat_member": new}
+        return orjson.dumps({"update_id": self._update_id(), "my_chat_member": change})

@@ -1,0 +1,95 @@
+"""The scenario API: what a virtual user does, written in Python.
+
+    from driver.scenario import User, task, between
+
+    class BotUser(User):
+        wait = between(0.5, 2)
+
+        async def on_start(self):
+            self.state["seen"] = 0
+
+        @task(3)
+        async def start(self):
+            r = await self.http.post("/webhook/telegram", json={...}, name="/start")
+            r.expect(status=200, json={"method": "sendMessage"})
+
+        @task(1)
+        async def help(self):
+            await self.http.post("/webhook/telegram", json={...}, name="/help")
+
+Run it with `driver run -s bot.py` (or `module:Class`). Each iteration a user runs
+one task, chosen by weight, then waits `wait`. `self.user` is the user's synthetic
+identity (id, names, tier, phone...), `self.state` its own dict, `self.captured` the
+values its flows captured, `self.rng` its own random generator (seeded: runs repeat).
+"""
+from __future__ import annotations
+
+from .plan import ThinkTime
+from .session import CheckFailed, Response
+
+__all__ = ["User", "task", "constant", "between", "pacing", "CheckFailed", "Response"]
+
+
+def constant(seconds: float) -> ThinkTime:
+    """The same pause after every iteration."""
+    return ThinkTime("constant", float(seconds))
+
+
+def between(low: float, high: float) -> ThinkTime:
+    """A pause drawn uniformly from [low, high] after every iteration."""
+    if high < low:
+        raise ValueError("between(low, high) needs low <= high")
+    return ThinkTime("between", float(low), float(high))
+
+
+def pacing(period: float) -> ThinkTime:
+    """A fixed iteration period: start an iteration every `period` seconds when possible."""
+    return ThinkTime("pacing", float(period))
+
+
+def task(weight=1):
+    """Mark an async method as a task, picked with probability proportional to `weight`.
+
+    Usable bare (`@task`) or with a weight (`@task(3)`).
+    """
+    if callable(weight):
+        weight.driver_task_weight = 1.0
+        return weight
+
+    def mark(func):
+        if weight <= 0:
+            raise ValueError("a task weight must be > 0")
+        func.driver_task_weight = float(weight)
+        return func
+
+    return mark
+
+
+class User:
+    """Base class of virtual users. Subclass it and add @task methods."""
+
+    wait: ThinkTime = ThinkTime()
+
+    def __init__(self, http, user, rng):
+        self.http = http
+        self.user = user
+        self.rng = rng
+        self.state: dict = {}
+        self.captured: dict = {}
+
+    async def on_start(self) -> None:
+        """Once, before the user's first iteration."""
+
+    async def on_stop(self) -> None:
+        """Once, when the user stops (end of the run or ramp-down)."""
+
+    @classmethod
+    def tasks(cls) -> list[tuple[str, float]]:
+        """(method name, weight) of every task, in definition order (base classes first)."""
+        seen: dict[str, float] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                weight = getattr(value, "driver_task_weight", None)
+                if weight is not None:
+                    seen[name] = weight
+        return list(seen.items())

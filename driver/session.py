@@ -1,0 +1,238 @@
+"""The scenario client: what `self.http` is inside a virtual user.
+
+It rides on the same `client.Connection` as the fast path (same parser, same
+recorder call per response), with the body kept and one future per request — the
+rich path costs a little more and only scenarios pay for it. One keep-alive
+connection per virtual user, as a bot's user or a browser tab would have.
+
+Every request records under an endpoint name: `name=` if given, else the method and
+the path with ids replaced (`GET /orders/{id}`). Transport errors do not raise: the
+Response comes back with `.error` set (and the error was counted), so a scenario
+decides what to do. 429, and 503 with Retry-After, are counted as throttled.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+from email.utils import parsedate_to_datetime
+from time import time as wall_time
+
+import orjson
+
+from .client import Connection
+from .endpoints import default_name
+from .layout import C_CHECK_FAILED, C_CHECKS, C_THROTTLED
+
+MAX_RETRY_AFTER_S = 60.0
+
+
+class CheckFailed(Exception):
+    """Raised by `expect(..., stop=True)`: ends the current iteration of the user."""
+
+
+class Response:
+    __slots__ = ("status", "headers", "body", "error", "name", "elapsed_ns", "_session", "_slot")
+
+    def __init__(self, session, slot, name, status=0, headers=(), body=b"", error=None, elapsed_ns=0):
+        self._session = session
+        self._slot = slot
+        self.name = name
+        self.status = status
+        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}  # names lowercased
+        self.body = body
+        self.error = error  # None, or the transport error kind (e.g. "request_timeout")
+        self.elapsed_ns = elapsed_ns
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and 0 < self.status < 400
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return orjson.loads(self.body)
+
+    def header(self, name: str, default=None):
+        return self.headers.get(name.lower(), default)
+
+    @property
+    def throttled(self) -> bool:
+        return self.status == 429 or (self.status == 503 and "retry-after" in self.headers)
+
+    def retry_after_s(self) -> float | None:
+        value = self.headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - wall_time()
+            except (TypeError, ValueError):
+                return None
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+    def expect(self, status=None, json=None, contains=None, headers=None, stop=False) -> bool:
+        """Check the response; each failed check is counted with a short reason.
+
+        status: an int, a collection of ints, or a class like "2xx" (or a list mixing them).
+        json: {dotted.path: expected value}; contains: a substring of the body;
+        headers: {name: expected value}. With stop=True a failure raises CheckFailed.
+        """
+        failures = []
+        if status is not None:
+            failures += [] if status_matches(self.status, status) else [f"status {describe_status(status)}"]
+        if json is not None:
+            try:
+                doc = self.json()
+            except orjson.JSONDecodeError:
+                doc = _NOT_JSON
+            for path, want in json.items():
+                if doc is _NOT_JSON:
+                    failures.append(f"json {path}: body is not JSON")
+                elif json_path(doc, path, _MISSING) != want:
+                    failures.append(f"json {path} == {want!r}")
+        if contains is not None and contains.encode() not in self.body:
+            failures.append(f"body contains {contains!r}")
+        for name, want in (headers or {}).items():
+            if self.header(name) != want:
+                failures.append(f"header {name} == {want!r}")
+        n_checks = (status is not None) + len(json or ()) + (contains is not None) + len(headers or ())
+        self._session.record_checks(self._slot, n_checks, failures)
+        if failures and stop:
+            raise CheckFailed(f"{self.name}: {failures[0]}")
+        return not failures
+
+
+_MISSING = object()
+_NOT_JSON = object()
+_INDEX = re.compile(r"^(\w*)\[(-?\d+)\]$")
+
+
+def json_path(doc, path: str, default=None):
+    """`a.b[0].c` into a parsed JSON document; `default` when any step is missing."""
+    node = doc
+    for part in path.split("."):
+        m = _INDEX.match(part)
+        key, index = (m.group(1), int(m.group(2))) if m else (part, None)
+        try:
+            if key:
+                node = node[key]
+            if index is not None:
+                node = node[index]
+        except (KeyError, IndexError, TypeError):
+            return default
+    return node
+
+
+def status_matches(status: int, want) -> bool:
+    if isinstance(want, (list, tuple, set, frozenset)):
+        return any(status_matches(status, w) for w in want)
+    if isinstance(want, str):
+        return len(want) == 3 and want[1:].lower() == "xx" and str(status)[0] == want[0]
+    return status == want
+
+
+def describe_status(want) -> str:
+    if isinstance(want, (list, tuple, set, frozenset)):
+        return " or ".join(str(w) for w in want)
+    return str(want)
+
+
+class HttpSession:
+    """Per virtual user: requests over one keep-alive connection, recorded per endpoint."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.conn: Connection | None = None
+        self.waiter: asyncio.Future | None = None
+        self.headers: dict[str, str] = {}  # sent with every request of this user
+        self.backoff_until = 0.0  # honour Retry-After: no request before this loop time
+
+    # -- owner callbacks of client.Connection
+    def on_response(self, conn: Connection, now: int) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            p = conn.parser
+            waiter.set_result((p.status, p.headers, p.body, None, now - conn.sent_ns))
+
+    def on_closed(self, conn: Connection) -> None:
+        self.engine.connections.discard(conn)
+        if self.conn is conn:
+            self.conn = None
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((0, (), b"", conn.error or "connection_reset", 0))
+
+    async def request(self, method: str, path: str, *, json=None, body=None, headers=None, name=None,
+                      expect=None) -> Response:
+        engine = self.engine
+        method = method.upper()
+        name = name or default_name(method, path)
+        slot = engine.registry.slot(name)
+        if self.backoff_until:
+            delay = self.backoff_until - engine.loop.time()
+            self.backoff_until = 0.0
+            if delay > 0:
+                await asyncio.sleep(delay)
+        if json is not None:
+            body = orjson.dumps(json)
+        elif isinstance(body, str):
+            body = body.encode()
+        data = engine.encode(method, path, {**self.headers, **(headers or {})}, body or b"", json is not None)
+        conn = self.conn
+        if conn is None or not conn.alive:
+            conn = await engine.open_connection(self, slot)
+            if conn is None:
+                return Response(self, slot, name, error=engine.last_connect_error)
+            self.conn = conn
+        conn.ep = slot
+        conn.request = data
+        conn.head = method == "HEAD"
+        conn.error = None
+        self.waiter = engine.loop.create_future()
+        conn.send(0)
+        status, hdrs, rbody, error, elapsed = await self.waiter
+        resp = Response(self, slot, name, status, hdrs, rbody, error, elapsed)
+        if resp.throttled:
+            engine.rec.count(slot, C_THROTTLED, 1)
+            if engine.honour_retry_after:
+                wait = resp.retry_after_s()
+                if wait:
+                    self.backoff_until = engine.loop.time() + wait
+        if expect:
+            resp.expect(**expect)
+        return resp
+
+    async def get(self, path, **kw):
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path, **kw):
+        return await self.request("POST", path, **kw)
+
+    async def put(self, path, **kw):
+        return await self.request("PUT", path, **kw)
+
+    async def patch(self, path, **kw):
+        return await self.request("PATCH", path, **kw)
+
+    async def delete(self, path, **kw):
+        return await self.request("DELETE", path, **kw)
+
+    def record_checks(self, slot: int, n_checks: int, failures: list[str]) -> None:
+        rec = self.engine.rec
+        if n_checks:
+            rec.count(slot, C_CHECKS, n_checks)
+        if failures:
+            rec.count(slot, C_CHECK_FAILED, len(failures))
+            for reason in failures:
+                self.engine.registry.check_failed(slot, reason)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+__all__ = ["HttpSession", "Response", "CheckFailed", "json_path", "status_matches"]
