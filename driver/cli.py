@@ -69,7 +69,10 @@ def cli():
 
 
 @cli.command("run")
-@click.argument("url")
+@click.argument("url", required=False)
+@click.option("-c", "--config", "config_file", help="A YAML config file (see README); flags override it.")
+@click.option("-s", "--scenario", help="A Python scenario: file.py, file.py:Class or module:Class.")
+@click.option("--profile", help="A named load profile (driver profiles lists them).")
 @click.option("-u", "--users", type=int, help="Virtual users (closed loop); with --rate: cap on requests in flight.")
 @click.option("-r", "--rate", type=float, help="Arrivals per second (open loop, latency from the intended start).")
 @click.option("-d", "--duration", help="How long: 30, 30s, 2m, 1h (default 10s unless --requests).")
@@ -90,17 +93,70 @@ def cli():
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True,
               help="Directory for results; each run gets its own timestamped directory.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final report.")
-def run_cmd(url, users, rate, duration, max_requests, ramp_up, stages, workers, method, headers, body,
-            body_file, timeout, connect_timeout, think, max_in_flight, insecure, name, output, quiet):
-    """Load URL and report latency, throughput and errors."""
-    plan = make_plan(
-        url, users=users, rate=rate, duration=duration, requests=max_requests, ramp_up=ramp_up,
-        stages=stages, workers=workers, method=method, headers=headers, body=body, body_file=body_file,
-        timeout=timeout, connect_timeout=connect_timeout, think=think, max_in_flight=max_in_flight, name=name,
-    )
+def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
+            method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
+            output, quiet):
+    """Load URL (or the target of a config file) and report latency, throughput and errors."""
+    load = {"users": users, "rate": rate, "duration": duration, "requests": max_requests, "ramp_up": ramp_up,
+            "stages": stages or None, "workers": workers, "max_in_flight": max_in_flight, "profile": profile}
+    load = {k: v for k, v in load.items() if v is not None}
+    if config_file:
+        from .config import load_config
+
+        plan = load_config(config_file, overrides=load)
+    else:
+        if not url:
+            raise DriverError("give a URL to load, or a config file with -c FILE")
+        plan = build_plan(url, load, scenario, method=method, headers=headers, body=body, body_file=body_file,
+                          timeout=timeout, connect_timeout=connect_timeout, think=think, name=name)
     if insecure:
         plan.meta["insecure"] = True
-    sys.exit(execute(plan, output, quiet))
+    sys.exit(execute(plan, plan.meta.get("output", {}).get("dir", output) if config_file else output, quiet))
+
+
+def build_plan(url: str, load: dict, scenario: str | None, **request):
+    """A plan from flags: a profile's values, then the flags; a Python scenario if given."""
+    from dataclasses import replace
+
+    from .plan import ScenarioSpec, parse_url
+
+    load = dict(load)
+    profile = load.pop("profile", None)
+    if profile is not None:
+        from .config import PROFILES, unknown_profile
+
+        if profile not in PROFILES:
+            raise DriverError(unknown_profile(profile, PROFILES))
+        load = {**PROFILES[profile], **load}
+    if scenario is not None:
+        request.pop("think", None)
+    plan = make_plan(url, **load, **request)
+    if profile is not None:
+        plan = replace(plan, profile=profile)
+    if scenario is None:
+        return plan
+    spec = ScenarioSpec(python=scenario, base_dir=".")
+    check_scenario(spec)
+    _, path = parse_url(url)
+    plan = replace(plan, scenario=spec, requests=())
+    plan.meta["base_path"] = path.split("?")[0].rstrip("/")
+    return plan
+
+
+def check_scenario(spec) -> None:
+    """Import the scenario in the parent so a broken one is one line here, not a dead worker."""
+    from .scenario_runner import load_user_class
+
+    try:
+        cls = load_user_class(spec)
+    except DriverError:
+        raise
+    except FileNotFoundError:
+        raise DriverError(f"scenario file not found: {spec.python}") from None
+    except (Exception, SystemExit) as exc:  # anything the user's module raises while importing
+        raise DriverError(f"scenario {spec.python} does not import: {type(exc).__name__}: {exc}") from None
+    if not cls.tasks():
+        raise DriverError(f"scenario {spec.python}: {cls.__name__} has no @task methods")
 
 
 @cli.command("demo")
@@ -145,6 +201,30 @@ def target_demo_cmd(host, port):
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         pass
+
+
+@cli.command("profiles")
+@click.option("-c", "--config", "config_file", help="Also list the profiles a config file defines.")
+def profiles_cmd(config_file):
+    """List the named load profiles."""
+    from .config import list_profiles
+
+    rows = list_profiles(config_file)
+    click.echo(f"{'profile':<10} {'users':>6} {'rate/s':>8} {'duration':>9}")
+    for name, p in rows.items():
+        click.echo(f"{name:<10} {p.get('users', '-'):>6} {p.get('rate', '-'):>8} {str(p.get('duration', '-')):>9}")
+
+
+@cli.command("validate")
+@click.argument("config_file")
+def validate_cmd(config_file):
+    """Check a config file without running it."""
+    from .config import validate_config
+
+    plan = validate_config(config_file)
+    what = (f"scenario {plan.scenario.python}" if plan.scenario and plan.scenario.python
+            else f"{len(plan.endpoints)} endpoints")
+    click.echo(f"{config_file}: ok — {plan.mode} loop, {what}, target {plan.target.base_url}")
 
 
 @cli.command("merge")

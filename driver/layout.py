@@ -98,6 +98,7 @@ C_RECONNECTS = 22  # connections opened to replace one that was closed or failed
 C_THROTTLED = 23  # responses 429, or 503 with Retry-After: rate limited, counted apart from errors
 C_CHECKS = 24  # checks evaluated on responses (scenarios)
 C_CHECK_FAILED = 25  # checks that failed (the reasons are in the worker's name table)
+C_FLOWS = 26  # flow endpoints ("flow:NAME"): flows run to their end (their durations are the histogram)
 N_COUNTERS = 32
 
 LAT_MIN_UNSET = (1 << 63) - 1
@@ -135,6 +136,7 @@ COUNTER_NAMES = {
     C_THROTTLED: "throttled",
     C_CHECKS: "checks",
     C_CHECK_FAILED: "check_failed",
+    C_FLOWS: "flows",
 }
 
 # --- histograms per endpoint

@@ -174,8 +174,24 @@ class Plan:
         return known + 1
 
     def describe(self) -> dict:
-        """The plan as JSON-ready data, with secret header values masked."""
+        """The plan as JSON-ready data: secret header values and every secret value masked."""
+        return mask_secrets(self._describe(), self.secrets)
+
+    def _describe(self) -> dict:
+        scenario = None
+        if self.scenario is not None:
+            sc = self.scenario
+            scenario = {
+                "python": sc.python,
+                "tasks": [t["name"] for t in sc.tasks],
+                "flows": [f["name"] for f in sc.flows],
+                "think": [sc.think.kind, sc.think.a, sc.think.b],
+                "retry_after": sc.retry_after,
+            }
         return {
+            "scenario": scenario,
+            "profile": self.profile,
+            "thresholds": list(self.thresholds),
             "target": self.target.base_url,
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
@@ -197,6 +213,22 @@ class Plan:
                 for r in self.requests
             ],
         }
+
+
+def mask_secrets(data, secrets):
+    """`data` (JSON-like) with every occurrence of a secret value in any string replaced by MASK."""
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return data
+    if isinstance(data, str):
+        for secret in secrets:
+            data = data.replace(secret, MASK)
+        return data
+    if isinstance(data, dict):
+        return {k: mask_secrets(v, secrets) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [mask_secrets(v, secrets) for v in data]
+    return data
 
 
 def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:

@@ -18,6 +18,10 @@ from .errors import DriverError
 from .layout import (
     C_BYTES_IN,
     C_BYTES_OUT,
+    C_CHECK_FAILED,
+    C_CHECKS,
+    C_FLOWS,
+    C_THROTTLED,
     C_LAT_MAX_NS,
     C_LAT_MIN_NS,
     C_LAT_SUM_NS,
@@ -86,6 +90,27 @@ class EndpointResult:
         return int(self.counters[C_REQUESTS])
 
     @property
+    def is_flow(self) -> bool:
+        """A flow endpoint times whole multi-step flows; its requests are in its steps."""
+        return self.name.startswith("flow:")
+
+    @property
+    def flows(self) -> int:
+        return int(self.counters[C_FLOWS])
+
+    @property
+    def throttled(self) -> int:
+        return int(self.counters[C_THROTTLED])
+
+    @property
+    def checks(self) -> int:
+        return int(self.counters[C_CHECKS])
+
+    @property
+    def check_failures(self) -> int:
+        return int(self.counters[C_CHECK_FAILED])
+
+    @property
     def errors_by_kind(self) -> dict[str, int]:
         return {k: int(self.counters[c]) for k, c in ERROR_COUNTERS.items()}
 
@@ -100,7 +125,8 @@ class EndpointResult:
 
     @property
     def http_errors(self) -> int:
-        return int(self.counters[C_STATUS_4XX] + self.counters[C_STATUS_5XX])
+        """4xx and 5xx responses, less the throttled ones (429, 503 + Retry-After)."""
+        return int(self.counters[C_STATUS_4XX] + self.counters[C_STATUS_5XX] - self.counters[C_THROTTLED])
 
     @property
     def error_rate(self) -> float:
@@ -124,6 +150,11 @@ class EndpointResult:
             "http_errors": self.http_errors,
             "error_rate": self.error_rate,
             "errors_by_kind": self.errors_by_kind,
+            "throttled": self.throttled,
+            "checks": self.checks,
+            "check_failures": self.check_failures,
+            "check_failure_rate": self.check_failures / self.checks if self.checks else 0.0,
+            "flows": self.flows,
             "status": self.status,
             "bytes_in": int(self.counters[C_BYTES_IN]),
             "bytes_out": int(self.counters[C_BYTES_OUT]),
@@ -161,7 +192,8 @@ class Result:
     checks: list[dict] = field(default_factory=list)  # failed checks: endpoint, reason, failures
 
     def totals(self) -> EndpointResult:
-        return EndpointResult.merged("total", self.endpoints)
+        """All request endpoints merged (flow endpoints left out: their requests are in their steps)."""
+        return EndpointResult.merged("total", [e for e in self.endpoints if not e.is_flow] or self.endpoints)
 
     def endpoint(self, name: str) -> EndpointResult:
         for ep in self.endpoints:

@@ -41,17 +41,24 @@ def render(result: Result) -> str:
         eps.append(result.totals())
     d = result.duration_s
     rows, lat_rows = [], []
+    scenario = any(ep.checks or ep.throttled or ep.is_flow for ep in eps)
     for ep in eps:
         kinds = ", ".join(f"{_ERROR_SHORT[k]} {n}" for k, n in ep.errors_by_kind.items() if n) or "-"
         status = " ".join(f"{k}:{n}" for k, n in ep.status.items() if n) or "-"
-        rows.append([ep.name, str(ep.requests), f"{ep.requests / d:.1f}" if d else "-", str(ep.errors),
-                     kinds, status])
+        count = ep.flows if ep.is_flow else ep.requests
+        row = [ep.name, str(count), f"{count / d:.1f}" if d else "-", str(ep.errors), kinds, status]
+        if scenario:
+            row += [str(ep.throttled), f"{ep.check_failures}/{ep.checks}" if ep.checks else "-"]
+        rows.append(row)
         lat = ep.latency()
         lat_rows.append([ep.name] + [format_ns(lat[k]) for k in
                                      ("min_ns", "mean_ns", "p50_ns", "p90_ns", "p95_ns", "p99_ns", "p99_9_ns",
                                       "max_ns")])
+    heads = ["endpoint", "requests", "req/s", "errors", "error kinds", "status"]
+    if scenario:
+        heads += ["throttled", "checks failed"]
     out = [
-        _table(["endpoint", "requests", "req/s", "errors", "error kinds", "status"], rows),
+        _table(heads, rows),
         "",
         _table(["latency", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"], lat_rows),
     ]
@@ -62,6 +69,11 @@ def render(result: Result) -> str:
         out += ["", f"open loop: latency from the intended start; late arrivals {c['late']}, "
                     f"dropped at the in-flight cap {c['dropped']}; from the actual send: "
                     f"p50 {format_ns(tot.service()['p50_ns'])}, p99 {format_ns(tot.service()['p99_ns'])}"]
+    if result.checks:
+        out += ["", "failed checks:"]
+        out += [f"  {c['failures']:>8}  {c['endpoint']}: {c['reason']}" for c in result.checks[:20]]
+        if len(result.checks) > 20:
+            out.append(f"  ... and {len(result.checks) - 20} more in result.json")
     head = f"{d:.1f}s, {result.plan.get('workers')} workers, {mode} loop, target {result.plan.get('target')}"
     out.insert(0, head + "\n")
     if not result.complete:
