@@ -166,19 +166,19 @@ def check_scenario(spec) -> None:
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 def demo_cmd(users, duration, workers, output, quiet):
-    """Start the built-in Telegram-style webhook target and load it for a few seconds."""
-    import orjson
+    """Start the built-in Telegram-style bot and load it for a few seconds.
 
+    Every virtual user is a synthetic Telegram user (free, premium or admin) who sends
+    the bot's 22 commands by weight; each reply is checked against the tier rules.
+    """
     from .plan import available_cpus
-    from .targets.demo import SAMPLE_UPDATE, DemoTargetProcess
+    from .targets.demo import DemoTargetProcess
 
     with DemoTargetProcess() as target:
         click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)")
-        body = SAMPLE_UPDATE if isinstance(SAMPLE_UPDATE, (bytes, str)) else orjson.dumps(SAMPLE_UPDATE)
-        plan = make_plan(
-            f"{target.url}/webhook/telegram", users=users, duration=duration,
-            workers=workers or available_cpus(), method="POST", body=body,
-        )
+        plan = build_plan(target.url, {"users": users, "duration": duration,
+                                       "workers": workers or available_cpus()},
+                          "driver.scenarios.telegram:CatalogBot")
         code = execute(plan, output, quiet)
     sys.exit(code)
 

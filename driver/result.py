@@ -74,6 +74,9 @@ def latency_summary(counts: np.ndarray, counters: np.ndarray | None = None) -> d
     if counters is not None and counters[C_REQUESTS] == n:
         out["min_ns"] = int(counters[C_LAT_MIN_NS])
         out["max_ns"] = int(counters[C_LAT_MAX_NS])
+        # a percentile is its bucket's highest equivalent value: keep it within the exact range
+        for k in PERCENTILES:
+            out[k] = min(max(out[k], out["min_ns"]), out["max_ns"])
         if counters[C_LAT_SUM_NS] < INT64_MAX:
             out["mean_ns"] = float(counters[C_LAT_SUM_NS]) / n
     return out

@@ -99,7 +99,13 @@ class Response:
         for name, want in (headers or {}).items():
             if self.header(name) != want:
                 failures.append(f"header {name} == {want!r}")
-        n_checks = (status is not None) + len(json or ()) + (contains is not None) + len(headers or ())
+        return self._checked(failures, stop, (status is not None) + len(json or ()) + (contains is not None) + len(headers or ()))
+
+    def check(self, ok: bool, reason: str, stop: bool = False) -> bool:
+        """A check of your own: counted, and when it fails, counted with `reason`."""
+        return self._checked([] if ok else [reason], stop, 1)
+
+    def _checked(self, failures: list[str], stop: bool, n_checks: int) -> bool:
         self._session.record_checks(self._slot, n_checks, failures)
         if failures and stop:
             raise CheckFailed(f"{self.name}: {failures[0]}")

@@ -69,11 +69,16 @@ def test_demo_runs_the_builtin_target(tmp_path):
     proc = driver_cli("demo", "-d", "2s", "-u", "10", "-o", str(tmp_path))
     out = proc.stdout.decode()
     assert proc.returncode == 0, proc.stderr.decode()
-    assert "POST /webhook/telegram" in out and "p99.9" in out
+    assert "/start" in out and "p99.9" in out and "checks failed" in out
     data = orjson.loads(next(tmp_path.glob("*/result.json")).read_bytes())
-    assert data["totals"]["requests"] > 0
-    assert data["totals"]["status"]["2xx"] == data["totals"]["requests"]  # the bot accepts every update
-    assert data["totals"]["errors"] == 0
+    tot = data["totals"]
+    assert tot["requests"] > 0
+    assert tot["status"]["2xx"] == tot["requests"]  # the bot answers every update
+    assert tot["errors"] == 0
+    assert tot["checks"] >= 3 * tot["requests"]  # status, method and the tier rule on every reply
+    assert tot["check_failures"] == 0 and data["checks"] == []
+    names = {e["name"] for e in data["endpoints"]}
+    assert {"/start", "/help"} <= names  # per-command stats
 
 
 def test_each_run_gets_its_own_directory(tmp_path):

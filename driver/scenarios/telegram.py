@@ -1,0 +1,51 @@
+"""The built-in Telegram bot scenario: every command of a catalog, with tier checks.
+
+Each iteration a user sends one command of the catalog (drawn by the command's
+weight) as a webhook Update to `/webhook/telegram`, records it under the command's
+name (`/start`, `/premium_report`...), and checks the bot's answer: 200, a
+`sendMessage`, and allowed or refused as the catalog's tier rules say for this
+user's tier. Users come from the synthetic pool, so their tiers follow the pool's
+weights and their ids tell the bot their tier (see driver.payloads.catalog).
+
+Subclass it to point at another path or catalog:
+
+    class MyBot(CatalogBot):
+        webhook_path = "/tg/hook"
+        catalog = load_catalog([...])
+"""
+from __future__ import annotations
+
+from ..payloads.catalog import DEFAULT_CATALOG, REFUSAL_PREFIX, command_text, expected_reply, tier_of_id
+from ..payloads.telegram import TelegramUpdates
+from ..scenario import User, task
+
+_updates: dict[int, TelegramUpdates] = {}  # one generator per worker (update ids stay unique)
+
+
+class CatalogBot(User):
+    webhook_path = "/webhook/telegram"
+    catalog = DEFAULT_CATALOG
+
+    def _generator(self) -> TelegramUpdates:
+        engine = self.http.engine
+        gen = _updates.get(id(engine))
+        if gen is None:
+            spec = engine.spec
+            gen = _updates[id(engine)] = TelegramUpdates(
+                secret_token=spec.telegram_secret, worker_index=engine.index, n_workers=engine.n_workers)
+        return gen
+
+    @task
+    async def command(self):
+        cmd = self.rng.choices(self.catalog, [c.weight for c in self.catalog])[0]
+        gen = self._generator()
+        name, _, args = command_text(cmd).partition(" ")
+        body = gen.command(self.user, name, args or None)
+        resp = await self.http.post(self.webhook_path, body=body,
+                                    headers={"Content-Type": "application/json", **gen.headers()}, name=cmd.name)
+        if not resp.expect(status=200, json={"method": "sendMessage"}):
+            return
+        tier = tier_of_id(self.user.id)
+        refused = str(resp.json().get("text", "")).startswith(REFUSAL_PREFIX)
+        want = expected_reply(cmd, tier)
+        resp.check(refused == (want == "refused"), f"tier rule: {tier} user should be {want}")
