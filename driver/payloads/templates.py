@@ -83,8 +83,8 @@ def _getter(expr: str, where: str) -> tuple[Getter, bool, bool]:
         if attr not in _USER_ATTRS:
             raise TemplateError(f"unknown placeholder {{{{{expr}}}}}{where}: SyntheticUser has "
                                 f"no attribute {attr!r} (known: {', '.join(sorted(_USER_ATTRS))})")
-        get = operator.attrgetter(attr)
-        return (lambda u, c, r, x: get(u)), attr != "full_name" or True, False
+        get = operator.attrgetter(attr)  # every SyntheticUser attribute is a str or an int
+        return (lambda u, c, r, x: get(u)), True, False
     if expr.startswith("captured."):
         key = expr[9:]
         if not _NAME.fullmatch(key):
@@ -105,7 +105,7 @@ def _getter(expr: str, where: str) -> tuple[Getter, bool, bool]:
         return (lambda u, c, r, x: x[1] // 1_000_000), True, True
     if expr == "uuid":
         return (lambda u, c, r, x: str(uuid.uuid4())), True, False
-    if name == "randint" and arg:
+    if name == "randint":
         bounds = arg.split(",")
         matches = [_INT.fullmatch(b) for b in bounds]
         if len(bounds) != 2 or not all(matches):
@@ -117,8 +117,11 @@ def _getter(expr: str, where: str) -> tuple[Getter, bool, bool]:
             raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: need A <= B and "
                                 f"B - A < 2**53")
         return (lambda u, c, r, x: low + int(r.random() * span)), True, False
-    if name == "choice" and arg:
+    if name == "choice":
         items = tuple(arg.split(","))
+        if not arg:
+            raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: use {{{{choice:a,b,...}}}} "
+                                "with at least one item")
         n = len(items)
         return (lambda u, c, r, x: items[int(r.random() * n)]), True, False
     raise TemplateError(f"unknown placeholder {{{{{expr}}}}}{where}; expected user.ATTR, seq, "
@@ -149,10 +152,12 @@ class _Str:
 
 def _compile_str(s: str, where: str) -> _Str:
     pieces, getters, names, timed = [], [], [], False
-    pos = 0
+    pos, exact = 0, None
     for m in _PLACEHOLDER.finditer(s):
         expr = m.group(1)
         get, plain, clock = _getter(expr, where)
+        if m.start() == 0 and m.end() == len(s):
+            exact = get  # the whole string is this one placeholder: keep the value's type
         if not plain:  # captured values may be anything: format them as text
             get = (lambda g: lambda u, c, r, x: _text(g(u, c, r, x)))(get)
         pieces.append(s[pos:m.start()].replace("{", "{{").replace("}", "}}"))
@@ -163,20 +168,16 @@ def _compile_str(s: str, where: str) -> _Str:
     if not getters:
         return _Str(s, None, "", (), (), False)
     pieces.append(s[pos:].replace("{", "{{").replace("}", "}}"))
-    m = _PLACEHOLDER.fullmatch(s)
-    exact = _getter(m.group(1), where)[0] if m and len(getters) == 1 else None
     return _Str(None, exact, "{}".join(pieces), tuple(getters), tuple(names), timed)
 
 
-def _compile_node(obj, path: str, slots: list, markers: dict):
+def _compile_node(obj, path: str, slots: list):
     """(static?, value or render function); records placeholder strings in `slots`."""
     if isinstance(obj, str):
         compiled = _compile_str(obj, f" at {path}" if path else "")
         if compiled.const is not None:
             return True, obj
-        marker = markers["fmt"].format(len(slots))
         slots.append((compiled, False))
-        markers["map"][id(compiled)] = marker
         return False, compiled
     if isinstance(obj, dict):
         items, static = [], True
@@ -185,14 +186,14 @@ def _compile_node(obj, path: str, slots: list, markers: dict):
             if key_c.const is None:
                 slots.append((key_c, True))
                 static = False
-            value_static, value_node = _compile_node(value, f"{path or '$'}.{key}", slots, markers)
+            value_static, value_node = _compile_node(value, f"{path or '$'}.{key}", slots)
             static = static and value_static
             items.append((key_c, value_static, value_node))
         if static:
             return True, obj
         return False, _dict_renderer(items)
     if isinstance(obj, list):
-        nodes = [_compile_node(v, f"{path or '$'}[{i}]", slots, markers) for i, v in enumerate(obj)]
+        nodes = [_compile_node(v, f"{path or '$'}[{i}]", slots) for i, v in enumerate(obj)]
         if all(s for s, _ in nodes):
             return True, obj
         return False, _list_renderer(nodes)
@@ -284,9 +285,8 @@ def compile_template(obj) -> Template:
     token = secrets.token_hex(8)
     while token.encode() in plain:
         token = secrets.token_hex(8)
-    markers = {"fmt": "@@" + token + ":{}@@", "map": {}}
     slots: list = []
-    static, node = _compile_node(source, "", slots, markers)
+    static, node = _compile_node(source, "", slots)
     if static:
         return Template(source, source, True, [], [plain])
     root = node.value if isinstance(node, _Str) else node

@@ -31,7 +31,9 @@ Flows (text triggers are case-insensitive, whole-message, and restart from any s
                        -> buttons (slot_*) -> button_reply slot_* -> same "order_id", new "slot"
 
 Conversations and orders live in memory, each in an LRU of at most
-`max_conversations` entries: the least recently active are forgotten first.
+`max_conversations` entries: the least recently active are forgotten first (a
+forgotten conversation is "idle" again). Messages that leave an unknown wa_id idle
+store nothing.
 """
 from __future__ import annotations
 
@@ -269,7 +271,14 @@ class WhatsAppBot:
         conv = self.conversations.get(wa_id)
         if conv is None:
             conv = _Conversation()
-            self.conversations.put(wa_id, conv)
+            result = self._step(conv, wa_id, kind, value)
+            if conv.state != "idle":  # idle conversations are not worth keeping
+                self.conversations.put(wa_id, conv)
+            return result
+        return self._step(conv, wa_id, kind, value)
+
+    def _step(self, conv: _Conversation, wa_id: str, kind: str, value: str
+              ) -> dict[str, Any]:
         result = self._trigger(conv, wa_id, kind, value)
         if result is None:
             step = _STEPS.get(conv.state)
