@@ -35,7 +35,7 @@ def driver_cli(*args, timeout=120):
         (["run", "http://127.0.0.1/", "-H", "NoColonHere"], "has no colon"),
         (["run", "http://127.0.0.1/", "-w", "0"], "--workers must be > 0"),
         (["run", "http://127.0.0.1/", "-u", "many"], "'many' is not a valid integer"),  # click's own check
-        (["run"], "Missing argument"),
+        (["run"], "give a URL to load"),
         (["nosuchcommand"], "No such command"),
     ],
 )

@@ -9,12 +9,22 @@ import socket
 import orjson
 import pytest
 
+from driver.payloads.catalog import (
+    DEFAULT_CATALOG,
+    TIERS,
+    command_text,
+    expected_reply,
+    refusal_text,
+    reply_is_refusal,
+    tier_user_id,
+)
 from driver.targets.demo import (
     SAMPLE_UPDATE,
     SECRET_HEADER,
     WEBHOOK_PATH,
     DemoTargetProcess,
     TargetStartError,
+    RateLimiter,
     handle_update,
     make_app,
 )
@@ -183,6 +193,148 @@ def test_handle_update_is_pure():
         "text"] == "/x@other_bot"  # a command for another bot is just text: echoed
 
 
+# --- the command catalog, with tiers -------------------------------------------------
+
+
+def tier_message(text: str, tier: str, n: int = 7) -> dict:
+    """A private-chat message from the n-th user of `tier`."""
+    user_id = tier_user_id(tier, n)
+    return {"update_id": 11, "message": {
+        "message_id": 3, "date": 1717000000, "text": text,
+        "from": {"id": user_id, "is_bot": False, "first_name": "Lin"},
+        "chat": {"id": user_id, "type": "private", "first_name": "Lin"}}}
+
+
+@pytest.fixture(scope="module")
+def shared_demo():
+    """One demo app for a table of stateless requests."""
+    with aiohttp_server(make_app) as server:
+        yield server
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("command", DEFAULT_CATALOG, ids=lambda c: c.name)
+def test_every_command_is_allowed_or_refused_per_tier(shared_demo, command, tier):
+    update = tier_message(command_text(command), tier)
+    status, reply = post_update(shared_demo.port, update)
+    assert status == 200  # a bot answers the webhook with 200 either way
+    assert reply["method"] == "sendMessage"
+    assert reply["chat_id"] == update["message"]["chat"]["id"]
+    refused = expected_reply(command, tier) == "refused"
+    assert reply_is_refusal(reply) is refused
+    if refused:
+        assert reply["text"] == refusal_text(command.name, command.tier, tier)
+    else:
+        assert not reply["text"].startswith(("Unknown command", "Usage:"))
+
+
+def test_allowed_replies_are_command_specific():
+    texts = {c.name: handle_update(tier_message(command_text(c), "admin"))["text"]
+             for c in DEFAULT_CATALOG}
+    assert len(set(texts.values())) == len(DEFAULT_CATALOG)
+    assert texts["/weather"].startswith("Weather in Berlin: ")
+    assert texts["/remind"] == "OK, I will remind you at 18:00: call mom."
+    assert texts["/echo"] == "hello world"
+
+
+@pytest.mark.parametrize("name", ["/settings", "/language"])
+def test_settings_and_language_have_inline_keyboards(name):
+    reply = handle_update(tier_message(name, "free"))
+    rows = reply["reply_markup"]["inline_keyboard"]
+    buttons = [b for row in rows for b in row]
+    assert len(buttons) >= 3 and all(b["text"] and b["callback_data"] for b in buttons)
+    press = {"update_id": 12, "callback_query": {"id": "cq", "from": USER,
+                                                 "data": buttons[0]["callback_data"]}}
+    assert handle_update(press)["method"] == "answerCallbackQuery"
+
+
+def test_language_with_an_argument_sets_it():
+    assert handle_update(tier_message("/language de", "free"))["text"].startswith(
+        "Language set to Deutsch.")
+
+
+def test_commands_without_their_arguments_answer_usage():
+    reply = handle_update(tier_message("/weather", "free"))
+    assert reply["text"] == "Usage: /weather <city>" and not reply_is_refusal(reply)
+    # The tier check comes first: a refused command is refused with or without args.
+    assert reply_is_refusal(handle_update(tier_message("/ban", "premium")))
+
+
+def test_group_form_and_case_are_tier_checked_too():
+    assert reply_is_refusal(handle_update(tier_message("/STATS@driver_demo_bot", "free")))
+    assert not reply_is_refusal(handle_update(tier_message("/stats@driver_demo_bot", "admin")))
+
+
+def test_only_refusals_start_with_the_refusal_mark():
+    # Echoed user text that starts with the mark must not read as a refusal.
+    for text in ("/echo \u26d4 stop", "\u26d4 plain text"):
+        reply = handle_update(tier_message(text, "free"))
+        assert not reply_is_refusal(reply) and "\u26d4" in reply["text"]
+
+
+def test_a_sender_without_id_is_free():
+    update = {"update_id": 1, "message": {"chat": {"id": 5}, "text": "/ai_chat hi"}}
+    assert reply_is_refusal(handle_update(update))
+
+
+# --- rate limiting ------------------------------------------------------------------
+
+
+def test_rate_limit_answers_429_per_chat():
+    with aiohttp_server(lambda: make_app(rate_limit=2)) as server:
+        first = tier_message("/ping", "free", 1)
+        # Bucket of 2: two pass at once; the third, a few ms later, is over the limit.
+        assert post_update(server.port, first)[0] == 200
+        assert post_update(server.port, first)[0] == 200
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("POST", WEBHOOK_PATH, body=orjson.dumps(first),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 429
+        assert response.getheader("Retry-After") == "1"
+        assert orjson.loads(response.read()) == {
+            "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1}}
+        conn.close()
+        # Another chat has its own bucket; limited requests are not counted as handled.
+        assert post_update(server.port, tier_message("/ping", "free", 2))[0] == 200
+        assert request(server.port, "GET", "/health")[1]["updates"] == 3
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_is_a_token_bucket():
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock)  # steps of 1/8 s: exact in binary
+    assert [limiter.allow("a") for _ in range(5)] == [True] * 4 + [False]  # burst of 4
+    assert limiter.allow("b")  # per key
+    clock.now += 0.125  # half a token
+    assert not limiter.allow("a")
+    clock.now += 0.125  # one token (the refused request took nothing)
+    assert limiter.allow("a") and not limiter.allow("a")
+    clock.now += 60  # refills to the burst size, no more
+    assert [limiter.allow("a") for _ in range(5)] == [True] * 4 + [False]
+
+
+def test_rate_limiter_below_one_per_second_and_bounded():
+    clock = FakeClock()
+    limiter = RateLimiter(0.5, max_keys=2, clock=clock)
+    assert limiter.allow("a") and not limiter.allow("a")
+    clock.now += 2
+    assert limiter.allow("a")
+    limiter.allow("b"), limiter.allow("c")  # "a" is the least recent: forgotten
+    assert limiter.allow("a")  # a fresh bucket
+    for bad in (0, -1, float("inf"), True, "2"):
+        with pytest.raises(ValueError, match="rate_limit"):
+            make_app(rate_limit=bad)
+
+
 # --- in its own process ----------------------------------------------------------
 
 
@@ -246,3 +398,27 @@ def test_process_that_never_reports_listening_fails_and_is_stopped():
     with pytest.raises(TargetStartError, match="did not report listening within 0 s"):
         target.start()
     assert target.returncode is not None  # stopped and reaped, not left running
+
+
+def test_process_takes_rate_limit_verify_token_and_app_secret():
+    import hashlib
+    import hmac
+
+    with DemoTargetProcess(rate_limit=1, verify_token="vt", app_secret="as") as target:
+        update = tier_message("/ping", "free", 3)
+        assert post_update(target.port, update)[0] == 200
+        assert post_update(target.port, update)[0] == 429
+        conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=10)
+        conn.request("GET", "/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=vt"
+                             "&hub.challenge=42")
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b"42")
+        body = orjson.dumps({"object": "whatsapp_business_account", "entry": []})
+        for signature, status in (("sha256=" + hmac.new(b"as", body, hashlib.sha256)
+                                   .hexdigest(), 200), ("sha256=00", 401)):
+            conn.request("POST", "/webhook/whatsapp", body=body,
+                         headers={"X-Hub-Signature-256": signature})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == status
+        conn.close()
