@@ -86,6 +86,10 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
     try:
         plan = make_plan(target["url"], headers=tuple(target["headers"].items()), **load, **kwargs)
     except PlanError as exc:
+        flag = re.search(r"--([a-z-]+)", str(exc))
+        key = flag.group(1).replace("-", "_") if flag else ""
+        if key in overrides or key + "s" in overrides:  # --stage: stages
+            raise  # about a CLI flag: its message names the flag
         at = got.get("load") or got.get("profile")
         raise (doc.error(at, str(exc)) if at is not None else PlanError(f"{doc.file}: {exc}")) from None
     plan = dataclasses.replace(

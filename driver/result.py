@@ -193,6 +193,9 @@ class Result:
     interrupted: bool = False
     reasons: list[str] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)  # failed checks: endpoint, reason, failures
+    verdicts: list[dict] = field(default_factory=list)  # threshold verdicts (driver.thresholds)
+    validity: dict = field(default_factory=dict)  # was the load generator itself fit (driver.validity)
+    aborted: dict | None = None  # a threshold marked abort ended the run: {"threshold", "t"}
 
     def totals(self) -> EndpointResult:
         """All request endpoints merged (flow endpoints left out: their requests are in their steps)."""
@@ -222,6 +225,9 @@ class Result:
             "interrupted": self.interrupted,
             "reasons": self.reasons,
             "checks": self.checks,
+            "verdicts": self.verdicts,
+            "validity": self.validity,
+            "aborted": self.aborted,
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -262,6 +268,9 @@ class Result:
             complete=data.get("complete", True), interrupted=data.get("interrupted", False),
             reasons=data.get("reasons", []),
             checks=data.get("checks", []),
+            verdicts=data.get("verdicts", []),
+            validity=data.get("validity", {}),
+            aborted=data.get("aborted"),
         )
 
     @classmethod

@@ -22,6 +22,11 @@ from ._speedups import now_ns
 from .environment import describe_environment
 from .errors import RunFailed, TargetUnreachable
 from .layout import (
+    C_CHECK_FAILED,
+    C_DROPPED,
+    C_FLOWS,
+    C_LATE,
+    C_THROTTLED,
     read_names,
     C_BYTES_IN,
     C_BYTES_OUT,
@@ -213,7 +218,7 @@ class _Run:
                     self._stop(STOP_GRACEFUL)
         snap = self.shm.snapshot()
         elapsed = (now_ns() - self.start_ns) / 1e9
-        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05:
+        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and (snap != prev).any():
             self._sample(prev, snap, elapsed)
 
     def _note(self, reason: str) -> None:
@@ -244,34 +249,66 @@ class _Run:
 
     # -- numbers
     def _sample(self, prev: np.ndarray, snap: np.ndarray, t: float) -> None:
-        """One point of the time series from the difference of two snapshots."""
-        lay = self.layout
+        """One point of the time series from the difference of two snapshots.
+
+        Per endpoint (merged by name across workers) for the live view; the point's
+        totals leave flow endpoints out (their requests are counted in their steps).
+        """
         d = snap - prev
-        _, dcounters, dhists = lay.views(d.sum(axis=0))
-        lat = dhists[:, H_LATENCY].sum(axis=0)
-        p50, p90, p99 = histogram.percentiles(lat, [50, 90, 99]) if lat.any() else (None, None, None)
-        status = snap[:, :STATUS_LEN]
         dt = t - (self.series[-1]["t"] if self.series else 0.0)
-        requests = int(dcounters[:, C_REQUESTS].sum())
-        errors = int(dcounters[:, _ERROR_COLS].sum())
+        rows: dict[str, list] = {}
+        for i in range(len(snap)):
+            _, dcounters, dhists = self.layout.views(d[i])
+            names = read_names(self.shm.names[i].array, self.layout.n_endpoints)[0]
+            for slot, name in enumerate(names):
+                c = dcounters[slot]
+                if name and (c[C_REQUESTS] or c[C_FLOWS] or c[_ERROR_COLS].any()):
+                    row = rows.setdefault(name, [np.zeros_like(c), np.zeros_like(dhists[slot, H_LATENCY])])
+                    row[0] += c
+                    row[1] += dhists[slot, H_LATENCY]
+        endpoints = []
+        total_c, total_h = None, None
+        for name, (c, h) in rows.items():
+            count = int(c[C_FLOWS]) if name.startswith("flow:") else int(c[C_REQUESTS])
+            p50, p99 = histogram.percentiles(h, [50, 99]) if h.any() else (None, None)
+            endpoints.append({"name": name, "requests": count, "rps": count / dt if dt > 0 else 0.0,
+                              "errors": int(c[_ERROR_COLS].sum()), "p50_ns": p50, "p99_ns": p99})
+            if not name.startswith("flow:"):
+                total_c = c.copy() if total_c is None else total_c + c
+                total_h = h.copy() if total_h is None else total_h + h
+        if total_h is not None and total_h.any():
+            p50, p90, p95, p99 = histogram.percentiles(total_h, [50, 90, 95, 99])
+        else:
+            p50 = p90 = p95 = p99 = None
+        status, dstatus = snap[:, :STATUS_LEN], d[:, :STATUS_LEN]
+        requests = int(total_c[C_REQUESTS]) if total_c is not None else 0
+        cpu = [float(x) / 1e9 / dt if dt > 0 else 0.0 for x in dstatus[:, ST_CPU_NS]]
+        lag = [int(s // n) if n else 0 for s, n in zip(dstatus[:, ST_LAG_SUM_NS], dstatus[:, ST_LAG_SAMPLES])]
         point = {
             "t": round(t, 3),
             "requests": requests,
             "rps": requests / dt if dt > 0 else 0.0,
-            "errors": errors,
-            "http_errors": int(dcounters[:, [C_STATUS_4XX, C_STATUS_5XX]].sum()),
-            "bytes_in": int(dcounters[:, C_BYTES_IN].sum()),
+            "errors": int(total_c[_ERROR_COLS].sum()) if total_c is not None else 0,
+            "http_errors": int(total_c[C_STATUS_4XX] + total_c[C_STATUS_5XX] - total_c[C_THROTTLED])
+            if total_c is not None else 0,
+            "throttled": int(total_c[C_THROTTLED]) if total_c is not None else 0,
+            "check_failures": int(total_c[C_CHECK_FAILED]) if total_c is not None else 0,
+            "bytes_in": int(total_c[C_BYTES_IN]) if total_c is not None else 0,
             "p50_ns": p50,
             "p90_ns": p90,
+            "p95_ns": p95,
             "p99_ns": p99,
             "active_users": int(status[:, ST_ACTIVE_USERS].sum()),
             "in_flight": int(status[:, ST_IN_FLIGHT].sum()),
             "connections": int(status[:, ST_CONNECTIONS].sum()),
-            "lag_max_ns": int(status[:, ST_LAG_MAX_NS].max()),
+            "late": int(total_c[C_LATE]) if total_c is not None else 0,
+            "dropped": int(total_c[C_DROPPED]) if total_c is not None else 0,
+            "cpu_max": round(max(cpu), 4) if cpu else 0.0,  # busiest worker's CPU share of that second
+            "lag_mean_ns": max(lag) if lag else 0,  # worst worker's mean event-loop lag of that second
         }
         self.series.append(point)
         if self.on_progress is not None:
-            self.on_progress(point)
+            self.on_progress({**point, "endpoints": sorted(endpoints, key=lambda e: -e["requests"])})
 
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
