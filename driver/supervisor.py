@@ -63,6 +63,7 @@ from .layout import (
 from .plan import Plan
 from .result import EndpointResult, Result, merge_counters
 from .shm import SharedBlocks, remove_stale
+from .validity import assess
 from .worker import worker_main
 
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -315,7 +316,7 @@ class _Run:
         per_worker = [self.layout.views(row) for row in snap]
         endpoints, checks = self._merge_by_name(per_worker)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
-        return Result(
+        result = Result(
             plan=self.plan.describe(),
             endpoints=endpoints,
             duration_s=self._duration(snap),
@@ -328,6 +329,8 @@ class _Run:
             reasons=self.reasons + (["interrupted (Ctrl-C)"] if self.interrupted else []),
             checks=checks,
         )
+        result.validity = assess(result)
+        return result
 
     def _merge_by_name(self, per_worker) -> tuple[list[EndpointResult], list[dict]]:
         """Endpoints and failed checks of every worker, merged by name (workers may

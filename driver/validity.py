@@ -1,0 +1,63 @@
+"""A verdict on the run itself: was the load generator fit to measure?
+
+A load generator that is itself the bottleneck measures itself: its CPU is
+saturated, its event loop is late, its open-loop arrivals start late, and the
+latencies it reports include its own queueing. The driver watches itself (each
+worker's CPU share and event-loop lag every second, late arrivals) and says when
+the numbers should not be trusted, with the figures.
+
+Rules (each breach is a reason; any reason makes the run not valid):
+- CPU: the busiest worker used >= CPU_BOUND of a core in more than MOST of the
+  measured seconds.
+- Event loop: the worst worker's mean event-loop lag was over LAG_BOUND_NS in more
+  than MOST of the measured seconds.
+- Open loop: more than LATE_BOUND of the arrivals started over LATE_NS late.
+The first second (start-up) and a final partial second are left out.
+"""
+from __future__ import annotations
+
+from .layout import C_DROPPED, C_LATE, C_SENT, LATE_NS
+
+CPU_BOUND = 0.95
+MOST = 0.5
+LAG_BOUND_NS = 20_000_000  # 20 ms of timer lateness means callbacks queue for a long time
+LATE_BOUND = 0.05
+
+
+def assess(result) -> dict:
+    """{"valid": bool, "reasons": [...], "figures": {...}} for a Result."""
+    points = [p for p in result.series if p.get("t", 0) > 1.0]
+    if points and result.duration_s and points[-1]["t"] > result.duration_s:
+        points = points[:-1] or points  # the drain after the end is not load
+    n = len(points)
+    cpu = [p.get("cpu_max", 0.0) for p in points]
+    lag = [p.get("lag_mean_ns", 0) for p in points]
+    cpu_bound = sum(1 for c in cpu if c >= CPU_BOUND)
+    laggy = sum(1 for x in lag if x > LAG_BOUND_NS)
+    if result.plan.get("scenario"):  # open-loop arrivals are iterations
+        late = sum(w.get("iterations_late", 0) for w in result.workers)
+        arrivals = sum(w.get("iterations", 0) + w.get("iterations_dropped", 0) for w in result.workers)
+    else:
+        tot = result.totals()
+        late = int(tot.counters[C_LATE])
+        arrivals = int(tot.counters[C_SENT] + tot.counters[C_DROPPED])
+    late_share = late / arrivals if arrivals else 0.0
+    figures = {
+        "seconds": n,
+        "seconds_cpu_bound": cpu_bound,
+        "cpu_max_share": max(cpu) if cpu else None,
+        "seconds_loop_lagging": laggy,
+        "lag_max_ns": max(lag) if lag else None,
+        "late": late,
+        "late_share": late_share,
+    }
+    reasons = []
+    if n and cpu_bound > MOST * n:
+        reasons.append(f"the load generator was CPU-bound: a worker used >= {CPU_BOUND:.0%} of a core in "
+                       f"{cpu_bound} of {n} s (add workers, or lower the load per worker)")
+    if n and laggy > MOST * n:
+        reasons.append(f"the workers' event loops lagged over {LAG_BOUND_NS / 1e6:g} ms in {laggy} of {n} s")
+    if result.plan.get("mode") == "open" and late_share > LATE_BOUND:
+        reasons.append(f"{late_share:.1%} of the arrivals started more than {LATE_NS / 1e6:g} ms after "
+                       f"their intended time (limit {LATE_BOUND:.0%})")
+    return {"valid": not reasons, "reasons": reasons, "figures": figures}
