@@ -41,7 +41,8 @@ def _generators(engine):
         gens = {
             "telegram": TelegramUpdates(secret_token=spec.telegram_secret, worker_index=engine.index,
                                         n_workers=engine.n_workers),
-            "whatsapp": WhatsAppNotifications(app_secret=spec.whatsapp_app_secret),
+            "whatsapp": WhatsAppNotifications(app_secret=spec.whatsapp_app_secret, worker_index=engine.index,
+                                              n_workers=engine.n_workers),
         }
         engine._payload_generators = gens
     return gens
@@ -77,7 +78,7 @@ class _Step:
         if self.body_kind == "json":
             return self.body.render_json(ident, captured, rng), {"Content-Type": "application/json"}
         if self.body_kind == "text":
-            return str(self.body.render(ident, captured, rng)).encode(), {}
+            return self.body.render_str(ident, captured, rng).encode(), {}
         if self.body_kind in ("telegram", "whatsapp"):
             gen = _generators(engine)[self.body_kind]
             kw = {k: t.render(ident, captured, rng) for k, t in self.body.items()}
@@ -90,8 +91,8 @@ class _Step:
         engine = user.http.engine
         ident, captured, rng = user.user, user.captured, user.rng
         body, headers = self._body(user, engine)
-        headers.update({k: str(t.render(ident, captured, rng)) for k, t in self.headers.items()})
-        path = str(self.path.render(ident, captured, rng))
+        headers.update({k: t.render_str(ident, captured, rng) for k, t in self.headers.items()})
+        path = self.path.render_str(ident, captured, rng)
         resp = await user.http.request(self.method, path, body=body, headers=headers, name=self.name)
         ok = resp.error is None
         if self.expect:

@@ -23,12 +23,15 @@ bools / objects as JSON). Keys may hold placeholders too; they always render as 
 Unknown placeholders raise TemplateError at compile time, naming the placeholder and
 where it is.
 
-What is compiled: a string becomes a constant, one getter, or a str.format pattern
-with its getters. A structure becomes a tree that rebuilds only containers on a path
-to a placeholder (static subtrees are shared between renders: treat results as
-read-only), and, for `render_json`, the template serialised once with markers in
-place of the placeholders, cut into byte chunks: a render serialises only the
-placeholder values and joins them with the chunks.
+What is compiled: a string becomes a constant, one getter (exactly one placeholder),
+or a formatter (an f-string around one placeholder, str.format for more). A
+structure becomes a tree in which each container on a path to a placeholder copies
+its precompiled static part and fills in only its placeholder slots (static subtrees
+are shared between renders: treat results as read-only). For `render_json` the
+template is serialised once with markers in place of the placeholder strings and cut
+into byte chunks at the markers: a render serialises only the placeholder values and
+joins them with the chunks (a 4 KB body with two placeholders costs about as much as
+a 50-byte one).
 
 `rng` is a `random.Random` (anything with `.random()`); None uses the `random` module.
 """
@@ -39,11 +42,12 @@ import operator
 import random as _random
 import re
 import secrets
-import time
 import uuid
+from time import time_ns as _time_ns
 from typing import Any, Callable
 
 import orjson
+from orjson import dumps as _dumps
 
 from .users import SyntheticUser
 
@@ -75,8 +79,16 @@ def _text(value) -> str:
     return orjson.dumps(value).decode()  # None -> null, True -> true, dict -> {...}
 
 
-def _getter(expr: str, where: str) -> tuple[Getter, bool, bool]:
-    """(getter, returns str/int only, needs the clock) for one placeholder expression."""
+def _same(get: Getter, clock: bool = False) -> tuple[Getter, Getter, bool]:
+    return get, get, clock
+
+
+def _getter(expr: str, where: str) -> tuple[Getter, Getter, bool]:
+    """(getter, getter for use inside text, needs the clock) for one placeholder.
+
+    The text getter returns a str or an int (both format as themselves); only captured
+    values, which may be anything, need a different one.
+    """
     name, _, arg = expr.partition(":")
     if expr.startswith("user."):
         attr = expr[5:]
@@ -84,7 +96,8 @@ def _getter(expr: str, where: str) -> tuple[Getter, bool, bool]:
             raise TemplateError(f"unknown placeholder {{{{{expr}}}}}{where}: SyntheticUser has "
                                 f"no attribute {attr!r} (known: {', '.join(sorted(_USER_ATTRS))})")
         get = operator.attrgetter(attr)  # every SyntheticUser attribute is a str or an int
-        return (lambda u, c, r, x: get(u)), True, False
+        user_attr = lambda u, c, r, x: get(u)  # noqa: E731
+        return user_attr, user_attr, False
     if expr.startswith("captured."):
         key = expr[9:]
         if not _NAME.fullmatch(key):
@@ -96,15 +109,22 @@ def _getter(expr: str, where: str) -> tuple[Getter, bool, bool]:
                 return c[key]
             except (KeyError, TypeError):
                 raise TemplateError(f"captured value {key!r} not set") from None
-        return captured, False, False
+
+        def captured_text(u, c, r, x):
+            try:
+                value = c[key]
+            except (KeyError, TypeError):
+                raise TemplateError(f"captured value {key!r} not set") from None
+            return value if type(value) is str else _text(value)
+        return captured, captured_text, False
     if expr == "seq":
-        return (lambda u, c, r, x: x[0]), True, False
+        return _same(lambda u, c, r, x: x[0])
     if expr == "now":
-        return (lambda u, c, r, x: x[1] // 1_000_000_000), True, True
+        return _same(lambda u, c, r, x: x[1] // 1_000_000_000, clock=True)
     if expr == "now_ms":
-        return (lambda u, c, r, x: x[1] // 1_000_000), True, True
+        return _same(lambda u, c, r, x: x[1] // 1_000_000, clock=True)
     if expr == "uuid":
-        return (lambda u, c, r, x: str(uuid.uuid4())), True, False
+        return _same(lambda u, c, r, x: str(uuid.uuid4()))
     if name == "randint":
         bounds = arg.split(",")
         matches = [_INT.fullmatch(b) for b in bounds]
@@ -116,59 +136,62 @@ def _getter(expr: str, where: str) -> tuple[Getter, bool, bool]:
         if span < 1 or span > _MAX_SPAN:
             raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: need A <= B and "
                                 f"B - A < 2**53")
-        return (lambda u, c, r, x: low + int(r.random() * span)), True, False
+        return _same(lambda u, c, r, x: low + int(r.random() * span))
     if name == "choice":
         items = tuple(arg.split(","))
         if not arg:
-            raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: use {{{{choice:a,b,...}}}} "
-                                "with at least one item")
+            raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: "
+                                "use {{choice:a,b,...}} with at least one item")
         n = len(items)
-        return (lambda u, c, r, x: items[int(r.random() * n)]), True, False
+        return _same(lambda u, c, r, x: items[int(r.random() * n)])
     raise TemplateError(f"unknown placeholder {{{{{expr}}}}}{where}; expected user.ATTR, seq, "
                         "now, now_ms, uuid, randint:A,B, choice:a,b,... or captured.NAME")
 
 
 @dataclasses.dataclass(frozen=True)
 class _Str:
-    """A compiled string: constant, exact (one typed placeholder) or formatted."""
+    """A compiled string: a constant, or `value` (typed when the string is exactly one
+    placeholder, else text) and `text` (always text) getters."""
 
     const: str | None  # set when the string has no placeholder
-    exact: Getter | None  # set when the string is exactly one placeholder
-    pattern: str  # str.format pattern with "{}" per placeholder
-    getters: tuple[Getter, ...]
+    value: Getter | None
+    text: Getter | None
     names: tuple[str, ...]
     timed: bool
 
-    def value(self, u, c, r, x):
-        if self.exact is not None:
-            return self.exact(u, c, r, x)
-        return self.pattern.format(*[g(u, c, r, x) for g in self.getters])
-
-    def text(self, u, c, r, x) -> str:
-        if self.exact is not None:
-            return _text(self.exact(u, c, r, x))
-        return self.pattern.format(*[g(u, c, r, x) for g in self.getters])
-
 
 def _compile_str(s: str, where: str) -> _Str:
-    pieces, getters, names, timed = [], [], [], False
+    literals, getters, names, timed = [], [], [], False
     pos, exact = 0, None
     for m in _PLACEHOLDER.finditer(s):
         expr = m.group(1)
-        get, plain, clock = _getter(expr, where)
+        get, get_text, clock = _getter(expr, where)
         if m.start() == 0 and m.end() == len(s):
             exact = get  # the whole string is this one placeholder: keep the value's type
-        if not plain:  # captured values may be anything: format them as text
-            get = (lambda g: lambda u, c, r, x: _text(g(u, c, r, x)))(get)
-        pieces.append(s[pos:m.start()].replace("{", "{{").replace("}", "}}"))
-        getters.append(get)
+        literals.append(s[pos:m.start()])
+        getters.append(get_text)
         names.append(expr)
         timed = timed or clock
         pos = m.end()
     if not getters:
-        return _Str(s, None, "", (), (), False)
-    pieces.append(s[pos:].replace("{", "{{").replace("}", "}}"))
-    return _Str(None, exact, "{}".join(pieces), tuple(getters), tuple(names), timed)
+        return _Str(s, None, None, (), False)
+    literals.append(s[pos:])
+    text = _formatter(literals, getters)
+    if exact is not None:
+        value, text = exact, (lambda g: lambda u, c, r, x: _text(g(u, c, r, x)))(exact)
+    else:
+        value = text
+    return _Str(None, value, text, tuple(names), timed)
+
+
+def _formatter(literals: list[str], getters: list[Getter]) -> Getter:
+    """A getter for the text: literals[0] + value0 + literals[1] + ... (str or int values)."""
+    if len(getters) == 1:  # the common case, one f-string, no format() parsing
+        (pre, post), (g,) = literals, getters
+        return lambda u, c, r, x: f"{pre}{g(u, c, r, x)}{post}"
+    pattern = "{}".join(lit.replace("{", "{{").replace("}", "}}") for lit in literals)
+    fmt = pattern.format
+    return lambda u, c, r, x: fmt(*[g(u, c, r, x) for g in getters])
 
 
 def _compile_node(obj, path: str, slots: list):
@@ -200,35 +223,48 @@ def _compile_node(obj, path: str, slots: list):
     return True, obj  # int, float, bool, None
 
 
-def _leaf(static: bool, node):
-    if static:
-        return lambda u, c, r, x: node
-    if isinstance(node, _Str):
-        return node.value
-    return node
+def _fn(node):
+    """The render function of a dynamic node: a string's value getter or a container's."""
+    return node.value if isinstance(node, _Str) else node
 
 
 def _dict_renderer(items):
-    compiled = [((lambda k: lambda u, c, r, x: k)(k.const) if k.const is not None else k.text,
-                 _leaf(s, v)) for k, s, v in items]
+    if all(k.const is not None for k, _, _ in items):
+        # Constant keys: copy a dict holding the static values, then overwrite the
+        # dynamic ones in place (an existing key keeps its position: order is kept).
+        base = {k.const: (v if s else None) for k, s, v in items}
+        dynamic = [(k.const, _fn(v)) for k, s, v in items if not s]
 
-    def render(u, c, r, x):
+        def render(u, c, r, x):
+            out = base.copy()
+            for key, value in dynamic:
+                out[key] = value(u, c, r, x)
+            return out
+        return render
+    compiled = [((lambda k: lambda u, c, r, x: k)(k.const) if k.const is not None else k.text,
+                 (lambda v: lambda u, c, r, x: v)(v) if s else _fn(v)) for k, s, v in items]
+
+    def render_keys(u, c, r, x):  # some keys hold placeholders: build key by key
         return {key(u, c, r, x): value(u, c, r, x) for key, value in compiled}
-    return render
+    return render_keys
 
 
 def _list_renderer(nodes):
-    compiled = [_leaf(s, v) for s, v in nodes]
+    base = [v if s else None for s, v in nodes]
+    dynamic = [(i, _fn(v)) for i, (s, v) in enumerate(nodes) if not s]
 
     def render(u, c, r, x):
-        return [value(u, c, r, x) for value in compiled]
+        out = base.copy()
+        for i, value in dynamic:
+            out[i] = value(u, c, r, x)
+        return out
     return render
 
 
 class Template:
     """A compiled template; build with `compile_template`. Not thread-safe (`seq`)."""
 
-    __slots__ = ("source", "placeholders", "is_static", "_root", "_chunks", "_slots",
+    __slots__ = ("source", "placeholders", "is_static", "_root", "_head", "_pairs",
                  "_timed", "_seq", "_const_json")
 
     def __init__(self, source, root, static: bool, slots: list, chunks: list[bytes]):
@@ -237,33 +273,35 @@ class Template:
             name for compiled, _ in slots for name in compiled.names)
         self.is_static = static
         self._root = root
-        self._slots = [(c.text if as_key else c.value) for c, as_key in slots]
-        self._chunks = chunks
+        values = [(c.text if as_key else c.value) for c, as_key in slots]
+        self._head = chunks[0]
+        self._pairs = list(zip(values, chunks[1:]))
         self._timed = any(c.timed for c, _ in slots)
         self._seq = 0
         self._const_json = orjson.dumps(source) if static else None
-
-    def _ctx(self) -> tuple[int, int]:
-        self._seq += 1
-        return self._seq, (time.time_ns() if self._timed else 0)
 
     def render(self, user=None, captured: dict | None = None, rng=None):
         """The rendered value: str (or the placeholder's own type), or a structure."""
         if self.is_static:
             return self._root
-        return self._root(user, captured, rng or _random, self._ctx())
+        self._seq = seq = self._seq + 1
+        x = (seq, _time_ns() if self._timed else 0)  # this render's seq and clock
+        return self._root(user, captured, rng or _random, x)
 
     def render_json(self, user=None, captured: dict | None = None, rng=None) -> bytes:
         """The rendered value as JSON bytes (orjson), from the precompiled chunks."""
         if self._const_json is not None:
             return self._const_json
-        x = self._ctx()
+        self._seq = seq = self._seq + 1
+        x = (seq, _time_ns() if self._timed else 0)
         r = rng or _random
-        chunks = self._chunks
-        out = [chunks[0]]
-        for i, value in enumerate(self._slots):
-            out.append(orjson.dumps(value(user, captured, r, x)))
-            out.append(chunks[i + 1])
+        pairs = self._pairs
+        if len(pairs) == 1:  # the common case: head + value + tail
+            value, tail = pairs[0]
+            return self._head + _dumps(value(user, captured, r, x)) + tail
+        out = [self._head]
+        for value, chunk in pairs:  # chunk i+1 follows the value of slot i
+            out += (_dumps(value(user, captured, r, x)), chunk)
         return b"".join(out)
 
     def render_str(self, user=None, captured: dict | None = None, rng=None) -> str:

@@ -30,6 +30,7 @@ the same id. `signature(body)` is what Meta sends in X-Hub-Signature-256:
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import time
@@ -52,6 +53,7 @@ KINDS: tuple[str, ...] = (
 STATUSES: tuple[str, ...] = ("sent", "delivered", "read")
 _CONVERSATION_S = 24 * 3600  # a conversation (customer-service window) lasts 24 h
 _b64 = base64.b64encode
+_b2a = binascii.b2a_base64
 
 
 class WhatsAppNotifications:
@@ -82,6 +84,7 @@ class WhatsAppNotifications:
         self._contacts: dict[str, bytes] = {}  # wa_id -> serialised "contacts" array
         self._last_sent: dict[str, str] = {}  # wa_id -> id of the last business message
         self._conversations: dict[str, str] = {}  # wa_id -> conversation id (32 hex)
+        self._wamid_heads: dict[str, bytes] = {}  # wa_id -> the fixed part of its wamids
         head = orjson.dumps({"messaging_product": "whatsapp", "metadata": {
             "display_phone_number": self.display_phone_number,
             "phone_number_id": self.phone_number_id}})[:-1]  # without the closing brace
@@ -125,9 +128,11 @@ class WhatsAppNotifications:
     def _wamid(self, wa_id: str) -> str:
         # Meta's ids are base64 of a small protobuf: the user's number, then a
         # 20-hex-digit message key. Same layout here, with our counter as the key.
-        raw = (b"\x1c\x18" + bytes((len(wa_id),)) + wa_id.encode() + b"\x15\x02\x00\x12\x18\x14"
-               + b"%020X" % self._key() + b"\x00")
-        return "wamid." + _b64(raw).decode()
+        head = self._wamid_heads.get(wa_id)
+        if head is None:
+            head = self._wamid_heads[wa_id] = (b"\x1c\x18" + bytes((len(wa_id),))
+                                               + wa_id.encode() + b"\x15\x02\x00\x12\x18\x14")
+        return "wamid." + _b2a(head + b"%020X\x00" % self._key(), newline=False).decode()
 
     def _incoming(self, user, message: dict) -> bytes:
         """A `messages` notification carrying `message` from `user`."""
