@@ -19,13 +19,14 @@ import os
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from yaml.nodes import MappingNode, Node
 
 from .configschema import Doc, join, scenario_flows, scenario_tasks, suggest
 from .errors import PlanError
-from .plan import SECRET_HEADERS, Plan, ScenarioSpec, UserPoolSpec, make_plan, parse_url
+from .plan import SECRET_HEADERS, Plan, ScenarioSpec, ThinkTime, UserPoolSpec, make_plan, parse_url
 from .units import parse_duration
 
 try:  # the id ranges of the tiers live with the command catalog
@@ -33,7 +34,7 @@ try:  # the id ranges of the tiers live with the command catalog
 except ImportError:  # pragma: no cover - the payloads package is optional here
     TIERS = ("free", "premium", "admin")
 
-__all__ = ["PROFILES", "load_config", "validate_config", "list_profiles"]
+__all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
 TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
@@ -46,19 +47,35 @@ CATALOG_KEYS = ("name", "weight", "tier", "args", "description")
 OUTPUT_KEYS = ("dir", "report")
 REPORT_FORMATS = ("json", "html", "md", "csv", "junit")
 # What `overrides` may hold: make_plan's keyword names (None means "not given").
-OVERRIDE_KEYS = LOAD_KEYS + ("profile", "timeout", "connect_timeout", "insecure")
+OVERRIDE_KEYS = LOAD_KEYS + ("profile", "timeout", "connect_timeout", "insecure", "think")
 _COMMAND = re.compile(r"^/[a-z0-9_]{1,32}$")
+_STR = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
 
-# Built-in profiles: open loop at `rate` arrivals/s with at most `users` in flight.
+# Built-in profiles, ready for make_plan: open loop at `rate` arrivals/s with at most
+# `users` in flight.
 PROFILES: dict[str, dict] = {
-    "smoke": {"users": 5, "rate": 10.0, "duration": "30s", "description": "does it work at all"},
-    "light": {"users": 10, "rate": 50.0, "duration": "60s", "description": "a quiet day"},
-    "normal": {"users": 50, "rate": 200.0, "duration": "5m", "description": "expected production load"},
-    "heavy": {"users": 100, "rate": 500.0, "duration": "10m", "description": "a busy peak"},
-    "stress": {"users": 200, "rate": 1000.0, "duration": "5m", "description": "past the expected peak"},
-    "soak": {"users": 30, "rate": 100.0, "duration": "1h", "description": "steady, for leaks and drift"},
-    "spike": {"users": 150, "rate": 500.0, "duration": "2m", "description": "a sudden burst"},
+    "smoke": {"users": 5, "rate": 10.0, "duration": "30s"},
+    "light": {"users": 10, "rate": 50.0, "duration": "60s"},
+    "normal": {"users": 50, "rate": 200.0, "duration": "5m"},
+    "heavy": {"users": 100, "rate": 500.0, "duration": "10m"},
+    "stress": {"users": 200, "rate": 1000.0, "duration": "5m"},
+    "soak": {"users": 30, "rate": 100.0, "duration": "1h"},
+    "spike": {"users": 150, "rate": 500.0, "duration": "2m"},
 }
+PROFILE_NOTES = {
+    "smoke": "does it work at all",
+    "light": "a quiet day",
+    "normal": "expected production load",
+    "heavy": "a busy peak",
+    "stress": "past the expected peak",
+    "soak": "steady, for leaks and drift",
+    "spike": "a sudden burst",
+}
+
+
+def unknown_profile(name: str, profiles=PROFILES) -> str:
+    """The message for a profile name that is not in `profiles`."""
+    return f"unknown profile '{name}'{suggest(name, profiles)} (driver profiles lists them)"
 
 
 def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
@@ -79,10 +96,12 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
     scenario, pool, catalog = None, UserPoolSpec(), None
     if "scenario" in got:
         scenario, pool, catalog = _scenario(doc, got["scenario"], target, base_dir)
+    thresholds = _thresholds(doc, got.get("thresholds"))
+    output = _output(doc, got["output"]) if "output" in got else None
     profiles = _profiles(doc, got.get("profiles"))
     load, profile = _load(doc, got, overrides, profiles)
     kwargs = {k: target[k] for k in ("timeout", "connect_timeout") if target[k] is not None}
-    kwargs.update({k: overrides[k] for k in ("timeout", "connect_timeout") if k in overrides})
+    kwargs.update({k: overrides[k] for k in ("timeout", "connect_timeout", "think") if k in overrides})
     try:
         plan = make_plan(target["url"], headers=tuple(target["headers"].items()), **load, **kwargs)
     except PlanError as exc:
@@ -92,11 +111,13 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
             raise  # about a CLI flag: its message names the flag
         at = got.get("load") or got.get("profile")
         raise (doc.error(at, str(exc)) if at is not None else PlanError(f"{doc.file}: {exc}")) from None
+    if scenario is not None and "think" in overrides:  # --think: a constant pause for every user
+        scenario = dataclasses.replace(scenario, think=ThinkTime("constant", plan.think_s))
     plan = dataclasses.replace(
         plan,
         scenario=scenario,
         requests=() if scenario else plan.requests,
-        thresholds=_thresholds(doc, got.get("thresholds")),
+        thresholds=thresholds,
         secrets=tuple(doc.secrets),
         user_pool=pool,
         profile=profile,
@@ -107,23 +128,26 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         plan.meta["insecure"] = True
     if catalog is not None:
         plan.meta["catalog"] = catalog
-    if "output" in got:
-        plan.meta["output"] = _output(doc, got["output"])
+    if output is not None:
+        plan.meta["output"] = output
     return plan
 
 
-def validate_config(path, *, env=None) -> Plan:
-    """What `driver validate FILE` checks: everything load_config does, nothing is run."""
-    return load_config(path, env=env)
+def validate_config(path, overrides: dict | None = None, *, env=None) -> Plan:
+    """What `driver validate FILE` checks: everything load_config does (the scenario
+    is imported), and nothing is run."""
+    return load_config(path, overrides, env=env)
 
 
 def list_profiles(path=None, *, env=None) -> dict:
-    """Profile name -> {users, rate, duration, description}: the built-ins, plus a config's own."""
-    if path is None:
-        return {k: dict(v) for k, v in PROFILES.items()}
-    doc, root = _compose(path, os.environ if env is None else env)
-    got = doc.fields(root, "", TOP_KEYS)
-    return _profiles(doc, got.get("profiles"))
+    """Profile name -> {users, rate, duration, description}: the built-ins, plus a config's
+    own (which may also set ramp_up and stages), for `driver profiles`."""
+    profiles = PROFILES
+    if path is not None:
+        doc, root = _compose(path, os.environ if env is None else env)
+        profiles = _profiles(doc, doc.fields(root, "", TOP_KEYS).get("profiles"))
+    return {name: {**values, "description": values.get("description", PROFILE_NOTES.get(name, ""))}
+            for name, values in profiles.items()}
 
 
 # --- reading the file --------------------------------------------------------------
@@ -177,8 +201,7 @@ def _target(doc: Doc, node: Node) -> dict:
         raise doc.error(got["base_url"], f"target.base_url: {exc}") from None
     if "?" in url or "#" in url:
         raise doc.error(got["base_url"], f"target.base_url must not have a query or fragment: {url!r}")
-    scheme, _, rest = url.partition("://")
-    base_path = "/" + rest.partition("/")[2] if "/" in rest else ""
+    base_path = urlsplit(url).path  # task paths are relative to it
     headers = doc.headers(got["headers"], "target.headers") if "headers" in got else {}
     for name, value in headers.items():  # well-known secret headers are secrets without a tag
         if name.lower() in SECRET_HEADERS and "{{" not in value:
@@ -188,7 +211,7 @@ def _target(doc: Doc, node: Node) -> dict:
             raise doc.error(got["auth"], "give either target.auth or an Authorization header, not both")
         headers["Authorization"] = _auth(doc, got["auth"])
     return {
-        "url": url if base_path else url + "/",
+        "url": url if base_path else url + "/",  # make_plan wants a path
         "base_path": base_path.rstrip("/"),
         "headers": headers,
         "insecure": doc.boolean(got["insecure"], "target.insecure") if "insecure" in got else False,
@@ -226,8 +249,6 @@ def _scenario(doc: Doc, node: Node, target: dict, base_dir: Path):
         if "tasks" in got or "flows" in got:
             raise doc.error(got["python"], "give either scenario.python or scenario.tasks/flows, not both")
         kw["python"] = _python(doc, got["python"], base_dir)
-    elif "tasks" not in got and "flows" not in got:
-        raise doc.error(node, "the scenario needs python: FILE.py, or tasks: and/or flows:")
     if "tasks" in got:
         kw["tasks"] = scenario_tasks(doc, got["tasks"], "scenario.tasks", ctx)
     if "flows" in got:
@@ -248,6 +269,8 @@ def _scenario(doc: Doc, node: Node, target: dict, base_dir: Path):
             doc.secret(kw["whatsapp_app_secret"])
     pool = _user_pool(doc, got["users"]) if "users" in got else UserPoolSpec()
     catalog = _catalog(doc, got["catalog"]) if "catalog" in got else None
+    if not {"python", "tasks", "flows"} & set(got):
+        raise doc.error(node, "the scenario needs python: FILE.py, or tasks: and/or flows:")
     return ScenarioSpec(**kw), pool, catalog
 
 
@@ -291,7 +314,8 @@ def _import(doc: Doc, node: Node, shown: str, file: Path | None = None, base_dir
         where = f" ({os.path.basename(exc.filename or shown)}, line {exc.lineno})" if exc.lineno else ""
         raise doc.error(node, f"scenario '{shown}' does not import: SyntaxError: {exc.msg}{where}") from None
     except (Exception, SystemExit) as exc:
-        raise doc.error(node, f"scenario '{shown}' does not import: {type(exc).__name__}: {exc}") from None
+        text = " ".join(str(exc).split())  # one line, whatever the scenario raised
+        raise doc.error(node, f"scenario '{shown}' does not import: {type(exc).__name__}: {text}") from None
     finally:
         if file is not None:
             sys.modules.pop(name, None)
@@ -370,8 +394,11 @@ def _catalog(doc: Doc, node: Node) -> tuple:
     return tuple(out)
 
 
-def _load_values(doc: Doc, node: Node, where: str, keys: tuple) -> dict:
-    """make_plan keywords from a `load` or a profile mapping, each value checked on its line."""
+def _load_values(doc: Doc, node: Node, where: str, keys: tuple, as_written: bool = False) -> dict:
+    """make_plan keywords from a `load` or a profile mapping, each value checked on its line.
+
+    as_written: durations stay as the text the user wrote ("20s"), for listing profiles.
+    """
     got = doc.fields(node, where, keys)
     if "ramp_up" in got and "stages" in got:
         raise doc.error(got["stages"], f"{where}: give either ramp_up or stages, not both")
@@ -384,10 +411,14 @@ def _load_values(doc: Doc, node: Node, where: str, keys: tuple) -> dict:
             out[key] = doc.number(value, at)
         elif key in ("duration", "ramp_up"):
             out[key] = doc.duration(value, at, zero=key == "ramp_up")
+            if as_written and isinstance(value, yaml.ScalarNode) and value.tag == _STR:
+                out[key] = doc.string(value, at)
         elif key == "stages":
             out[key] = tuple(_stage(doc, n, join(at, i)) for i, n in enumerate(doc.seq(value, at)))
             if not any(t > 0 for _, t in out[key]):
                 raise doc.error(value, f"{at}: every stage target is 0, the load never starts")
+            if not sum(d for d, _ in out[key]):
+                raise doc.error(value, f"{at}: the stages last 0s in all")
         elif key == "description":
             out[key] = doc.string(value, at, empty=True)
     return out
@@ -402,7 +433,7 @@ def _stage(doc: Doc, node: Node, where: str) -> tuple[float, float]:
     if not isinstance(node, yaml.ScalarNode):
         raise doc.error(node, f"{where} must be DURATION:TARGET like 30s:100, got a list")
     # the text as written: YAML 1.1 would read 1:30 as the integer 90
-    text = doc.expand(node)[0] if node.tag == yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG else node.value
+    text = doc.expand(node)[0] if node.tag == _STR else node.value
     duration, sep, target = text.partition(":")
     try:
         seconds, value = parse_duration(duration), float(target)
@@ -422,7 +453,7 @@ def _profiles(doc: Doc, node: Node | None) -> dict:
     for name, key, value in doc.items(node, "profiles"):
         if not re.match(r"^[A-Za-z0-9_-]+$", name):
             raise doc.error(key, f"profiles: {name!r} is not a profile name (letters, digits, - and _)")
-        values = _load_values(doc, value, f"profiles.{name}", PROFILE_KEYS)
+        values = _load_values(doc, value, f"profiles.{name}", PROFILE_KEYS, as_written=True)
         base = profiles.get(name, {})
         if "ramp_up" in values or "stages" in values:  # one replaces the other
             base = {k: v for k, v in base.items() if k not in ("ramp_up", "stages")}
@@ -436,18 +467,20 @@ def _load(doc: Doc, got: dict, overrides: dict, profiles: dict) -> tuple[dict, s
     if profile is None and "profile" in got:
         profile = doc.string(got["profile"], "profile")
     if profile is not None and profile not in profiles:
-        message = f"unknown profile '{profile}'{suggest(profile, profiles)} (driver profiles lists them)"
+        message = unknown_profile(profile, profiles)
         raise doc.error(got["profile"], message) if "profile" not in overrides else PlanError(message)
     values: dict = {}
     layers = [profiles[profile] if profile else {}, _load_values(doc, got["load"], "load", LOAD_KEYS)
               if "load" in got else {}, overrides]
     for layer in layers:
-        for key, value in layer.items():
-            if key not in LOAD_KEYS:
-                continue
-            if key in ("ramp_up", "stages"):  # a higher layer's ramp replaces a lower one's stages
-                values.pop("stages" if key == "ramp_up" else "ramp_up", None)
-            values[key] = value
+        # A layer's ramp_up replaces lower stages; its stages replace lower ramp_up and the
+        # duration (stages set their own length). Both in one layer stay, for make_plan to refuse.
+        if "stages" in layer:
+            values.pop("ramp_up", None)
+            values.pop("duration", None)
+        if "ramp_up" in layer:
+            values.pop("stages", None)
+        values.update({k: v for k, v in layer.items() if k in LOAD_KEYS})
     return values, profile
 
 

@@ -20,6 +20,11 @@ from .errors import PlanError
 from .plan import ThinkTime, parse_header
 from .units import parse_duration
 
+try:  # the placeholder grammar lives with the template engine: compile once here to check
+    from .payloads.templates import TemplateError, compile_template
+except ImportError:  # pragma: no cover - without it, only the braces are checked
+    compile_template = None
+
 STR, INT, FLOAT, BOOL, NULL, TIMESTAMP, MAP, SEQ, MERGE = (
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "merge")
 )
@@ -39,6 +44,7 @@ _ENV = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 _VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _METHOD = re.compile(r"^[A-Z]+$")
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
+_CAPTURED = re.compile(r"\{\{\s*captured\.([^}\s]+)\s*\}\}")
 
 TASK_KEYS = ("name", "weight", "method", "path", "headers", "json", "body", "telegram", "whatsapp",
              "expect", "capture", "think")
@@ -48,13 +54,34 @@ BODY_KEYS = ("json", "body", "telegram", "whatsapp")
 EXPECT_KEYS = ("status", "json", "contains", "headers")
 CAPTURE_KINDS = ("json", "header", "regex")
 THINK_KINDS = ("constant", "between", "pacing")
-# Update kinds the payload generators build -> the key each one needs (None: nothing).
-TELEGRAM_KINDS = {"command": "command", "text": "text", "callback": "data", "photo": None,
-                  "document": None, "voice": None, "sticker": None, "location": None, "contact": None}
-TELEGRAM_KEYS = ("kind", "command", "text", "data")
-WHATSAPP_KINDS = {"text": "text", "button_reply": "id", "list_reply": "id", "image": None,
-                  "document": None, "audio": None, "location": None}
-WHATSAPP_KEYS = ("kind", "text", "id", "title")
+# The bodies driver.payloads generates, by kind (the generator's method names): the YAML
+# keys each kind takes -> the generator's keyword argument; the first key is required
+# when marked "!" (and tells the kind when `kind:` is left out).
+TELEGRAM_KINDS = {
+    "command": {"command!": "command", "args": "args"},
+    "text": {"text!": "text"},
+    "callback_query": {"data!": "data", "button_text": "button_text", "message_text": "message_text"},
+    "photo": {"caption": "caption"},
+    "document": {"caption": "caption", "file_name": "file_name"},
+    "video": {"caption": "caption"},
+    "voice": {},
+    "sticker": {"emoji": "emoji"},
+    "location": {},
+    "contact": {},
+    "edited_message": {"text": "text"},
+    "inline_query": {"query": "query"},
+    "my_chat_member": {},
+}
+WHATSAPP_KINDS = {
+    "text": {"text!": "body"},
+    "button_reply": {"id!": "button_id", "title": "title", "context_id": "context_id"},
+    "list_reply": {"id!": "row_id", "title": "title", "description": "description", "context_id": "context_id"},
+    "image": {"caption": "caption"},
+    "document": {"caption": "caption", "filename": "filename"},
+    "audio": {},
+    "location": {"name": "name", "address": "address"},
+    "status": {"status": "status", "message_id": "message_id"},
+}
 
 
 def suggest(name: str, options) -> str:
@@ -77,6 +104,8 @@ def shown(node: Node) -> str:
         return "a list"
     if node.tag == NULL or (node.tag == STR and node.value == "" and node.style is None):
         return "an empty value"
+    if node.tag == SECRET:
+        return "a !secret value"  # never into a message
     return repr(node.value)
 
 
@@ -87,15 +116,20 @@ class Doc:
         self.file = file
         self.env = env
         self.secrets: list[str] = []
+        self._open: set[int] = set()  # ids of the mappings and lists being walked
 
     # --- errors and structure -------------------------------------------------
 
-    def error(self, node: Node | None, message: str, column: bool = False) -> PlanError:
+    def error(self, node: Node | None, message: str) -> PlanError:
         if node is None:
             return PlanError(f"{self.file}: {message}")
-        mark = node.start_mark
-        where = f"{self.file}:{mark.line + 1}" + (f":{mark.column + 1}" if column else "")
-        return PlanError(f"{where}: {message}")
+        return PlanError(f"{self.file}:{node.start_mark.line + 1}: {message}")
+
+    def enter(self, node: Node, where: str) -> None:
+        """Refuse an alias to a node that contains it (`&a [*a]`): walking it would never end."""
+        if id(node) in self._open:
+            raise self.error(node, f"{where} refers to itself through a YAML alias")
+        self._open.add(id(node))
 
     def secret(self, value: str) -> None:
         if value and value not in self.secrets:
@@ -111,9 +145,13 @@ class Doc:
         for key, value in node.value:
             if key.tag == MERGE:  # `<<: *defaults`: earlier sources win, own keys win over all
                 sources = value.value if isinstance(value, SequenceNode) else [value]
-                for source in sources:
-                    for name, k, v in self.items(source, where):
-                        merged.setdefault(name, (k, v))
+                self.enter(node, where)
+                try:
+                    for source in sources:
+                        for name, k, v in self.items(source, where):
+                            merged.setdefault(name, (k, v))
+                finally:
+                    self._open.discard(id(node))
                 continue
             if not isinstance(key, ScalarNode) or key.tag == NULL or not key.value:
                 raise self.error(key, f"keys in {where or 'the config'} must be names, got {shown(key)}")
@@ -154,6 +192,12 @@ class Doc:
         return node.value
 
     # --- scalars ----------------------------------------------------------------
+
+    def shown(self, node: Node) -> str:
+        """`shown`, with ${VAR} expanded: the value the user's environment made."""
+        if isinstance(node, ScalarNode) and node.tag == STR and "${" in node.value:
+            return repr(self.expand(node)[0])
+        return shown(node)
 
     def expand(self, node: ScalarNode) -> tuple[str, list[str]]:
         """The scalar's text with ${VAR} expanded, and the environment values used."""
@@ -232,11 +276,16 @@ class Doc:
             if not text[start + 2:end].strip():
                 raise self.error(node, f"{where}: empty placeholder {{{{}}}} in {text!r}")
             pos = end + 2
+        if pos and compile_template is not None:
+            try:
+                compile_template(text)
+            except TemplateError as exc:
+                raise self.error(node, f"{where}: {exc}") from None
 
     def integer(self, node: Node, where: str, minimum: int = 1) -> int:
         value = self.scalar(node, where, "an integer")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(node, f"{where} must be an integer, got {shown(node)}")
+            raise self.error(node, f"{where} must be an integer, got {self.shown(node)}")
         if value < minimum:
             raise self.error(node, f"{where} must be {'> 0' if minimum == 1 else f'>= {minimum}'}, got {value}")
         return value
@@ -244,7 +293,7 @@ class Doc:
     def number(self, node: Node, where: str, zero: bool = False) -> float:
         value = self.scalar(node, where, "a number")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.error(node, f"{where} must be a number, got {shown(node)}")
+            raise self.error(node, f"{where} must be a number, got {self.shown(node)}")
         if value < 0 or (value == 0 and not zero):
             raise self.error(node, f"{where} must be {'>= 0' if zero else '> 0'}, got {node.value}")
         return float(value)
@@ -258,7 +307,7 @@ class Doc:
                 raise ValueError
             seconds = parse_duration(value)
         except ValueError:
-            raise self.error(node, f"{where} must be {want}, got {shown(node)}") from None
+            raise self.error(node, f"{where} must be {want}, got {self.shown(node)}") from None
         if seconds < 0 or (seconds == 0 and not zero) or not math.isfinite(seconds):
             raise self.error(node, f"{where} must be {'>= 0' if zero else '> 0'}, got {node.value}")
         return seconds
@@ -266,7 +315,7 @@ class Doc:
     def boolean(self, node: Node, where: str) -> bool:
         value = self.scalar(node, where, "true or false")
         if not isinstance(value, bool):
-            raise self.error(node, f"{where} must be true or false, got {shown(node)}")
+            raise self.error(node, f"{where} must be true or false, got {self.shown(node)}")
         return value
 
     def choice(self, node: Node, where: str, options) -> str:
@@ -278,20 +327,24 @@ class Doc:
 
     def data(self, node: Node, where: str, template: bool = False):
         """Any YAML structure as plain dicts, lists and scalars (a JSON body, an expected value)."""
-        if isinstance(node, MappingNode):
-            return {k: self.data(v, join(where, k), template) for k, _, v in self.items(node, where)}
-        if isinstance(node, SequenceNode):
-            self.plain(node, where)
-            return [self.data(v, join(where, i), template) for i, v in enumerate(node.value)]
+        if isinstance(node, (MappingNode, SequenceNode)):
+            self.enter(node, where)
+            try:
+                if isinstance(node, MappingNode):
+                    return {k: self.data(v, join(where, k), template) for k, _, v in self.items(node, where)}
+                self.plain(node, where)
+                return [self.data(v, join(where, i), template) for i, v in enumerate(node.value)]
+            finally:
+                self._open.discard(id(node))
         value = self.scalar(node, where)
         if template and isinstance(value, str):
             self.check_template(node, value, where)
         return value
 
-    def headers(self, node: Node, where: str) -> dict[str, str]:
+    def headers(self, node: Node, where: str, template: bool = True) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, key, value in self.items(node, where):
-            text = self.string(value, join(where, name), empty=True, template=True)
+            text = self.string(value, join(where, name), empty=True, template=template)
             try:
                 parse_header(f"{name}: x")
             except PlanError:
@@ -352,9 +405,9 @@ def _expect(doc: Doc, node: Node, where: str) -> dict:
         out["json"] = {path: doc.data(v, join(join(where, "json"), path))
                        for path, _, v in doc.items(got["json"], join(where, "json"))}
     if "contains" in got:
-        out["contains"] = doc.string(got["contains"], join(where, "contains"), template=True)
+        out["contains"] = doc.string(got["contains"], join(where, "contains"))
     if "headers" in got:
-        out["headers"] = doc.headers(got["headers"], join(where, "headers"))
+        out["headers"] = doc.headers(got["headers"], join(where, "headers"), template=False)
     return out
 
 
@@ -379,25 +432,34 @@ def _capture(doc: Doc, node: Node, where: str) -> dict:
     return out
 
 
-def _message(doc: Doc, node: Node, where: str, kinds: dict, keys: tuple) -> dict:
-    """A Telegram update or WhatsApp message to generate: {"kind": ..., other given keys}."""
-    got = doc.fields(node, where, keys)
-    if "kind" in got:
-        kind = doc.choice(got["kind"], join(where, "kind"), tuple(kinds))
-    else:  # the kind follows from the one key given, when it is unambiguous
-        kind = next((k for k, need in kinds.items() if need and need in got), None)
+def _message(doc: Doc, node: Node, where: str, kinds: dict) -> dict:
+    """A Telegram update or WhatsApp message to generate: {"kind": KIND, generator kwarg: template}."""
+    items = doc.items(node, where)
+    given = {name for name, _, _ in items}
+    if "kind" in given:
+        kind_node = next(v for name, _, v in items if name == "kind")
+        kind = doc.choice(kind_node, join(where, "kind"), tuple(kinds))
+    else:  # the kind follows from its required key (command:, text:, data:, id:)
+        kind = next((k for k, keys in kinds.items() for key in keys
+                     if key.endswith("!") and key[:-1] in given), None)
         if kind is None:
             raise doc.error(node, f"{where} has no 'kind' (one of {', '.join(kinds)})")
+    keys = {key.rstrip("!"): arg for key, arg in kinds[kind].items()}
+    for name, key, _ in items:
+        if name != "kind" and name not in keys:
+            takes = f"takes {', '.join(keys)}" if keys else "takes no other keys"
+            raise doc.error(key, f"unknown key '{name}' in {where}{suggest(name, keys)} (kind {kind} {takes})")
+    got = doc.fields(node, where, ("kind", *keys))
     out = {"kind": kind}
-    for key in keys[1:]:
+    for key, arg in keys.items():
         if key in got:
-            out[key] = doc.string(got[key], join(where, key), template=True)
-    need = kinds[kind]
-    if need and need not in out:
-        raise doc.error(node, f"{where}: kind {kind} needs '{need}'")
-    command = out.get("command", "/")
-    if kind == "command" and not command.startswith(("/", "{{")):
-        raise doc.error(got["command"], f"{join(where, 'command')} must start with /, got {command!r}")
+            out[arg] = doc.string(got[key], join(where, key), template=True)
+    required = [key[:-1] for key in kinds[kind] if key.endswith("!")]
+    for key in required:
+        if key not in got:
+            raise doc.error(node, f"{where}: kind {kind} needs '{key}'")
+    if kind == "command" and not out["command"].startswith(("/", "{{")):
+        raise doc.error(got["command"], f"{join(where, 'command')} must start with /, got {out['command']!r}")
     return out
 
 
@@ -414,8 +476,8 @@ def _body(doc: Doc, got: dict, where: str):
     if key == "body":
         return {"text": doc.string(node, at, empty=True, template=True)}
     if key == "telegram":
-        return {"telegram": _message(doc, node, at, TELEGRAM_KINDS, TELEGRAM_KEYS)}
-    return {"whatsapp": _message(doc, node, at, WHATSAPP_KINDS, WHATSAPP_KEYS)}
+        return {"telegram": _message(doc, node, at, TELEGRAM_KINDS)}
+    return {"whatsapp": _message(doc, node, at, WHATSAPP_KINDS)}
 
 
 def _path(doc: Doc, node: Node, where: str, base_path: str) -> str:
@@ -459,8 +521,28 @@ def task(doc: Doc, node: Node, where: str, ctx: dict, step_name: str | None = No
     }
 
 
+def _captures_used(obj) -> set[str]:
+    """Names of the {{captured.NAME}} placeholders in a task's path, headers and body."""
+    if isinstance(obj, str):
+        return set(_CAPTURED.findall(obj))
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else ()
+    return set().union(*(_captures_used(v) for v in values)) if values else set()
+
+
+def _check_captures(doc: Doc, node: Node, where: str, task: dict, known: set, before: str) -> None:
+    used = _captures_used([task["path"], task["headers"], task["body"]]) - known
+    if used:
+        name = sorted(used)[0]
+        raise doc.error(node, f"{where} uses {{{{captured.{name}}}}}, but no {before} captures '{name}'")
+
+
 def scenario_tasks(doc: Doc, node: Node, where: str, ctx: dict) -> tuple:
-    return tuple(task(doc, item, join(where, i), ctx) for i, item in enumerate(doc.seq(node, where)))
+    items = doc.seq(node, where)
+    tasks = tuple(task(doc, item, join(where, i), ctx) for i, item in enumerate(items))
+    captured = set().union(*(t["capture"] for t in tasks))  # a user keeps what any task captured
+    for i, (item, t) in enumerate(zip(items, tasks)):
+        _check_captures(doc, item, join(where, i), t, captured, "task")
+    return tasks
 
 
 def scenario_flows(doc: Doc, node: Node, where: str, ctx: dict) -> tuple:
@@ -469,11 +551,16 @@ def scenario_flows(doc: Doc, node: Node, where: str, ctx: dict) -> tuple:
         at = join(where, i)
         got = doc.fields(item, at, FLOW_KEYS, required=("name", "steps"))
         name = doc.string(got["name"], join(at, "name"))
-        steps = doc.seq(got["steps"], join(at, "steps"))
+        steps, captured = [], set()  # a flow starts with nothing captured
+        for n, step_node in enumerate(doc.seq(got["steps"], join(at, "steps"))):
+            step_at = join(join(at, "steps"), n)
+            step = task(doc, step_node, step_at, ctx, f"{name}:step {n + 1}")
+            _check_captures(doc, step_node, step_at, step, captured, "earlier step")
+            captured |= set(step["capture"])
+            steps.append(step)
         flows.append({
             "name": name,
             "weight": doc.number(got["weight"], join(at, "weight")) if "weight" in got else 1.0,
-            "steps": tuple(task(doc, s, join(join(at, "steps"), n), ctx, f"{name}:step {n + 1}")
-                           for n, s in enumerate(steps)),
+            "steps": tuple(steps),
         })
     return tuple(flows)
