@@ -90,8 +90,8 @@ def cli():
 @click.option("--max-in-flight", type=int, help="Open loop: cap on requests in flight (default 1000).")
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify TLS certificates.")
 @click.option("--name", help="Endpoint name for the stats (default: METHOD /path).")
-@click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True,
-              help="Directory for results; each run gets its own timestamped directory.")
+@click.option("-o", "--output", help="Directory for results (default ./driver-results, or the config's "
+              "output.dir); each run gets its own timestamped directory.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final report.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
@@ -103,7 +103,9 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
     if config_file:
         from .config import load_config
 
-        plan = load_config(config_file, overrides=load)
+        extra = {"think": think, "timeout": timeout, "connect_timeout": connect_timeout,
+                 "insecure": insecure or None}
+        plan = load_config(config_file, overrides={**load, **{k: v for k, v in extra.items() if v is not None}})
     else:
         if not url:
             raise DriverError("give a URL to load, or a config file with -c FILE")
@@ -111,7 +113,8 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
                           timeout=timeout, connect_timeout=connect_timeout, think=think, name=name)
     if insecure:
         plan.meta["insecure"] = True
-    sys.exit(execute(plan, plan.meta.get("output", {}).get("dir", output) if config_file else output, quiet))
+    output = output or plan.meta.get("output", {}).get("dir") or DEFAULT_OUTPUT
+    sys.exit(execute(plan, output, quiet))
 
 
 def build_plan(url: str, load: dict, scenario: str | None, **request):

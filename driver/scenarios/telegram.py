@@ -15,11 +15,19 @@ Subclass it to point at another path or catalog:
 """
 from __future__ import annotations
 
-from ..payloads.catalog import DEFAULT_CATALOG, REFUSAL_PREFIX, command_text, expected_reply, tier_of_id
+from ..payloads.catalog import (
+    DEFAULT_CATALOG,
+    REFUSAL_PREFIX,
+    command_text,
+    expected_reply,
+    load_catalog,
+    tier_of_id,
+)
 from ..payloads.telegram import TelegramUpdates
 from ..scenario import User, task
 
 _updates: dict[int, TelegramUpdates] = {}  # one generator per worker (update ids stay unique)
+_catalogs: dict[int, tuple] = {}
 
 
 class CatalogBot(User):
@@ -35,9 +43,19 @@ class CatalogBot(User):
                 secret_token=spec.telegram_secret, worker_index=engine.index, n_workers=engine.n_workers)
         return gen
 
+    def _catalog(self) -> tuple:
+        """The config's `catalog:` when it has one, else the class's."""
+        engine = self.http.engine
+        cat = _catalogs.get(id(engine))
+        if cat is None:
+            items = engine.plan.meta.get("catalog")
+            cat = _catalogs[id(engine)] = load_catalog(list(items)) if items else self.catalog
+        return cat
+
     @task
     async def command(self):
-        cmd = self.rng.choices(self.catalog, [c.weight for c in self.catalog])[0]
+        catalog = self._catalog()
+        cmd = self.rng.choices(catalog, [c.weight for c in catalog])[0]
         gen = self._generator()
         name, _, args = command_text(cmd).partition(" ")
         body = gen.command(self.user, name, args or None)
