@@ -367,16 +367,18 @@ def test_example_rest_api():
 def test_example_whatsapp_flow():
     plan = load_config(EXAMPLES / "whatsapp_flow.yaml", env={})
     spec = plan.scenario
-    assert spec.tasks == () and [f["name"] for f in spec.flows] == ["book a move", "emergency"]
-    move, emergency = spec.flows
-    assert move["weight"] == 3.0 and len(move["steps"]) == 8
+    names = [f["name"] for f in spec.flows]
+    assert spec.tasks == () and names == ["full_moving_flow", "reschedule_flow", "emergency_support"]
+    move, reschedule, emergency = spec.flows
+    assert move["weight"] == 3.0 and len(move["steps"]) == 6
+    assert reschedule["steps"][:6] == move["steps"] and len(reschedule["steps"]) == 8  # YAML anchors reused
     assert move["steps"][2]["capture"] == {"code": {"json": "verification_code"}}
     # keys are the generator's keyword arguments (driver.payloads.whatsapp)
     assert move["steps"][3]["body"] == {"whatsapp": {"kind": "text", "body": "{{captured.code}}"}}
     assert move["steps"][0]["expect"]["json"] == {"error": None, "state": "moving:select_service"}
     assert move["steps"][1]["body"] == {"whatsapp": {"kind": "list_reply", "row_id": "svc_local_move",
                                                      "title": "Local move"}}
-    assert [s["name"] for s in emergency["steps"]] == ["emergency:step 1", "emergency:step 2", "emergency:step 3"]
+    assert [s["name"] for s in emergency["steps"]] == [f"emergency_support:step {i}" for i in (1, 2, 3)]
     assert spec.whatsapp_app_secret == "demo-app-secret"
     assert plan.user_pool.languages == ("en", "es", "pt")
 
