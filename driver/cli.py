@@ -39,27 +39,33 @@ def output_dir(base: str | Path) -> Path:
     raise DriverError(f"cannot create a new run directory under {base}")
 
 
-def execute(plan, output: str | None, quiet: bool) -> int:
-    """Run a plan, print the live view and the report, save result.json; return the exit code."""
+def execute(plan, output: str | None, quiet: bool, formats=None) -> int:
+    """Run a plan with the live view, print the report, write the result files; the exit code.
+
+    Everything measured is written, also when the run was interrupted, aborted or
+    lost a worker: the result says so and the exit code tells which.
+    """
+    from . import thresholds
+    from .live import make_progress
+    from .reports import parse_formats, write_reports
     from .supervisor import run
 
-    def progress(point):
-        if not quiet:
-            click.echo(live_line(point, plan.duration_s))
-
-    result = run(plan, on_progress=progress)
+    formats = parse_formats(formats or plan.meta.get("output", {}).get("report") or "json,html")
+    with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
+        result = run(plan, on_progress=progress.update)
     click.echo(render(result))
+    if result.verdicts:
+        click.echo("\n" + thresholds.render(result.verdicts))
+    if not result.validity.get("valid", True):
+        click.echo("\nNOT VALID: " + "; ".join(result.validity["reasons"]), err=True)
     if output is not None:
         try:
-            path = result.save(output_dir(output) / "result.json")
+            directory = output_dir(output)
+            paths = write_reports(result, directory, formats)
         except OSError as exc:
-            raise DriverError(f"cannot write the result under {output}: {exc.strerror}") from None
-        click.echo(f"\nresult: {path}")
-    if result.interrupted:
-        return EXIT_INTERRUPTED
-    if not result.complete:
-        return EXIT_NOT_RUN
-    return EXIT_OK
+            raise DriverError(f"cannot write the results under {output}: {exc.strerror}") from None
+        click.echo(f"\nresults: {directory} ({', '.join(p.name for p in paths)})")
+    return thresholds.exit_code(result)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,10 +98,13 @@ def cli():
 @click.option("--name", help="Endpoint name for the stats (default: METHOD /path).")
 @click.option("-o", "--output", help="Directory for results (default ./driver-results, or the config's "
               "output.dir); each run gets its own timestamped directory.")
+@click.option("-t", "--threshold", "threshold_list", multiple=True,
+              help="An SLO, repeatable: 'p99<5s', '/start:p95<1s', 'error_rate<1%', 'rps>100', 'p99<2s abort'.")
+@click.option("--report", "formats", help="Report formats besides result.json: html,md,csv,junit (default json,html).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final report.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
-            output, quiet):
+            output, threshold_list, formats, quiet):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     load = {"users": users, "rate": rate, "duration": duration, "requests": max_requests, "ramp_up": ramp_up,
             "stages": stages or None, "workers": workers, "max_in_flight": max_in_flight, "profile": profile}
@@ -113,8 +122,24 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
                           timeout=timeout, connect_timeout=connect_timeout, think=think, name=name)
     if insecure:
         plan.meta["insecure"] = True
+    plan = with_thresholds(plan, threshold_list)
+    if formats is not None:
+        from .reports import parse_formats
+
+        parse_formats(formats)  # a bad format is a usage error before the run, not after
     output = output or plan.meta.get("output", {}).get("dir") or DEFAULT_OUTPUT
-    sys.exit(execute(plan, output, quiet))
+    sys.exit(execute(plan, output, quiet, formats))
+
+
+def with_thresholds(plan, extra):
+    """The plan with the CLI's thresholds added to the config's, all parsed (bad ones: exit 2)."""
+    from dataclasses import replace
+
+    from .thresholds import parse_all
+
+    texts = tuple(plan.thresholds) + tuple(extra)
+    parse_all(texts)
+    return replace(plan, thresholds=texts) if extra else plan
 
 
 def build_plan(url: str, load: dict, scenario: str | None, **request):
@@ -228,6 +253,40 @@ def validate_cmd(config_file):
     what = (f"scenario {plan.scenario.python}" if plan.scenario and plan.scenario.python
             else f"{len(plan.endpoints)} endpoints")
     click.echo(f"{config_file}: ok — {plan.mode} loop, {what}, target {plan.target.base_url}")
+
+
+@cli.command("report")
+@click.argument("result_file")
+@click.option("--report", "formats", default="html", show_default=True, help="Formats: json,html,md,csv,junit.")
+@click.option("-o", "--output", help="Directory to write into (default: the result file's directory).")
+def report_cmd(result_file, formats, output):
+    """Render reports again from a saved result.json."""
+    from .reports import parse_formats, write_reports
+
+    fmts = parse_formats(formats)
+    result = Result.load(result_file)
+    directory = Path(output) if output else Path(result_file).parent
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in write_reports(result, directory, fmts):
+        click.echo(str(path))
+
+
+@cli.command("compare")
+@click.argument("base")
+@click.argument("new")
+@click.option("--fail-on", "rules", multiple=True,
+              help="A regression rule, repeatable: 'p99>+10%', 'rps<-5%', '/start:p95>+50ms', 'error_rate>+0.5%'.")
+def compare_cmd(base, new, rules):
+    """Per-endpoint deltas between two results; exit 1 when a --fail-on rule is broken."""
+    from .compare import check_rules, compare, parse_rule
+    from .compare import render as render_compare
+    from .errors import EXIT_THRESHOLD
+
+    parsed = [parse_rule(r) for r in rules]
+    rows = compare(Result.load(base), Result.load(new))
+    results = check_rules(rows, parsed)
+    click.echo(render_compare(rows, results))
+    sys.exit(EXIT_THRESHOLD if any(not r["passed"] for r in results) else EXIT_OK)
 
 
 @cli.command("merge")

@@ -63,6 +63,7 @@ from .layout import (
 from .plan import Plan
 from .result import EndpointResult, Result, merge_counters
 from .shm import SharedBlocks, remove_stale
+from .thresholds import AbortWatch, evaluate
 from .validity import assess
 from .worker import worker_main
 
@@ -125,6 +126,8 @@ class _Run:
         self.series: list[dict] = []
         self.stop_sent_ns = 0
         self.start_ns = 0
+        self.watch = AbortWatch(plan.thresholds)
+        self.aborted = None
 
     def execute(self) -> Result:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -273,7 +276,9 @@ class _Run:
             count = int(c[C_FLOWS]) if name.startswith("flow:") else int(c[C_REQUESTS])
             p50, p99 = histogram.percentiles(h, [50, 99]) if h.any() else (None, None)
             endpoints.append({"name": name, "requests": count, "rps": count / dt if dt > 0 else 0.0,
-                              "errors": int(c[_ERROR_COLS].sum()), "p50_ns": p50, "p99_ns": p99})
+                              "errors": int(c[_ERROR_COLS].sum()),
+                              "http_errors": int(c[C_STATUS_4XX] + c[C_STATUS_5XX] - c[C_THROTTLED]),
+                              "p50_ns": p50, "p99_ns": p99})
             if not name.startswith("flow:"):
                 total_c = c.copy() if total_c is None else total_c + c
                 total_h = h.copy() if total_h is None else total_h + h
@@ -308,8 +313,15 @@ class _Run:
             "lag_mean_ns": max(lag) if lag else 0,  # worst worker's mean event-loop lag of that second
         }
         self.series.append(point)
+        full = {**point, "endpoints": sorted(endpoints, key=lambda e: -e["requests"])}
+        if self.aborted is None:
+            hit = self.watch.update(full)
+            if hit is not None:  # an abort threshold broken for its grace period: end the run
+                self.aborted = hit
+                self._note(f"aborted at {hit['t']:.0f}s: threshold {hit['threshold']} broken")
+                self._stop(STOP_GRACEFUL)
         if self.on_progress is not None:
-            self.on_progress({**point, "endpoints": sorted(endpoints, key=lambda e: -e["requests"])})
+            self.on_progress(full)
 
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
@@ -328,8 +340,10 @@ class _Run:
             interrupted=self.interrupted,
             reasons=self.reasons + (["interrupted (Ctrl-C)"] if self.interrupted else []),
             checks=checks,
+            aborted=self.aborted,
         )
         result.validity = assess(result)
+        result.verdicts = evaluate(self.plan.thresholds, result)
         return result
 
     def _merge_by_name(self, per_worker) -> tuple[list[EndpointResult], list[dict]]:

@@ -1,0 +1,211 @@
+"""Live progress while a run goes on: fed the supervisor's per-second points.
+
+Three kinds, chosen by `make_progress`:
+- a terminal: a `rich` view redrawn with each point (about once a second): time and a
+  progress bar, users, req/s, error rate, p50/p99 of the last second, the busiest
+  endpoints, and the thresholds failing in the live series ("failing now");
+- not a terminal (CI logs, a pipe): one plain line every PLAIN_EVERY_S seconds;
+- quiet: nothing.
+
+Each is a context manager with `update(point)` and `close()`. `rich` is imported only
+for the terminal view.
+"""
+from __future__ import annotations
+
+import sys
+
+from .summary import live_line
+from .thresholds import LiveCheck, format_value
+from .units import format_ns
+
+__all__ = ["make_progress", "Progress", "PlainProgress", "RichProgress", "PLAIN_EVERY_S", "MAX_ENDPOINTS"]
+
+PLAIN_EVERY_S = 5.0
+MAX_ENDPOINTS = 8  # rows of the endpoint table: the busiest
+_WINDOW_SLACK_S = 0.5  # points land a few ms either side of whole seconds
+_SUMMED = ("requests", "errors", "http_errors", "throttled", "check_failures", "late", "dropped")
+
+
+def make_progress(plan, thresholds=(), *, quiet: bool, stream=None, console=None) -> "Progress":
+    """The progress display for `plan` (its duration_s / max_requests set the bar).
+
+    `thresholds`: strings or Thresholds; those that can be judged live are shown when
+    failing. `stream` defaults to sys.stdout; a rich view when it is a terminal (or when
+    a rich `console` is given), plain lines otherwise; nothing when `quiet`.
+    """
+    if quiet:
+        return Progress()
+    stream = stream if stream is not None else sys.stdout
+    if console is not None or _isatty(stream):
+        return RichProgress(plan, thresholds, stream=stream, console=console)
+    return PlainProgress(plan, thresholds, stream)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
+
+
+def _error_rate(point: dict) -> float:
+    attempts = point["requests"] + point["errors"]
+    return (point["errors"] + point["http_errors"]) / attempts if attempts else 0.0
+
+
+class Progress:
+    """Shows nothing (quiet); the base of the others."""
+
+    def update(self, point: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PlainProgress(Progress):
+    """One `live_line` per PLAIN_EVERY_S seconds: counts and req/s over the window,
+    percentiles of its last second, then any threshold failing now."""
+
+    def __init__(self, plan, thresholds, stream):
+        self.duration_s = getattr(plan, "duration_s", None)
+        self.live = LiveCheck(thresholds)
+        self.stream = stream
+        self.window = dict.fromkeys(_SUMMED, 0)
+        self.window_start = 0.0
+
+    def update(self, point: dict) -> None:
+        failing = [v for v in self.live.update(point) if not v["passed"]]
+        for key in _SUMMED:
+            self.window[key] += point.get(key, 0)
+        span = point["t"] - self.window_start
+        if span < PLAIN_EVERY_S - _WINDOW_SLACK_S:
+            return
+        window = {**point, **self.window, "rps": self.window["requests"] / span if span > 0 else 0.0}
+        line = live_line(window, self.duration_s)
+        if failing:
+            line += "  failing now: " + ", ".join(v["threshold"] for v in failing)
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        self.window = dict.fromkeys(_SUMMED, 0)
+        self.window_start = point["t"]
+
+
+class RichProgress(Progress):
+    """The terminal view: a `rich.live.Live` redrawn with each point (no refresh thread)."""
+
+    def __init__(self, plan, thresholds, *, stream=None, console=None):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.duration_s = getattr(plan, "duration_s", None)
+        self.max_requests = getattr(plan, "max_requests", None)
+        self.live_check = LiveCheck(thresholds)
+        self.console = console if console is not None else Console(file=stream or sys.stdout)
+        self.done = 0  # attempts so far, for a --requests bar
+        self.live = Live(self.render(None), console=self.console, auto_refresh=False, transient=False)
+        self.started = False
+
+    def __enter__(self) -> "RichProgress":
+        self.start()  # "starting the workers..." while they spawn
+        return self
+
+    def start(self) -> None:
+        if not self.started:
+            self.live.start(refresh=True)
+            self.started = True
+
+    def update(self, point: dict) -> None:
+        self.done += point["requests"] + point["errors"]
+        failing = [v for v in self.live_check.update(point) if not v["passed"]]
+        self.start()
+        self.live.update(self.render(point, failing), refresh=True)
+
+    def close(self) -> None:
+        if self.started:
+            self.live.stop()
+            self.started = False
+
+    # -- drawing
+    def render(self, point: dict | None, failing=()):
+        """The whole view for one point (None: before the first)."""
+        from rich.console import Group
+        from rich.text import Text
+
+        if point is None:
+            return Text("starting the workers...", style="dim")
+        parts = [self._progress(point["t"]), self._figures(point)]
+        endpoints = point.get("endpoints") or []
+        if endpoints:
+            parts.append(self._endpoints(endpoints))
+        for v in failing:
+            when = "so far" if v["unit"] == "count" else "last second"  # live counts add up from the start
+            value = f"  ({when}: {format_value(v['value'], v['unit'])})"
+            parts.append(Text.assemble(("failing now  ", "bold red"), (v["threshold"], "red"), (value, "red")))
+        return Group(*parts)
+
+    def _progress(self, t: float):
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 1))
+        if self.duration_s:
+            left = max(0.0, self.duration_s - t)
+            bar = ProgressBar(total=self.duration_s, completed=min(t, self.duration_s), width=40)
+            label = f"{t:5.0f}s / {self.duration_s:g}s  ({left:.0f}s left)"
+        elif self.max_requests:
+            bar = ProgressBar(total=self.max_requests, completed=min(self.done, self.max_requests), width=40)
+            label = f"{self.done} / {self.max_requests} requests  ({t:.0f}s)"
+        else:
+            return _text(f"{t:5.0f}s")
+        grid.add_row(bar, label)
+        return grid
+
+    def _figures(self, p: dict):
+        from rich.text import Text
+
+        rate = _error_rate(p)
+        fields = [
+            ("users", f"{p['active_users']}", ""),
+            ("req/s", f"{p['rps']:,.0f}", ""),
+            ("errors", f"{rate:.2%}", "red" if rate else ""),
+            ("p50", format_ns(p["p50_ns"]), ""),
+            ("p99", format_ns(p["p99_ns"]), ""),
+            ("in flight", f"{p['in_flight']}", ""),
+        ]
+        if p.get("dropped"):
+            fields.append(("dropped", f"{p['dropped']}", "yellow"))
+        if p.get("cpu_max", 0) >= 0.95:  # the driver itself may be the bottleneck
+            fields.append(("worker cpu", f"{p['cpu_max']:.0%}", "yellow"))
+        text = Text()
+        for label, value, style in fields:
+            text.append(f"{label} ", style="dim")
+            text.append(value, style=style or "bold")
+            text.append("   ")
+        return text
+
+    def _endpoints(self, endpoints: list[dict]):
+        from rich.table import Table
+
+        table = Table(box=None, padding=(0, 2), header_style="dim", show_edge=False)
+        for name, justify in (("endpoint", "left"), ("req/s", "right"), ("errors", "right"),
+                              ("p50", "right"), ("p99", "right")):
+            table.add_column(name, justify=justify)
+        for e in endpoints[:MAX_ENDPOINTS]:
+            table.add_row(e["name"], f"{e['rps']:,.0f}", str(e["errors"]), format_ns(e["p50_ns"]),
+                          format_ns(e["p99_ns"]))
+        if len(endpoints) > MAX_ENDPOINTS:
+            table.caption = f"and {len(endpoints) - MAX_ENDPOINTS} more"
+        return table
+
+
+def _text(s: str):
+    from rich.text import Text
+
+    return Text(s)
