@@ -112,6 +112,12 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
     if config_file:
         from .config import load_config
 
+        given = [flag for flag, v in (("-H", headers), ("--body", body), ("--body-file", body_file),
+                                      ("--name", name), ("-s", scenario), ("URL", url)) if v]
+        if method != "GET":
+            given.append("-m")
+        if given:
+            raise DriverError(f"{', '.join(given)} cannot be combined with -c: put them in the config file")
         extra = {"think": think, "timeout": timeout, "connect_timeout": connect_timeout,
                  "insecure": insecure or None}
         plan = load_config(config_file, overrides={**load, **{k: v for k, v in extra.items() if v is not None}})
