@@ -240,13 +240,16 @@ def target_demo_cmd(host, port):
 @cli.command("profiles")
 @click.option("-c", "--config", "config_file", help="Also list the profiles a config file defines.")
 def profiles_cmd(config_file):
-    """List the named load profiles."""
+    """List the named load profiles (open loop: `rate` arrivals/s, at most `users` in flight)."""
     from .config import list_profiles
 
     rows = list_profiles(config_file)
-    click.echo(f"{'profile':<10} {'users':>6} {'rate/s':>8} {'duration':>9}")
+    click.echo(f"{'profile':<10} {'users':>6} {'rate/s':>7} {'duration':>9}  description")
     for name, p in rows.items():
-        click.echo(f"{name:<10} {p.get('users', '-'):>6} {p.get('rate', '-'):>8} {str(p.get('duration', '-')):>9}")
+        rate = p.get("rate")
+        rate = f"{rate:g}" if isinstance(rate, (int, float)) else "-"
+        click.echo(f"{name:<10} {p.get('users', '-'):>6} {rate:>7} {str(p.get('duration', '-')):>9}  "
+                   f"{p.get('description', '')}")
 
 
 @cli.command("validate")
