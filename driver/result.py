@@ -199,7 +199,12 @@ class Result:
 
     def totals(self) -> EndpointResult:
         """All request endpoints merged (flow endpoints left out: their requests are in their steps)."""
-        return EndpointResult.merged("total", [e for e in self.endpoints if not e.is_flow] or self.endpoints)
+        parts = [e for e in self.endpoints if not e.is_flow] or self.endpoints
+        if not parts:
+            counters = np.zeros(N_COUNTERS, dtype=np.int64)
+            counters[C_LAT_MIN_NS] = LAT_MIN_UNSET
+            return EndpointResult("total", counters, np.zeros((N_HISTS, COUNTS_LEN), dtype=np.int64))
+        return EndpointResult.merged("total", parts)
 
     def endpoint(self, name: str) -> EndpointResult:
         for ep in self.endpoints:
@@ -237,7 +242,8 @@ class Result:
         }
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+        # compact: indenting spreads every histogram pair over four lines (3.5x the size)
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
 
     def save(self, path) -> Path:
         path = Path(path)

@@ -222,7 +222,7 @@ class _Run:
                     self._stop(STOP_GRACEFUL)
         snap = self.shm.snapshot()
         elapsed = (now_ns() - self.start_ns) / 1e9
-        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and (snap != prev).any():
+        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and (snap[:, STATUS_LEN:] != prev[:, STATUS_LEN:]).any():
             self._sample(prev, snap, elapsed)
 
     def _note(self, reason: str) -> None:

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Install what the tests need on a fresh machine: nginx (a real server the tests and
-# benchmarks run against) from Debian, and the package with its test extras, built
-# in place so the compiled core is the one the tests import.
+# Install what the tests need on a fresh machine: nginx and chromium from Debian, and
+# the package with its test extras, built in place so the compiled core is the one
+# the tests import.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+# nginx: a real server the tests and benchmarks load; chromium: the HTML report is
+# checked in a headless browser (fonts so that its text renders on a bare image).
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+if [ ${#missing[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then
         SUDO=""
         [ "$(id -u)" -eq 0 ] || SUDO="sudo"
         $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nginx
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
     else
-        echo "tests/install.sh: nginx is missing and apt-get is not available; install nginx by hand" >&2
+        echo "tests/install.sh: missing ${missing[*]} and apt-get is not available; install them by hand" >&2
     fi
 fi
 

@@ -1,0 +1,230 @@
+"""What every report writer shows, derived once from a Result: rows, verdicts, settings.
+
+The writers differ only in markup; the figures and their wording live here, so the
+HTML, Markdown, CSV and JUnit reports of one run never disagree.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..layout import C_LAT_MIN_NS, COUNTS_LEN, ERROR_COUNTERS, LAT_MIN_UNSET, N_COUNTERS, N_HISTS
+from ..result import EndpointResult, Result
+from ..units import format_ns
+
+ERROR_LABELS = {
+    "connect_refused": "connection refused",
+    "connect_timeout": "connect timeout",
+    "request_timeout": "request timeout",
+    "connection_reset": "connection reset",
+    "protocol_error": "protocol error",
+    "other": "other transport error",
+}
+assert set(ERROR_LABELS) == set(ERROR_COUNTERS)
+
+_METHOD_NAME = re.compile(r"^([A-Z]{3,10}) (\S.*)$")
+
+
+def endpoint_rows(result: Result) -> list[dict]:
+    """One summary per endpoint (by requests, most first), then "total" when there are several.
+
+    Each row is `EndpointResult.summary` plus `count` (flows for a flow endpoint,
+    requests otherwise), `failures` (transport errors + 4xx/5xx not throttled) and
+    `is_total`.
+    """
+    d = result.duration_s
+    eps = sorted(result.endpoints, key=lambda e: (-(e.flows if e.is_flow else e.requests), e.name))
+    rows = [_row(ep, d, False) for ep in eps]
+    if len(eps) > 1:
+        rows.append(_row(totals(result), d, True))
+    return rows
+
+
+def totals(result: Result) -> EndpointResult:
+    """`result.totals()`, or all zeros for a result without endpoints."""
+    if result.endpoints:
+        return result.totals()
+    counters = np.zeros(N_COUNTERS, dtype=np.int64)
+    counters[C_LAT_MIN_NS] = LAT_MIN_UNSET
+    return EndpointResult("total", counters, np.zeros((N_HISTS, COUNTS_LEN), dtype=np.int64))
+
+
+def _row(ep: EndpointResult, duration_s: float, is_total: bool) -> dict:
+    row = ep.summary(duration_s)
+    row["count"] = ep.flows if ep.is_flow else ep.requests
+    row["count_rps"] = row["count"] / duration_s if duration_s > 0 else 0.0
+    row["failures"] = ep.errors + ep.http_errors
+    row["is_flow"] = ep.is_flow
+    row["is_total"] = is_total
+    return row
+
+
+def method_and_name(name: str, plan: dict) -> tuple[str, str]:
+    """(method, name) for tools that keep them apart (Locust's Type and Name).
+
+    "GET /health" splits at the space; a request of the plan gives its method; a
+    flow is "flow"; a scenario endpoint whose method is not known keeps an empty type.
+    """
+    if name.startswith("flow:"):
+        return "flow", name[len("flow:"):]
+    m = _METHOD_NAME.match(name)
+    if m:
+        return m.group(1), m.group(2)
+    for req in plan.get("requests") or []:
+        if req.get("name") == name:
+            return str(req.get("method", "")), name
+    return "", name
+
+
+def error_kinds(result: Result) -> list[tuple[str, int]]:
+    """Why requests failed, all endpoints together: (label, count), largest first, zeros left out."""
+    tot = totals(result)
+    out = [(ERROR_LABELS[k], n) for k, n in tot.errors_by_kind.items()]
+    status = tot.status
+    out += [("HTTP 4xx", status["4xx"]), ("HTTP 5xx", status["5xx"]),
+            ("throttled (429, 503 + Retry-After)", tot.throttled), ("checks failed", tot.check_failures)]
+    return sorted(((k, n) for k, n in out if n), key=lambda kv: -kv[1])
+
+
+# -- verdicts ---------------------------------------------------------------------
+
+
+def format_measure(value, unit: str) -> str:
+    """A threshold's value or limit in its unit: 3.10s, 1.25%, 812.0 req/s, 17."""
+    if value is None:
+        return "no data"
+    if unit == "ns":
+        return format_ns(value)
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    if unit == "rps":
+        return f"{value:,.1f} req/s"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:g}"
+
+
+def format_limit(value, unit: str) -> str:
+    """A threshold's limit as the user wrote it, without trailing zeros: 5s, 500ms, 1%, 100 req/s."""
+    return re.sub(r"\.(\d*?)0+(?!\d)", lambda m: f".{m.group(1)}" if m.group(1) else "", format_measure(value, unit))
+
+
+def verdict_name(v: dict) -> str:
+    """The threshold as written, with its endpoint: "/start: p99<5s"."""
+    text = str(v.get("threshold", "?"))
+    endpoint = v.get("endpoint")
+    return f"{endpoint}: {text}" if endpoint and not text.startswith(f"{endpoint}") else text
+
+
+def verdict_message(v: dict) -> str:
+    """"p99 = 6.20s, limit < 5s" (with " on /start" for an endpoint's threshold)."""
+    unit = v.get("unit", "")
+    where = f" on {v['endpoint']}" if v.get("endpoint") else ""
+    value = format_measure(v.get("value"), unit)
+    return f"{v.get('metric', '?')}{where} = {value}, limit {v.get('op', '?')} {format_limit(v.get('limit'), unit)}"
+
+
+def outcome(result: Result) -> dict:
+    """The run's verdict in one place: thresholds, validity, completeness.
+
+    `status` is "failed" (a threshold failed or aborted the run), "not valid", "incomplete",
+    "passed" (thresholds all passed) or "done" (no thresholds, valid or not assessed, complete).
+    """
+    verdicts = result.verdicts or []
+    failed = [v for v in verdicts if not v.get("passed")]
+    validity = result.validity or {}
+    valid = validity.get("valid") if validity else None
+    notices = run_notices(result)
+    if failed or result.aborted:
+        status = "failed"
+    elif valid is False:
+        status = "not valid"
+    elif notices:
+        status = "incomplete"
+    else:
+        status = "passed" if verdicts else "done"
+    return {"status": status, "verdicts": verdicts, "failed": failed, "valid": valid,
+            "validity_reasons": list(validity.get("reasons") or []), "notices": notices}
+
+
+def run_notices(result: Result) -> list[str]:
+    """Why the numbers cover less than the plan: aborted, interrupted, incomplete (with reasons)."""
+    out = []
+    if result.aborted:
+        t = result.aborted.get("t")
+        at = f" at {t:.1f}s" if isinstance(t, (int, float)) else ""
+        out.append(f"aborted{at} by threshold {result.aborted.get('threshold', '?')}")
+    if result.interrupted:
+        out.append("interrupted (Ctrl-C): the numbers cover the run up to the interruption")
+    if not result.complete:
+        # the interruption and the abort have their own notice above
+        reasons = [r for r in result.reasons if not r.startswith(("interrupted", "aborted"))]
+        if reasons or not out:
+            out.append("incomplete: " + ("; ".join(reasons) if reasons else "the run did not finish as planned"))
+    return out
+
+
+def validity_figures(validity: dict) -> list[tuple[str, str]]:
+    """The load generator's own figures, readable: (label, value)."""
+    f = validity.get("figures") or {}
+    out = []
+    if f.get("cpu_max_share") is not None:
+        out.append(("busiest worker's CPU, peak", f"{f['cpu_max_share']:.0%} of a core"))
+    if f.get("seconds"):
+        out.append(("seconds CPU-bound", f"{f.get('seconds_cpu_bound', 0)} of {f['seconds']}"))
+        if "seconds_loop_lagging" in f:
+            out.append(("seconds with event-loop lag", f"{f['seconds_loop_lagging']} of {f['seconds']}"))
+    for key, label in (("lag_max_ns", "event-loop lag, worst second"), ("lag_p99_ns", "event-loop lag, p99")):
+        if f.get(key) is not None:
+            out.append((label, format_ns(f[key])))
+    if f.get("late_share") is not None:
+        out.append(("arrivals started late", f"{f['late_share']:.2%}"))
+    return out
+
+
+# -- settings ---------------------------------------------------------------------
+
+
+def load_text(plan: dict) -> str:
+    """"50 users" (closed loop) or "200 req/s" (open loop): the peak of the load shape."""
+    shape = plan.get("shape") or []
+    peak = max((p[1] for p in shape if len(p) > 1), default=None)
+    if peak is None:
+        return ""
+    unit = "req/s" if plan.get("mode") == "open" else "users"
+    ramp = len(shape) > 2 or (len(shape) == 2 and shape[0][1] != shape[1][1])
+    return f"{'peak ' if ramp else ''}{peak:g} {unit}"
+
+
+def settings_items(result: Result) -> list[tuple[str, str]]:
+    """The run's settings, short: (label, value) pairs for one line or a small table."""
+    plan = result.plan or {}
+    env = result.environment or {}
+    items = [("target", str(plan.get("target", "?")))]
+    scenario = plan.get("scenario") or {}
+    if scenario.get("python"):
+        items.append(("scenario", str(scenario["python"])))
+    elif scenario:
+        items.append(("scenario", "YAML"))
+    if plan.get("profile"):
+        items.append(("profile", str(plan["profile"])))
+    if plan.get("mode"):
+        items.append(("mode", f"{plan['mode']} loop"))
+    if load_text(plan):
+        items.append(("load", load_text(plan)))
+    items.append(("duration", f"{result.duration_s:.1f}s"))
+    if plan.get("max_requests"):
+        items.append(("max requests", f"{plan['max_requests']:,}"))
+    if plan.get("workers"):
+        items.append(("workers", str(plan["workers"])))
+    if env.get("driver"):
+        items.append(("driver", str(env["driver"])))
+    if result.started_at:
+        items.append(("started", result.started_at))
+    return items
+
+
+def ms(ns) -> float | None:
+    """Nanoseconds as milliseconds (None stays None)."""
+    return None if ns is None else ns / 1e6
