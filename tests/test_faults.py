@@ -189,8 +189,10 @@ def test_paused_worker_shows_in_latency_from_intended_start(tmp_path):
         time.sleep(0.5)
         os.kill(worker, signal.SIGCONT)
         out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()
+    # ~50 of ~400 arrivals started late: the generator was not fit to measure (exit 4)
+    assert proc.returncode == 4, err.decode()
     data = _result(tmp_path)
+    assert any("intended time" in r for r in data["validity"]["reasons"])
     tot = data["totals"]
     assert tot["counters"]["late"] >= 20  # ~50 arrivals fell due during the pause
     assert tot["latency"]["max_ns"] >= 0.3e9
