@@ -12,10 +12,10 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_NOT_RUN, EXIT_OK, EXIT_USAGE, DriverError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError
 from .plan import make_plan
 from .result import Result
-from .summary import live_line, render
+from .summary import render
 
 DEFAULT_OUTPUT = "driver-results"
 

@@ -26,8 +26,10 @@ _BACKOFF_MIN_S = 0.01  # after a failed connect; doubles per failure up to _BACK
 _BACKOFF_MAX_S = 1.0
 
 
-class _Engine:
-    """What both loops share: where to connect, the quota, the stop flag, the connections."""
+class EngineBase:
+    """What every engine of a worker shares (the fast loops here, scenario_runner's too):
+    where to connect, the quota, the end, the stop flag, the connections, the tasks,
+    and the open-loop schedule (arrival k of this worker is due at _due_ns(k))."""
 
     def __init__(self, plan: Plan, index: int, n_workers: int, rec, address: str, start_ns: int):
         self.plan = plan
@@ -37,39 +39,22 @@ class _Engine:
         self.address = address
         self.start_ns = start_ns
         self.loop = asyncio.get_running_loop()
-        self.spec = plan.requests[0]
-        self.ep = 0
-        self.request = self.spec.encode(plan.target)
         self.ssl_ctx = make_ssl_context(plan.meta.get("insecure", False)) if plan.target.tls else None
-        # requests this worker may still send; -1: no limit
+        # requests (scenarios: iterations) this worker may still start; -1: no limit
         self.remaining = split(plan.max_requests, n_workers, index) if plan.max_requests else -1
         self.stopping = False
-        # no request starts at or after the end of the run (the heartbeat stops the rest)
+        # nothing starts at or after the end of the run (the heartbeat stops the rest)
         self.end_ns = start_ns + int(plan.duration_s * 1e9) if plan.duration_s else 1 << 62
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task] = set()
+        self.k = index  # open loop: the next arrival of the plan's schedule this worker owns
+        self.timer = None
 
-    def _factory(self, owner):
-        return lambda: Connection(owner, self.rec, self.ep, self.request, self.spec.is_head,
-                                  self.plan.mode == "open")
-
-    async def _connect(self, owner):
-        proto, _ = await connect(
-            self.loop, self._factory(owner), self.address, self.plan.target.port,
-            ssl_ctx=self.ssl_ctx, server_hostname=self.plan.target.host,
-            timeout_s=self.plan.connect_timeout_s, rec=self.rec, ep=self.ep,
-        )
-        if proto is not None:
-            if self.stopping:
-                proto.close()
-                return None
-            self.connections.add(proto)
-        return proto
-
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro) -> asyncio.Task:
         task = self.loop.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     def take(self) -> bool:
         """Claim one request from the quota; False when the quota is spent."""
@@ -93,11 +78,26 @@ class _Engine:
         for conn in [c for c in self.connections if c.busy and now - c.sent_ns > limit]:
             conn.timed_out()
 
+    def _due_ns(self, k: int) -> float:
+        return self.start_ns + self.plan.shape.time_of(k) * 1e9
+
+    def _schedule(self) -> None:
+        """Wake `_fire` when this worker's next arrival is due (never, if the rate stays 0)."""
+        due = self._due_ns(self.k)
+        if math.isinf(due) or self.stopping:
+            return
+        self.timer = self.loop.call_later(max(0.0, (due - now_ns()) / 1e9), self._fire)
+
+    def _fire(self) -> None:
+        raise NotImplementedError  # open-loop engines send their due arrivals here
+
     def start(self) -> None:
         """Closed loop: users are started by tick(); open loop overrides this."""
 
     def stop(self) -> None:
         self.stopping = True
+        if self.timer is not None:
+            self.timer.cancel()
 
     def close_all(self) -> None:
         for conn in list(self.connections):
@@ -106,6 +106,33 @@ class _Engine:
                 conn.transport.abort()
         for task in list(self.tasks):
             task.cancel()
+
+
+class _Engine(EngineBase):
+    """The fast path: one pre-encoded request on every connection."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.spec = self.plan.requests[0]
+        self.ep = 0
+        self.request = self.spec.encode(self.plan.target)
+
+    def _factory(self, owner):
+        return lambda: Connection(owner, self.rec, self.ep, self.request, self.spec.is_head,
+                                  self.plan.mode == "open")
+
+    async def _connect(self, owner):
+        proto, _ = await connect(
+            self.loop, self._factory(owner), self.address, self.plan.target.port,
+            ssl_ctx=self.ssl_ctx, server_hostname=self.plan.target.host,
+            timeout_s=self.plan.connect_timeout_s, rec=self.rec, ep=self.ep,
+        )
+        if proto is not None:
+            if self.stopping:
+                proto.close()
+                return None
+            self.connections.add(proto)
+        return proto
 
     def idle(self) -> bool:
         """Nothing in flight and nothing connecting."""
@@ -211,21 +238,9 @@ class OpenLoop(_Engine):
         self.idle_conns: list[Connection] = []
         self.connecting = 0
         self.cap = split(self.plan.max_in_flight, self.n_workers, self.index) or 1
-        self.k = self.index  # next arrival number of the global schedule this worker owns
-        self.timer = None
 
     def start(self) -> None:
         self._schedule()
-
-    def _due_ns(self, k: int) -> float:
-        return self.start_ns + self.plan.shape.time_of(k) * 1e9
-
-    def _schedule(self) -> None:
-        due = self._due_ns(self.k)
-        if math.isinf(due) or self.stopping:
-            return
-        delay = max(0.0, (due - now_ns()) / 1e9)
-        self.timer = self.loop.call_later(delay, self._fire)
 
     def _fire(self) -> None:
         """Send every arrival that is due by now, then sleep until the next one."""
@@ -281,8 +296,6 @@ class OpenLoop(_Engine):
 
     def stop(self) -> None:
         super().stop()
-        if self.timer is not None:
-            self.timer.cancel()
         for conn in self.idle_conns:
             conn.close()
 

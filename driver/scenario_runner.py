@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from ._speedups import now_ns
-from .client import Connection, connect, make_ssl_context
+from .client import Connection, connect
+from .loads import EngineBase
 from .endpoints import EndpointRegistry
 from .errors import PlanError
 from .layout import C_ERR_OTHER, LATE_NS, ST_ITER_DROPPED, ST_ITER_LATE, ST_ITERATIONS
@@ -75,15 +76,9 @@ class _VU:
         self.picks = None
 
 
-class ScenarioEngine:
+class ScenarioEngine(EngineBase):
     def __init__(self, plan: Plan, index: int, n_workers: int, rec, address: str, start_ns: int, names_table):
-        self.plan = plan
-        self.index = index
-        self.n_workers = n_workers
-        self.rec = rec
-        self.address = address
-        self.start_ns = start_ns
-        self.loop = asyncio.get_running_loop()
+        super().__init__(plan, index, n_workers, rec, address, start_ns)
         self.spec = plan.scenario
         self.registry = EndpointRegistry(names_table, plan.endpoint_slots, plan.endpoints)
         self.user_cls = load_user_class(self.spec)
@@ -92,21 +87,13 @@ class ScenarioEngine:
             raise PlanError(f"{self.user_cls.__name__} has no @task methods")
         self.task_names = [t for t, _ in tasks]
         self.task_weights = [w for _, w in tasks]
-        self.ssl_ctx = make_ssl_context(plan.meta.get("insecure", False)) if plan.target.tls else None
         self.honour_retry_after = self.spec.retry_after == "honour"
         self.base_path = plan.meta.get("base_path", "").rstrip("/")
-        self.remaining = split(plan.max_requests, n_workers, index) if plan.max_requests else -1
-        self.end_ns = start_ns + int(plan.duration_s * 1e9) if plan.duration_s else 1 << 62
-        self.stopping = False
-        self.connections: set[Connection] = set()
         self.vus: list[_VU] = []
         self.idle_vus: list[_VU] = []
-        self.tasks: set[asyncio.Task] = set()
         self.last_connect_error = None
         self.open_loop = plan.mode == "open"
         self.cap = split(plan.max_in_flight, n_workers, index) or 1
-        self.k = index
-        self.timer = None
         self.n_users = 0
         self.pool = self._user_pool()
         host = plan.target.host_header
@@ -155,20 +142,6 @@ class ScenarioEngine:
         session = HttpSession(self)
         rng = random.Random((self.plan.user_pool.seed, self.index, n).__hash__())
         return _VU(self.user_cls(session, identity, rng), session)
-
-    def _spawn(self, coro) -> asyncio.Task:
-        task = self.loop.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
-
-    def take(self) -> bool:
-        if self.remaining < 0:
-            return True
-        if self.remaining == 0:
-            return False
-        self.remaining -= 1
-        return True
 
     async def _iteration(self, vu: _VU, intended_ns: int) -> None:
         user = vu.user
@@ -241,15 +214,6 @@ class ScenarioEngine:
         if self.open_loop:
             self._schedule()
 
-    def _due_ns(self, k: int) -> float:
-        return self.start_ns + self.plan.shape.time_of(k) * 1e9
-
-    def _schedule(self) -> None:
-        due = self._due_ns(self.k)
-        if math.isinf(due) or self.stopping:
-            return
-        self.timer = self.loop.call_later(max(0.0, (due - now_ns()) / 1e9), self._fire)
-
     def _fire(self) -> None:
         now = now_ns()
         while not self.stopping:
@@ -273,22 +237,12 @@ class ScenarioEngine:
             self.k += self.n_workers
         self._schedule()
 
-    def sweep(self, now: int) -> None:
-        limit = int(self.plan.request_timeout_s * 1e9)
-        for conn in [c for c in self.connections if c.busy and now - c.sent_ns > limit]:
-            conn.timed_out()
-
-    def in_flight(self) -> int:
-        return sum(1 for c in self.connections if c.busy)
-
     @property
     def active(self) -> int:
         return len(self.vus) - len(self.idle_vus)
 
     def stop(self) -> None:
-        self.stopping = True
-        if self.timer is not None:
-            self.timer.cancel()
+        super().stop()
         for vu in self.vus:
             vu.running = False
         for vu in self.idle_vus:
@@ -303,11 +257,3 @@ class ScenarioEngine:
         if self.open_loop:
             return (self.remaining == 0 or math.isinf(self._due_ns(self.k))) and self.in_flight() == 0
         return self.remaining == 0 and not self.tasks
-
-    def close_all(self) -> None:
-        for conn in list(self.connections):
-            conn.busy = False
-            if conn.transport is not None:
-                conn.transport.abort()
-        for task in list(self.tasks):
-            task.cancel()
