@@ -145,6 +145,7 @@ def parse_driver(out: str, err: str, run_dir: Path) -> dict:
         "tool_rps": tot.get("rps"),
         "errors": errors,
         "incomplete": res.get("complete") is False,
+        "exit_ok": lambda rc: c.driver_exit_ok(rc, res),
     }
 
 
@@ -388,7 +389,9 @@ def run_one(a, t: str, rnd: int, ngx, stub, out: Path, drv, commands) -> dict:
         r["sys_us_per_req"] = rec.sys_s / rec.requests * 1e6 if rec.sys_s is not None and rec.requests else None
         r["nginx_cpu_us_per_req"] = (rec.nginx_cpu_s / rec.requests * 1e6
                                      if rec.nginx_cpu_s is not None and rec.requests else None)
-        r["ok"] = rec.returncode == 0 and rec.requests > 0 and not parsed.get("incomplete")
+        exit_ok = parsed.pop("exit_ok", None)
+        rc_ok = exit_ok(rec.returncode) if exit_ok else rec.returncode == 0
+        r["ok"] = rc_ok and rec.requests > 0 and not parsed.get("incomplete")
         if not r["ok"]:
             r["why"] = (f"exit {rec.returncode}" if rec.returncode else
                         "no requests" if not rec.requests else "tool says incomplete")

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     last = running[-1] if running else None
     growth_kb = (last.total_kb - first.total_kb) if first and last else None
     met = growth_kb is not None and growth_kb < a.limit_mb * 1024
-    ok_run = rec.returncode == 0 and rec.requests > 0
+    ok_run = c.driver_exit_ok(rec.returncode, res) and rec.requests > 0
     (out / "memory.json").write_text(json.dumps({
         "run": rec.summary(), "load_start_s": t0, "load_end_s": t1,
         "rss": [dict(s.__dict__, total_kb=s.total_kb) for s in ss], "result_totals": res.get("totals"),
