@@ -384,12 +384,12 @@ def run_one(a, t: str, rnd: int, ngx, stub, out: Path, drv, commands) -> dict:
         rec = c.run_monitored(tool.cmd, stub, timeout=a.duration + 60, env=tool.env, cwd=tool.cwd,
                               log_prefix=run_dir / t, nginx_pid=ngx.proc.pid)
         parsed = tool.parse(rec.stdout, rec.stderr, run_dir)
+        exit_ok = parsed.pop("exit_ok", None)
         r = {"round": rnd, "tool": t, "attempt": attempt, "connections": a.connections, **rec.summary(), **parsed}
         r["user_us_per_req"] = rec.user_s / rec.requests * 1e6 if rec.user_s is not None and rec.requests else None
         r["sys_us_per_req"] = rec.sys_s / rec.requests * 1e6 if rec.sys_s is not None and rec.requests else None
         r["nginx_cpu_us_per_req"] = (rec.nginx_cpu_s / rec.requests * 1e6
                                      if rec.nginx_cpu_s is not None and rec.requests else None)
-        exit_ok = parsed.pop("exit_ok", None)
         rc_ok = exit_ok(rec.returncode) if exit_ok else rec.returncode == 0
         r["ok"] = rc_ok and rec.requests > 0 and not parsed.get("incomplete")
         if not r["ok"]:

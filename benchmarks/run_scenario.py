@@ -166,12 +166,12 @@ def run_one(a, t: str, rnd: int, ngx, stub, out: Path, drv, commands, label: str
         if hook is not None:
             hook.finish()
         parsed = tool.parse(rec.stdout, rec.stderr, run_dir)
+        parsed.pop("exit_ok", None)
         r = {"round": rnd, "tool": t, "attempt": attempt, "connections": a.connections, **rec.summary(), **parsed}
         r["user_us_per_req"] = rec.user_s / rec.requests * 1e6 if rec.user_s is not None and rec.requests else None
         r["sys_us_per_req"] = rec.sys_s / rec.requests * 1e6 if rec.sys_s is not None and rec.requests else None
         r["nginx_cpu_us_per_req"] = (rec.nginx_cpu_s / rec.requests * 1e6
                                      if rec.nginx_cpu_s is not None and rec.requests else None)
-        parsed.pop("exit_ok", None)
         rc_ok = rec.returncode == 0 or (
             t in ("driver", "scenario") and rec.returncode == EXIT_INVALID and parsed.get("valid") is False
             and all("cpu-bound" in x.lower() for x in parsed.get("invalid_reasons") or ["?"]))
