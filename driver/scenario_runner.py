@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 import importlib.util
 import math
 import random
@@ -86,7 +87,7 @@ class ScenarioEngine(EngineBase):
         if not tasks:
             raise PlanError(f"{self.user_cls.__name__} has no @task methods")
         self.task_names = [t for t, _ in tasks]
-        self.task_weights = [w for _, w in tasks]
+        self.task_cum_weights = list(itertools.accumulate(w for _, w in tasks))
         self.honour_retry_after = self.spec.retry_after == "honour"
         self.base_path = plan.meta.get("base_path", "").rstrip("/")
         self.vus: list[_VU] = []
@@ -146,7 +147,8 @@ class ScenarioEngine(EngineBase):
     async def _iteration(self, vu: _VU, intended_ns: int) -> None:
         user = vu.user
         user.iteration_start_ns = intended_ns
-        name = vu.picks.choices(self.task_names, self.task_weights)[0]
+        names = self.task_names
+        name = names[0] if len(names) == 1 else vu.picks.choices(names, cum_weights=self.task_cum_weights)[0]
         try:
             await getattr(user, name)()
         except CheckFailed:

@@ -31,17 +31,25 @@ class CheckFailed(Exception):
 
 
 class Response:
-    __slots__ = ("status", "headers", "body", "error", "name", "elapsed_ns", "_session", "_slot")
+    __slots__ = ("status", "_raw_headers", "_headers", "body", "error", "name", "elapsed_ns", "_session", "_slot")
 
     def __init__(self, session, slot, name, status=0, headers=(), body=b"", error=None, elapsed_ns=0):
         self._session = session
         self._slot = slot
         self.name = name
         self.status = status
-        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}  # names lowercased
+        self._raw_headers = headers
+        self._headers = None
         self.body = body
         self.error = error  # None, or the transport error kind (e.g. "request_timeout")
         self.elapsed_ns = elapsed_ns
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers, names lowercased (decoded on first use: most checks never look)."""
+        if self._headers is None:
+            self._headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self._raw_headers}
+        return self._headers
 
     @property
     def ok(self) -> bool:
@@ -83,8 +91,10 @@ class Response:
         """
         failures = []
         if status is not None:
-            failures += [] if status_matches(self.status, status) else [f"status {describe_status(status)}"]
-        if json is not None:
+            ok = self.status == status if type(status) is int else status_matches(self.status, status)
+            if not ok:
+                failures.append(f"status {describe_status(status)}")
+        if json:
             try:
                 doc = self.json()
             except orjson.JSONDecodeError:
@@ -94,19 +104,22 @@ class Response:
                     failures.append(f"json {path}: body is not JSON")
                 elif json_path(doc, path, _MISSING) != want:
                     failures.append(f"json {path} == {want!r}")
-        if contains is not None and contains.encode() not in self.body:
+        if contains and contains.encode() not in self.body:
             failures.append(f"body contains {contains!r}")
-        for name, want in (headers or {}).items():
-            if self.header(name) != want:
-                failures.append(f"header {name} == {want!r}")
-        return self._checked(failures, stop, (status is not None) + len(json or ()) + (contains is not None) + len(headers or ()))
+        if headers:
+            for name, want in headers.items():
+                if self.header(name) != want:
+                    failures.append(f"header {name} == {want!r}")
+        n_checks = (status is not None) + (len(json) if json else 0) + bool(contains) + (len(headers) if headers else 0)
+        return self._checked(failures, stop, n_checks)
 
     def check(self, ok: bool, reason: str, stop: bool = False) -> bool:
         """A check of your own: counted, and when it fails, counted with `reason`."""
         return self._checked([] if ok else [reason], stop, 1)
 
     def _checked(self, failures: list[str], stop: bool, n_checks: int) -> bool:
-        self._session.record_checks(self._slot, n_checks, failures)
+        if n_checks:
+            self._session.record_checks(self._slot, n_checks, failures)
         if failures and stop:
             raise CheckFailed(f"{self.name}: {failures[0]}")
         return not failures
