@@ -175,11 +175,16 @@ class ScenarioEngine(EngineBase):
     async def _closed_vu(self, vu: _VU) -> None:
         vu.picks = random.Random(self.n_users * 7919 + self.index)
         await self._hook(vu, "on_start")
-        loop = self.loop
-        while vu.running and not self.stopping and now_ns() < self.end_ns and self.take():
-            t0 = loop.time()
-            await self._iteration(vu, now_ns())
-            pause = vu.user.wait.pause(loop.time() - t0, vu.user.rng.random)
+        wait = vu.user.wait
+        no_wait = wait.kind == "constant" and wait.a <= 0
+        while vu.running and not self.stopping and self.take():
+            t0 = now_ns()
+            if t0 >= self.end_ns:
+                break
+            await self._iteration(vu, t0)
+            if no_wait:
+                continue
+            pause = wait.pause((now_ns() - t0) / 1e9, vu.user.rng.random)
             if pause > 0 and vu.running and not self.stopping:
                 await asyncio.sleep(pause)
         await self._hook(vu, "on_stop")
