@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--number", type=int, default=0,
                     help="iterations per run (default: 200000 compiled, 20000 reference)")
     ap.add_argument("--keep-body", action="store_true", help="parsers keep headers and body")
+    ap.add_argument("--write", metavar="FILE",
+                    help="also write the table into FILE's <!-- parse --> section (e.g. benchmarks/RESULTS.md)")
     args = ap.parse_args(argv)
 
     rows = []
@@ -92,15 +94,23 @@ def main(argv: list[str] | None = None) -> None:
         else:
             rows.append((name, len(data), "not built", f"{ref:,.0f}", "-"))
 
-    print(f"ResponseParser, ns per response (start() + feed() of one whole response), "
-          f"median of {args.repeat}; keep_body={args.keep_body}; "
-          f"Python {platform.python_version()} on {platform.machine()}\n")
-    print("| response | bytes | compiled ns | reference ns | speedup |")
-    print("|---|---:|---:|---:|---:|")
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
+    lines = [f"ResponseParser, ns per response (start() + feed() of one whole response), "
+             f"median of {args.repeat}; keep_body={args.keep_body}; "
+             f"Python {platform.python_version()} on {platform.machine()}\n",
+             "| response | bytes | compiled ns | reference ns | speedup |",
+             "|---|---:|---:|---:|---:|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     if Compiled is None:
-        print(f"\n(driver._http not built: {_COMPILED_ERROR})")
+        lines.append(f"\n(driver._http not built: {_COMPILED_ERROR})")
+    text = "\n".join(lines)
+    print(text)
+    if args.write:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from common import update_section
+
+        cmd = "python benchmarks/bench_parse.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        update_section(Path(args.write), "parse",
+                       f"## Parsing cost per response (`bench_parse.py`)\n\nCommand: `{cmd.strip()}`\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -151,13 +151,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=1_000_000, help="calls per per-call run (compiled)")
     parser.add_argument("--ref-calls", type=int, default=200_000, help="calls per per-call run (reference)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--write", metavar="FILE", help="also write the table and environment as markdown")
+    parser.add_argument("--write", metavar="FILE",
+                        help="also write the table into FILE's <!-- record --> section (e.g. benchmarks/RESULTS.md)")
     args = parser.parse_args(argv)
     rows, floor = measure(args.n, args.calls, args.ref_calls, args.repeats)
-    report = f"# Recording cost per sample\n\n{table(rows, floor)}\n\n{environment(sys.argv)}\n"
+    report = f"## Recording cost per sample (`bench_record.py`)\n\n{table(rows, floor)}\n\n{environment(sys.argv)}\n"
     print(report)
     if args.write:
-        Path(args.write).write_text(report)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from common import update_section
+
+        update_section(Path(args.write), "record", report)
 
 
 if __name__ == "__main__":

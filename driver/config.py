@@ -485,12 +485,18 @@ def _load(doc: Doc, got: dict, overrides: dict, profiles: dict) -> tuple[dict, s
 
 
 def _thresholds(doc: Doc, node: Node | None) -> tuple[str, ...]:
-    """SLO expressions, kept as text (driver.thresholds parses them)."""
+    """SLO expressions, kept as text; each parsed here so a bad one names its line."""
+    from .thresholds import parse_threshold
+
     out = []
     for i, item in enumerate(doc.seq(node, "thresholds") if node is not None else ()):
         text = doc.string(item, join("thresholds", i), empty=True).strip()
         if not text:
             raise doc.error(item, f"{join('thresholds', i)} must not be empty")
+        try:
+            parse_threshold(text)
+        except PlanError as exc:
+            raise doc.error(item, str(exc)) from None
         out.append(text)
     return tuple(out)
 

@@ -649,3 +649,10 @@ def test_message_kinds_match_the_payload_generators():
         for kind, keys in table.items():
             params = inspect.signature(getattr(cls, kind)).parameters
             assert set(keys.values()) <= set(params), kind
+
+
+def test_a_bad_threshold_names_its_line(tmp_path):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("target: {base_url: 'http://127.0.0.1:8080'}\nthresholds:\n  - p99<5s\n  - p99<<5\n")
+    with pytest.raises(PlanError, match=r"t\.yaml:4.*invalid threshold 'p99<<5'"):
+        load_config(cfg)
