@@ -82,14 +82,12 @@ class EngineBase:
         return self.start_ns + self.plan.shape.time_of(k) * 1e9
 
     def _schedule(self) -> None:
-        """Wake `_fire` when this worker's next arrival is due (never, if the rate stays 0)."""
+        """Wake `_fire` (the open-loop engine's: it sends what is due) when this worker's next
+        arrival is due — never, if the rate stays 0."""
         due = self._due_ns(self.k)
         if math.isinf(due) or self.stopping:
             return
         self.timer = self.loop.call_later(max(0.0, (due - now_ns()) / 1e9), self._fire)
-
-    def _fire(self) -> None:
-        raise NotImplementedError  # open-loop engines send their due arrivals here
 
     def start(self) -> None:
         """Closed loop: users are started by tick(); open loop overrides this."""
