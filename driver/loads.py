@@ -82,12 +82,27 @@ class EngineBase:
         return self.start_ns + self.plan.shape.time_of(k) * 1e9
 
     def _schedule(self) -> None:
-        """Wake `_fire` (the open-loop engine's: it sends what is due) when this worker's next
-        arrival is due — never, if the rate stays 0."""
+        """Wake `_fire` when this worker's next arrival is due (never, if the rate stays 0)."""
         due = self._due_ns(self.k)
         if math.isinf(due) or self.stopping:
             return
         self.timer = self.loop.call_later(max(0.0, (due - now_ns()) / 1e9), self._fire)
+
+    def _fire(self) -> None:
+        """Hand every arrival due by now to `_dispatch` (the open-loop engine's), then sleep
+        until the next one. Nothing starts at or after the end, or past the quota."""
+        now = now_ns()
+        n = self.n_workers
+        while not self.stopping:
+            due = self._due_ns(self.k)
+            if due > now:
+                break
+            if due >= self.end_ns or not self.take():
+                self.stopping = True
+                break
+            self._dispatch(int(due), now)
+            self.k += n
+        self._schedule()
 
     def start(self) -> None:
         """Closed loop: users are started by tick(); open loop overrides this."""
@@ -238,21 +253,6 @@ class OpenLoop(_Engine):
         self.cap = split(self.plan.max_in_flight, self.n_workers, self.index) or 1
 
     def start(self) -> None:
-        self._schedule()
-
-    def _fire(self) -> None:
-        """Send every arrival that is due by now, then sleep until the next one."""
-        now = now_ns()
-        n = self.n_workers
-        while not self.stopping:
-            due = self._due_ns(self.k)
-            if due > now:
-                break
-            if due >= self.end_ns or not self.take():
-                self.stopping = True
-                break
-            self._dispatch(int(due), now)
-            self.k += n
         self._schedule()
 
     def _dispatch(self, intended_ns: int, now: int) -> None:

@@ -221,28 +221,18 @@ class ScenarioEngine(EngineBase):
         if self.open_loop:
             self._schedule()
 
-    def _fire(self) -> None:
-        now = now_ns()
-        while not self.stopping:
-            due = self._due_ns(self.k)
-            if due > now:
-                break
-            if due >= self.end_ns or not self.take():
-                self.stopping = True
-                break
-            if now - due > LATE_NS:
-                self.rec.add_status(ST_ITER_LATE, 1)
-            if self.idle_vus:
-                vu = self.idle_vus.pop()
-                vu.wake.set_result(int(due))
-            elif len(self.vus) < self.cap:
-                vu = self._new_vu()
-                self.vus.append(vu)
-                vu.task = self._spawn(self._open_vu(vu, int(due)))
-            else:
-                self.rec.add_status(ST_ITER_DROPPED, 1)
-            self.k += self.n_workers
-        self._schedule()
+    def _dispatch(self, intended_ns: int, now: int) -> None:
+        """One open-loop iteration: to an idle user, a new one under the cap, or dropped."""
+        if now - intended_ns > LATE_NS:
+            self.rec.add_status(ST_ITER_LATE, 1)
+        if self.idle_vus:
+            self.idle_vus.pop().wake.set_result(intended_ns)
+        elif len(self.vus) < self.cap:
+            vu = self._new_vu()
+            self.vus.append(vu)
+            vu.task = self._spawn(self._open_vu(vu, intended_ns))
+        else:
+            self.rec.add_status(ST_ITER_DROPPED, 1)
 
     @property
     def active(self) -> int:
