@@ -8,8 +8,8 @@ from setuptools import Extension, setup
 from Cython.Build import cythonize
 
 extensions = [
-    Extension("driver._core", ["ext/_core.pyx"], extra_compile_args=["-O3"]),
-    Extension("driver._http", ["ext/_http.pyx"], extra_compile_args=["-O3"]),
+    Extension("driver._recorder", ["ext/_recorder.pyx"], extra_compile_args=["-O3"]),
+    Extension("driver._httpparse", ["ext/_httpparse.pyx"], extra_compile_args=["-O3"]),
 ]
 
 setup(

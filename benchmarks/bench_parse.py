@@ -1,4 +1,4 @@
-"""ns per parsed response: driver._http (compiled) vs driver.httpparse (reference).
+"""ns per parsed response: driver._httpparse (compiled) vs driver.httpparse (reference).
 
 Each iteration is what the client does per response that arrives in one read:
 ``parser.start(); parser.feed(response)`` (two calls from Python included). Two
@@ -8,7 +8,7 @@ The figure is the median over `--repeat` runs of `--number` iterations each.
     python benchmarks/bench_parse.py [--repeat 5] [--number N] [--keep-body]
 
 Prints a markdown table. Needs the extension built (setup.py, or
-`cythonize -3 -i ext/_http.pyx` with the .so moved into driver/); without it only
+`cythonize -3 -i ext/_httpparse.pyx` with the .so moved into driver/); without it only
 the reference column is filled.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from driver.httpparse import ResponseParser as Reference  # noqa: E402
 
 try:
-    from driver._http import ResponseParser as Compiled  # noqa: E402
+    from driver._httpparse import ResponseParser as Compiled  # noqa: E402
 except ImportError as exc:  # not built
     Compiled = None
     _COMPILED_ERROR = exc
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
              "|---|---:|---:|---:|---:|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     if Compiled is None:
-        lines.append(f"\n(driver._http not built: {_COMPILED_ERROR})")
+        lines.append(f"\n(driver._httpparse not built: {_COMPILED_ERROR})")
     text = "\n".join(lines)
     print(text)
     if args.write:

@@ -1,4 +1,4 @@
-"""Nanoseconds per recorded sample: compiled driver._core vs the pure-Python reference.
+"""Nanoseconds per recorded sample: compiled driver._recorder vs the pure-Python reference.
 
 Three ways, each repeated (default 5) and reported as the median:
 
@@ -31,10 +31,10 @@ from driver import recorder as reference  # noqa: E402
 from driver.layout import H_LATENCY, BlockLayout  # noqa: E402
 
 try:
-    from driver import _core as compiled
+    from driver import _recorder as compiled
 except ImportError as exc:  # still benchmark the reference
     compiled = None
-    print(f"driver._core not built ({exc}); benchmarking the reference only", file=sys.stderr)
+    print(f"driver._recorder not built ({exc}); benchmarking the reference only", file=sys.stderr)
 
 
 def log_uniform(n: int, seed: int = 42) -> np.ndarray:

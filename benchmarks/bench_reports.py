@@ -36,7 +36,7 @@ from driver.layout import (  # noqa: E402
     C_THROTTLED, COUNTS_LEN, H_LATENCY, N_COUNTERS, N_HISTS,
 )
 from driver.reports import write_reports  # noqa: E402
-from driver.result import EndpointResult, Result  # noqa: E402
+from driver.stats.result import EndpointResult, Result  # noqa: E402
 
 BEGIN, END = "<!-- reports:begin -->", "<!-- reports:end -->"
 NAMES = ["POST /webhook", "GET /api/users/{id}", "POST /jobs", "GET /jobs/{id}", "/start", "/help", "/search",

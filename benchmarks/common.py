@@ -765,7 +765,7 @@ def driver_extension_state(d: DriverSetup) -> str:
     """Whether driver's compiled modules import (else it runs the pure-Python reference)."""
     code = ("import importlib\n"
             "ok=[]\n"
-            "for m in ('driver._core','driver._http'):\n"
+            "for m in ('driver._recorder','driver._httpparse'):\n"
             "    try:\n"
             "        importlib.import_module(m); ok.append(m.split('.')[-1]+' compiled')\n"
             "    except Exception as e:\n"

@@ -9,14 +9,14 @@ The package root is a facade with no side effects on import:
 """
 __version__ = "0.1.0"
 
-from .errors import DriverError, PlanError, RunFailed, TargetUnreachable  # noqa: E402
-from .plan import Plan, make_plan  # noqa: E402
-from .result import Result  # noqa: E402
+from driver.errors import DriverError, PlanError, RunFailed, TargetUnreachable  # noqa: E402
+from driver.plan import Plan, make_plan  # noqa: E402
+from driver.stats.result import Result  # noqa: E402
 
 
 def run(plan: Plan, on_progress=None) -> Result:
     """Carry out `plan` with its worker processes and return the merged Result."""
-    from .supervisor import run as _run
+    from driver.runner.supervisor import run as _run
 
     return _run(plan, on_progress)
 

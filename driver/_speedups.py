@@ -1,7 +1,7 @@
 """Pick the compiled core when it is built, else the pure-Python reference.
 
-Exports `Recorder`, `now_ns` (from driver._core or driver.recorder) and
-`ResponseParser` (from driver._http or driver.httpparse), plus the flags
+Exports `Recorder`, `now_ns` (from driver._recorder or driver.recorder) and
+`ResponseParser` (from driver._httpparse or driver.httpparse), plus the flags
 `COMPILED` (the compiled Recorder loaded) and `HTTP_COMPILED`.
 
 Set DRIVER_NO_EXTENSIONS to any non-empty value other than "0" to force the
@@ -25,20 +25,20 @@ _missing: list[str] = []
 COMPILED = False
 if not FORCED_OFF:
     try:
-        from driver._core import Recorder, now_ns
+        from driver._recorder import Recorder, now_ns
         COMPILED = True
     except ImportError as exc:
-        _missing.append(f"driver._core: {exc}")
+        _missing.append(f"driver._recorder: {exc}")
 if not COMPILED:
     from driver.recorder import Recorder, now_ns
 
 HTTP_COMPILED = False
 if not FORCED_OFF:
     try:
-        from driver._http import ResponseParser
+        from driver._httpparse import ResponseParser
         HTTP_COMPILED = True
     except ImportError as exc:
-        _missing.append(f"driver._http: {exc}")
+        _missing.append(f"driver._httpparse: {exc}")
 
 
 def __getattr__(name: str):

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError
-from .plan import make_plan
-from .result import Result
-from .summary import render
+from driver import __version__
+from driver.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError
+from driver.plan import make_plan
+from driver.stats.result import Result
+from driver.reports.summary import render
 
 DEFAULT_OUTPUT = "driver-results"
 
@@ -45,10 +45,10 @@ def execute(plan, output: str | None, quiet: bool, formats=None) -> int:
     Everything measured is written, also when the run was interrupted, aborted or
     lost a worker: the result says so and the exit code tells which.
     """
-    from . import thresholds
-    from .live import make_progress
-    from .reports import parse_formats, write_reports
-    from .supervisor import run
+    from driver.stats import thresholds
+    from driver.reports.live import make_progress
+    from driver.reports import parse_formats, write_reports
+    from driver.runner.supervisor import run
 
     formats = parse_formats(formats or plan.meta.get("output", {}).get("report") or "json,html")
     with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
@@ -110,7 +110,7 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
             "stages": stages or None, "workers": workers, "max_in_flight": max_in_flight, "profile": profile}
     load = {k: v for k, v in load.items() if v is not None}
     if config_file:
-        from .config import load_config
+        from driver.config.loader import load_config
 
         given = [flag for flag, v in (("-H", headers), ("--body", body), ("--body-file", body_file),
                                       ("--name", name), ("-s", scenario), ("URL", url)) if v]
@@ -130,7 +130,7 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
         plan.meta["insecure"] = True
     plan = with_thresholds(plan, threshold_list)
     if formats is not None:
-        from .reports import parse_formats
+        from driver.reports import parse_formats
 
         parse_formats(formats)  # a bad format is a usage error before the run, not after
     output = output or plan.meta.get("output", {}).get("dir") or DEFAULT_OUTPUT
@@ -141,7 +141,7 @@ def with_thresholds(plan, extra):
     """The plan with the CLI's thresholds added to the config's, all parsed (bad ones: exit 2)."""
     from dataclasses import replace
 
-    from .thresholds import parse_all
+    from driver.stats.thresholds import parse_all
 
     texts = tuple(plan.thresholds) + tuple(extra)
     parse_all(texts)
@@ -152,12 +152,12 @@ def build_plan(url: str, load: dict, scenario: str | None, **request):
     """A plan from flags: a profile's values, then the flags; a Python scenario if given."""
     from dataclasses import replace
 
-    from .plan import ScenarioSpec, parse_url
+    from driver.plan import ScenarioSpec, parse_url
 
     load = dict(load)
     profile = load.pop("profile", None)
     if profile is not None:
-        from .config import PROFILES, unknown_profile
+        from driver.config.loader import PROFILES, unknown_profile
 
         if profile not in PROFILES:
             raise DriverError(unknown_profile(profile, PROFILES))
@@ -179,7 +179,7 @@ def build_plan(url: str, load: dict, scenario: str | None, **request):
 
 def check_scenario(spec) -> None:
     """Import the scenario in the parent so a broken one is one line here, not a dead worker."""
-    from .scenario_runner import load_user_class
+    from driver.scenario.unit import load_user_class
 
     try:
         cls = load_user_class(spec)
@@ -205,14 +205,14 @@ def demo_cmd(users, duration, workers, output, quiet):
     Every virtual user is a synthetic Telegram user (free, premium or admin) who sends
     the bot's 22 commands by weight; each reply is checked against the tier rules.
     """
-    from .plan import available_cpus
-    from .targets.demo import DemoTargetProcess
+    from driver.plan import available_cpus
+    from driver.targets.demo import DemoTargetProcess
 
     with DemoTargetProcess() as target:
         click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)")
         plan = build_plan(target.url, {"users": users, "duration": duration,
                                        "workers": workers or available_cpus()},
-                          "driver.scenarios.telegram:CatalogBot")
+                          "driver.scenario.telegram:CatalogBot")
         code = execute(plan, output, quiet)
     sys.exit(code)
 
@@ -227,7 +227,7 @@ def target_group():
 @click.option("--port", type=int, default=8080, show_default=True)
 def target_demo_cmd(host, port):
     """The demo webhook target (Ctrl-C stops it)."""
-    from .targets.demo import serve
+    from driver.targets.demo import serve
 
     try:
         serve(host=host, port=port)
@@ -241,7 +241,7 @@ def target_demo_cmd(host, port):
 @click.option("-c", "--config", "config_file", help="Also list the profiles a config file defines.")
 def profiles_cmd(config_file):
     """List the named load profiles (open loop: `rate` arrivals/s, at most `users` in flight)."""
-    from .config import list_profiles
+    from driver.config.loader import list_profiles
 
     rows = list_profiles(config_file)
     click.echo(f"{'profile':<10} {'users':>6} {'rate/s':>7} {'duration':>9}  description")
@@ -256,7 +256,7 @@ def profiles_cmd(config_file):
 @click.argument("config_file")
 def validate_cmd(config_file):
     """Check a config file without running it."""
-    from .config import validate_config
+    from driver.config.loader import validate_config
 
     plan = validate_config(config_file)
     what = (f"scenario {plan.scenario.python}" if plan.scenario and plan.scenario.python
@@ -270,7 +270,7 @@ def validate_cmd(config_file):
 @click.option("-o", "--output", help="Directory to write into (default: the result file's directory).")
 def report_cmd(result_file, formats, output):
     """Render reports again from a saved result.json."""
-    from .reports import parse_formats, write_reports
+    from driver.reports import parse_formats, write_reports
 
     fmts = parse_formats(formats)
     result = Result.load(result_file)
@@ -287,9 +287,9 @@ def report_cmd(result_file, formats, output):
               help="A regression rule, repeatable: 'p99>+10%', 'rps<-5%', '/start:p95>+50ms', 'error_rate>+0.5%'.")
 def compare_cmd(base, new, rules):
     """Per-endpoint deltas between two results; exit 1 when a --fail-on rule is broken."""
-    from .compare import check_rules, compare, parse_rule
-    from .compare import render as render_compare
-    from .errors import EXIT_THRESHOLD
+    from driver.stats.compare import check_rules, compare, parse_rule
+    from driver.stats.compare import render as render_compare
+    from driver.errors import EXIT_THRESHOLD
 
     parsed = [parse_rule(r) for r in rules]
     rows = compare(Result.load(base), Result.load(new))

@@ -5,7 +5,7 @@ import os
 import platform
 import sys
 
-from . import __version__
+from driver import __version__
 
 
 def cpu_model() -> str:
@@ -20,7 +20,7 @@ def cpu_model() -> str:
 
 
 def describe_environment(workers: int) -> dict:
-    from . import _speedups
+    from driver import _speedups
 
     try:
         import uvloop

@@ -3,7 +3,7 @@
 A histogram is a 1-D int64 numpy array of `layout.COUNTS_LEN` counts; values are
 nanoseconds. The index math is HdrHistogram's (lowest 1 ns, highest 1 h, 3
 significant digits), so an index here names the same bucket as in the C, Java and
-Python HdrHistogram, and the compiled recorder (`ext/_core.pyx`) must agree with
+Python HdrHistogram, and the compiled recorder (`ext/_recorder.pyx`) must agree with
 this module bucket for bucket.
 
 Every value `v` in [0, HIGHEST_NS] lands in a bucket [lowest_equivalent(v),

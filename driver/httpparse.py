@@ -1,6 +1,6 @@
 """HTTP/1.1 response framing: the pure-Python reference `ResponseParser`.
 
-`driver._http.ResponseParser` (ext/_http.pyx) is the compiled twin; both give the
+`driver._httpparse.ResponseParser` (ext/_httpparse.pyx) is the compiled twin; both give the
 same return codes and attributes on every input and every way of splitting it
 (tests/test_httpparse.py checks this differentially). This docstring is the spec.
 

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from . import __version__
-from .errors import PlanError
-from .shapes import Shape, from_stages, ramp_then_hold
-from .units import parse_duration
+from driver import __version__
+from driver.errors import PlanError
+from driver.shapes import Shape, from_stages, ramp_then_hold
+from driver.durations import parse_duration
 
 CLOSED = "closed"  # virtual users, each: request -> response -> think -> request
 OPEN = "open"  # arrivals per second on a schedule, latency from the intended start
@@ -113,7 +113,7 @@ class UserPoolSpec:
 class ScenarioSpec:
     """What a virtual user does: a Python User class, or tasks and flows declared in YAML.
 
-    YAML tasks are normalised dicts (driver.config writes them, driver.scenario runs them):
+    YAML tasks are normalised dicts (driver.config.loader writes them, driver.scenario.api runs them):
       {"name", "weight", "method", "path", "headers": {name: template},
        "body": None | {"json": obj} | {"text": str} | {"telegram": {...}} | {"whatsapp": {...}},
        "expect": {"status": [int | "2xx", ...], "json": {path: value}, "contains": str, "headers": {n: v}},

@@ -1,6 +1,6 @@
 """Recorder: writes one worker's measurements into its shared-memory block.
 
-This is the pure-Python reference of the compiled `driver._core.Recorder`: same
+This is the pure-Python reference of the compiled `driver._recorder.Recorder`: same
 API, same behaviour, same exceptions; the tests run one body over both. Import
 `Recorder` from `driver._speedups`, which picks the compiled one when built.
 

@@ -14,7 +14,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from .layout import CTL_LEN, BlockLayout, names_length
+from driver.layout import CTL_LEN, BlockLayout, names_length
 
 PREFIX = "driver_"
 _SHM_DIR = "/dev/shm"

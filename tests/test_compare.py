@@ -1,9 +1,9 @@
 """Comparing two results: deltas by endpoint, --fail-on rules, the text table."""
 import pytest
 
-from driver.compare import Rule, check_rules, compare, parse_rule, render
+from driver.stats.compare import Rule, check_rules, compare, parse_rule, render
 from driver.errors import PlanError
-from driver.result import Result
+from driver.stats.result import Result
 from tests.test_thresholds import MS, _endpoint
 
 

@@ -640,7 +640,7 @@ def test_message_kinds_match_the_payload_generators():
     """Every kind and key a config accepts is a generator method and one of its arguments."""
     import inspect
 
-    from driver.configschema import TELEGRAM_KINDS, WHATSAPP_KINDS
+    from driver.config.schema import TELEGRAM_KINDS, WHATSAPP_KINDS
     from driver.payloads import telegram, whatsapp
 
     for table, module, cls in ((TELEGRAM_KINDS, telegram, telegram.TelegramUpdates),

@@ -1,6 +1,6 @@
-"""ResponseParser: one test body, two implementations (driver._http and driver.httpparse).
+"""ResponseParser: one test body, two implementations (driver._httpparse and driver.httpparse).
 
-The fixture param "compiled" fails, not skips, under CI when driver._http did not
+The fixture param "compiled" fails, not skips, under CI when driver._httpparse did not
 import. The differential test at the bottom feeds the same random valid and
 corrupted byte streams, split at random, to both and wants identical traces.
 """
@@ -15,21 +15,21 @@ import pytest
 from driver import httpparse
 
 try:
-    from driver import _http
+    from driver import _httpparse
     _HTTP_IMPORT_ERROR = None
 except ImportError as exc:  # not built here
-    _http = None
+    _httpparse = None
     _HTTP_IMPORT_ERROR = exc
 
 CLOSED = "connection closed before the response was complete"
 
 
 def _compiled_or_skip():
-    if _http is None:
+    if _httpparse is None:
         if os.environ.get("CI"):
-            pytest.fail(f"driver._http did not import on CI: {_HTTP_IMPORT_ERROR}")
-        pytest.skip(f"driver._http not built ({_HTTP_IMPORT_ERROR})")
-    return _http.ResponseParser
+            pytest.fail(f"driver._httpparse did not import on CI: {_HTTP_IMPORT_ERROR}")
+        pytest.skip(f"driver._httpparse not built ({_HTTP_IMPORT_ERROR})")
+    return _httpparse.ResponseParser
 
 
 @pytest.fixture(params=["reference", "compiled"])

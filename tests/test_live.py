@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from driver.live import MAX_ENDPOINTS, PlainProgress, Progress, RichProgress, make_progress
+from driver.reports.live import MAX_ENDPOINTS, PlainProgress, Progress, RichProgress, make_progress
 from tests.test_thresholds import MS, _point
 
 PLAN = SimpleNamespace(duration_s=30.0, max_requests=None)

@@ -1,4 +1,4 @@
-"""One test body, two recorders: the compiled driver._core.Recorder and the
+"""One test body, two recorders: the compiled driver._recorder.Recorder and the
 pure-Python reference driver.recorder.Recorder. The compiled one is skipped where
 it is not built, and fails in CI (env CI set), where it must be."""
 from __future__ import annotations
@@ -47,14 +47,14 @@ N_ENDPOINTS = 3
 
 
 def compiled_core():
-    """driver._core, or skip (fail in CI) when it was not built."""
+    """driver._recorder, or skip (fail in CI) when it was not built."""
     try:
-        from driver import _core
+        from driver import _recorder
     except ImportError as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"driver._core did not load in CI: {exc}")
-        pytest.skip(f"driver._core not built ({exc}); build it with `python setup.py build_ext --inplace`")
-    return _core
+            pytest.fail(f"driver._recorder did not load in CI: {exc}")
+        pytest.skip(f"driver._recorder not built ({exc}); build it with `python setup.py build_ext --inplace`")
+    return _recorder
 
 
 @pytest.fixture(params=["reference", "compiled"])

@@ -30,7 +30,7 @@ from driver.reports.csv import FAILURES_COLUMNS, HISTORY_COLUMNS, STATS_COLUMNS,
 from driver.reports.html import percentile_data, render_html
 from driver.reports.junit import render_junit
 from driver.reports.markdown import render_markdown
-from driver.result import EndpointResult, Result
+from driver.stats.result import EndpointResult, Result
 from tests.servers import aiohttp_server
 
 EVIL = "<script>alert(1)</script>"

@@ -7,7 +7,7 @@ from driver.errors import DriverError
 from driver.layout import (
     C_LAT_MAX_NS, C_LAT_MIN_NS, C_LAT_SUM_NS, C_REQUESTS, COUNTS_LEN, H_LATENCY, LAT_MIN_UNSET, N_COUNTERS, N_HISTS,
 )
-from driver.result import INT64_MAX, EndpointResult, Result, merge_counters
+from driver.stats.result import INT64_MAX, EndpointResult, Result, merge_counters
 
 
 def _endpoint(name, latencies):
@@ -71,7 +71,7 @@ def test_json_round_trip(tmp_path):
     assert loaded.series == [{"t": 1.0}] and loaded.duration_s == 1.5
 
 
-@pytest.mark.parametrize("content", [b"not json", b'{"a": 1}', b"[]", b'{"schema": "driver.result/1"}'])
+@pytest.mark.parametrize("content", [b"not json", b'{"a": 1}', b"[]", b'{"schema": "driver.stats.result/1"}'])
 def test_load_rejects_what_is_not_a_result(tmp_path, content):
     path = tmp_path / "x.json"
     path.write_bytes(content)

@@ -7,7 +7,7 @@ import pytest
 
 import driver
 from driver.cli import build_plan
-from driver.endpoints import default_name
+from driver.engine.endpoints import default_name
 from driver.errors import DriverError
 from tests.servers import aiohttp_server
 

@@ -27,15 +27,15 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only CI promises a built extension")
 def test_compiled_core_loaded_in_ci():
-    assert speedups.COMPILED, "driver._core did not load: build it with `python setup.py build_ext --inplace`"
-    assert speedups.Recorder.__module__ == "driver._core"
+    assert speedups.COMPILED, "driver._recorder did not load: build it with `python setup.py build_ext --inplace`"
+    assert speedups.Recorder.__module__ == "driver._recorder"
 
 
 def test_flag_matches_what_loaded():
     if speedups.FORCED_OFF:
         assert not speedups.COMPILED and not speedups.HTTP_COMPILED
     if speedups.COMPILED:
-        import driver._core as core
+        import driver._recorder as core
 
         assert (speedups.Recorder, speedups.now_ns) == (core.Recorder, core.now_ns)
     else:
@@ -63,7 +63,7 @@ def test_switch_empty_or_zero_does_not_force(value):
 def test_missing_extensions_warn_once_and_fall_back():
     # Block both extensions as if they were never built, import twice.
     done = run_python(
-        "import sys; sys.modules['driver._core'] = None; sys.modules['driver._http'] = None;"
+        "import sys; sys.modules['driver._recorder'] = None; sys.modules['driver._httpparse'] = None;"
         "import driver._speedups as s; import driver._speedups;"
         "print(s.COMPILED, s.HTTP_COMPILED, s.Recorder.__module__)"
     )
@@ -71,7 +71,7 @@ def test_missing_extensions_warn_once_and_fall_back():
     assert done.stdout.split() == ["False", "False", "driver.recorder"]
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("driver: " + WARNING)
-    assert "driver._core" in lines[0] and "driver._http" in lines[0]
+    assert "driver._recorder" in lines[0] and "driver._httpparse" in lines[0]
     assert lines[0].endswith("running the slower pure-Python reference")
 
 

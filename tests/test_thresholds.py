@@ -9,8 +9,8 @@ from driver.layout import (
     C_REQUESTS, C_SENT, C_STATUS_2XX, C_STATUS_4XX, C_STATUS_5XX, C_THROTTLED, COUNTS_LEN, H_LATENCY,
     LAT_MIN_UNSET, N_COUNTERS, N_HISTS,
 )
-from driver.result import EndpointResult, Result
-from driver.thresholds import (
+from driver.stats.result import EndpointResult, Result
+from driver.stats.thresholds import (
     AbortWatch, LiveCheck, Threshold, describe, evaluate, exit_code, is_live, parse_threshold, render,
 )
 

@@ -1,7 +1,7 @@
 """The verdict on the run itself: a starved load generator is caught, a healthy one is not."""
 import driver
-from driver.result import Result
-from driver.validity import assess
+from driver.stats.result import Result
+from driver.stats.validity import assess
 
 
 def test_a_starved_generator_makes_the_run_not_valid(nginx):

@@ -2,10 +2,10 @@
 webhook notifications and generic templates. Everything here is built once per worker
 and rendered per request; no module has side effects on import.
 """
-from .telegram import TelegramUpdates
-from .templates import Template, TemplateError, compile_template
-from .users import SyntheticUser, UserPool, worker_share
-from .whatsapp import WhatsAppNotifications
+from driver.payloads.telegram import TelegramUpdates
+from driver.payloads.templates import Template, TemplateError, compile_template
+from driver.payloads.users import SyntheticUser, UserPool, worker_share
+from driver.payloads.whatsapp import WhatsAppNotifications
 
 __all__ = [
     "SyntheticUser",

@@ -49,7 +49,7 @@ from typing import Any, Callable
 import orjson
 from orjson import dumps as _dumps
 
-from .users import SyntheticUser
+from driver.payloads.users import SyntheticUser
 
 __all__ = ["Template", "TemplateError", "compile_template"]
 

@@ -148,7 +148,7 @@ class UserPool:
     __slots__ = ("spec", "worker_index", "n_workers", "users", "_tiers", "_cum", "_seed")
 
     def __init__(self, spec, worker_index: int, n_workers: int, size: int):
-        from . import catalog  # the tier/id convention lives with the demo target
+        from driver.payloads import catalog  # the tier/id convention lives with the demo target
 
         _check_worker(worker_index, n_workers)
         if size < 0:

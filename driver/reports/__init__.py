@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import PlanError
+from driver.errors import PlanError
 
 __all__ = ["FORMATS", "parse_formats", "write_reports"]
 
@@ -61,19 +61,19 @@ def write_reports(result, directory: Path, formats: Iterable[str]) -> list[Path]
         if fmt == "json":
             paths.append(result.save(directory / "result.json"))
         elif fmt == "html":
-            from .html import write_html
+            from driver.reports.html import write_html
 
             paths.append(write_html(result, directory / "report.html"))
         elif fmt == "md":
-            from .markdown import write_markdown
+            from driver.reports.markdown import write_markdown
 
             paths.append(write_markdown(result, directory / "summary.md"))
         elif fmt == "csv":
-            from .csv import write_csv
+            from driver.reports.csv import write_csv
 
             paths.extend(write_csv(result, directory))
         elif fmt == "junit":
-            from .junit import write_junit
+            from driver.reports.junit import write_junit
 
             paths.append(write_junit(result, directory / "junit.xml"))
     return paths

@@ -9,9 +9,9 @@ import re
 
 import numpy as np
 
-from ..layout import C_LAT_MIN_NS, COUNTS_LEN, ERROR_COUNTERS, LAT_MIN_UNSET, N_COUNTERS, N_HISTS
-from ..result import EndpointResult, Result
-from ..units import format_ns
+from driver.layout import C_LAT_MIN_NS, COUNTS_LEN, ERROR_COUNTERS, LAT_MIN_UNSET, N_COUNTERS, N_HISTS
+from driver.stats.result import EndpointResult, Result
+from driver.durations import format_ns
 
 ERROR_LABELS = {
     "connect_refused": "connection refused",

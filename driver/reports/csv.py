@@ -26,11 +26,11 @@ import io
 from datetime import datetime
 from pathlib import Path
 
-from .. import histogram
-from ..layout import C_BYTES_IN, H_LATENCY
-from ..result import EndpointResult, Result
-from . import write_text
-from .common import ERROR_LABELS, method_and_name, totals
+from driver import histogram
+from driver.layout import C_BYTES_IN, H_LATENCY
+from driver.stats.result import EndpointResult, Result
+from driver.reports import write_text
+from driver.reports.common import ERROR_LABELS, method_and_name, totals
 
 # locust.stats.PERCENTILES_TO_REPORT and get_readable_percentiles
 PERCENTILES = (0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)

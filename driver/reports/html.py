@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from .. import histogram
-from ..layout import H_LATENCY
-from ..result import EndpointResult, Result
-from ..units import format_ns
-from . import write_text
-from .common import (
+from driver import histogram
+from driver.layout import H_LATENCY
+from driver.stats.result import EndpointResult, Result
+from driver.durations import format_ns
+from driver.reports import write_text
+from driver.reports.common import (
     endpoint_rows,
     error_kinds,
     format_limit,

@@ -2,7 +2,7 @@
 
     <testsuites>
       <testsuite name="driver thresholds" tests="4" failures="1" ...>
-        <testcase classname="driver.thresholds" name="p99&lt;5s">
+        <testcase classname="driver.stats.thresholds" name="p99&lt;5s">
           <failure message="p99 = 6.20s, limit &lt; 5.00s" type="threshold">...</failure>
         </testcase>
         <testcase classname="driver.run" name="load generator valid"/>
@@ -18,9 +18,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..result import Result
-from . import write_text
-from .common import outcome, settings_items, verdict_message, verdict_name
+from driver.stats.result import Result
+from driver.reports import write_text
+from driver.reports.common import outcome, settings_items, verdict_message, verdict_name
 
 SUITE = "driver thresholds"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -51,7 +51,7 @@ def render_junit(result: Result) -> str:
 
     failures = skipped = 0
     for v in out["verdicts"]:
-        case = _case(suite, "driver.thresholds", verdict_name(v))
+        case = _case(suite, "driver.stats.thresholds", verdict_name(v))
         if not v.get("passed"):
             failures += 1
             detail = verdict_message(v) + (" (this threshold aborted the run)" if v.get("abort") else "")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..result import Result
-from ..units import format_ns
-from . import write_text
-from .common import (
+from driver.stats.result import Result
+from driver.durations import format_ns
+from driver.reports import write_text
+from driver.reports.common import (
     endpoint_rows, error_kinds, format_limit, format_measure, outcome, settings_items, verdict_name,
 )
 

@@ -41,8 +41,8 @@ from typing import Any, Callable
 import orjson
 from aiohttp import web
 
-from .telegram_bot import BadUpdate, chat_key, handle_update
-from .whatsapp_bot import (
+from driver.targets.telegram_bot import BadUpdate, chat_key, handle_update
+from driver.targets.whatsapp_bot import (
     DEFAULT_MAX_CONVERSATIONS,
     DEFAULT_VERIFY_TOKEN,
     LRU,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..payloads.catalog import (
+from driver.payloads.catalog import (
     DEFAULT_CATALOG,
     REFUSAL_PREFIX,
     refusal_text,

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""driver._core: the compiled recorder and clock.
+"""driver._recorder: the compiled recorder and clock.
 
 Same API and behaviour as the pure-Python reference in driver/recorder.py (the
 tests run one body over both). Import them through driver._speedups.
@@ -12,9 +12,9 @@ ever written outside the block. Units: ns on CLOCK_MONOTONIC.
 cimport cython
 from libc.stdint cimport int64_t
 
-# ext/_core.pxd is header-only (constants and cdef inline functions). Built as
-# driver._core, Cython would look for driver/_core.pxd, so cimport it by name.
-from _core cimport *
+# ext/_recorder.pxd is header-only (constants and cdef inline functions). Built as
+# driver._recorder, Cython would look for driver/_recorder.pxd, so cimport it by name.
+from _recorder cimport *
 
 from driver import layout as _layout
 from driver.recorder import check_block as _check_block
@@ -23,7 +23,7 @@ __all__ = ["Recorder", "now_ns"]
 
 
 def _check_layout():
-    # The constants in _core.pxd are compiled in; a changed layout.py must not
+    # The constants in _recorder.pxd are compiled in; a changed layout.py must not
     # silently disagree with them.
     expected = {
         "UNIT_MAGNITUDE": UNIT_MAGNITUDE,
@@ -53,7 +53,7 @@ def _check_layout():
     if _layout.C_STATUS_5XX != C_STATUS_1XX + 4:
         wrong.append("C_STATUS_1XX..C_STATUS_5XX not consecutive")
     if wrong:
-        raise ImportError("driver._core was built for another layout: " + ", ".join(wrong))
+        raise ImportError("driver._recorder was built for another layout: " + ", ".join(wrong))
 
 
 _check_layout()

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import sys
 
-from .summary import live_line
-from .thresholds import LiveCheck, format_value
-from .units import format_ns
+from driver.reports.summary import live_line
+from driver.stats.thresholds import LiveCheck, format_value
+from driver.durations import format_ns
 
 __all__ = ["make_progress", "Progress", "PlainProgress", "RichProgress", "PLAIN_EVERY_S", "MAX_ENDPOINTS"]
 

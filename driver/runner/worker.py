@@ -18,8 +18,8 @@ import sys
 import time
 import traceback
 
-from ._speedups import Recorder, now_ns
-from .layout import (
+from driver._speedups import Recorder, now_ns
+from driver.layout import (
     CTL_DEADLINE_NS,
     CTL_LEN,
     CTL_START_NS,
@@ -47,10 +47,10 @@ from .layout import (
     BlockLayout,
     names_length,
 )
-from .endpoints import EndpointRegistry
-from .loads import ClosedLoop, OpenLoop
-from .plan import CLOSED, Plan
-from .shm import Segment
+from driver.engine.endpoints import EndpointRegistry
+from driver.engine.http import ClosedLoop, OpenLoop
+from driver.plan import CLOSED, Plan
+from driver.shm import Segment
 
 HEARTBEAT_S = 0.1  # status, lag, timeouts and the user count are refreshed this often
 
@@ -113,7 +113,7 @@ class _Worker:
     def _engine(self, start_ns: int):
         args = (self.plan, self.index, self.n_workers, self.rec, self.address, start_ns)
         if self.plan.scenario is not None:
-            from .scenario_runner import ScenarioEngine
+            from driver.scenario.unit import ScenarioEngine
 
             return ScenarioEngine(*args, self.names)
         EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots

@@ -16,7 +16,7 @@ The first second (start-up) and a final partial second are left out.
 """
 from __future__ import annotations
 
-from .layout import C_DROPPED, C_LATE, C_SENT, LATE_NS
+from driver.layout import C_DROPPED, C_LATE, C_SENT, LATE_NS
 
 CPU_BOUND = 0.95
 MOST = 0.5

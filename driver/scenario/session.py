@@ -19,9 +19,9 @@ from time import time as wall_time
 
 import orjson
 
-from .client import Connection
-from .endpoints import default_name
-from .layout import C_CHECK_FAILED, C_CHECKS, C_THROTTLED
+from driver.engine.client import Connection
+from driver.engine.endpoints import default_name
+from driver.layout import C_CHECK_FAILED, C_CHECKS, C_THROTTLED
 
 MAX_RETRY_AFTER_S = 60.0
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import math
 
-from ._speedups import now_ns
-from .client import Connection, connect, make_ssl_context
-from .layout import C_DROPPED, C_LATE, C_RECONNECTS, LATE_NS
-from .plan import Plan
-from .shapes import split
+from driver._speedups import now_ns
+from driver.engine.client import Connection, connect, make_ssl_context
+from driver.layout import C_DROPPED, C_LATE, C_RECONNECTS, LATE_NS
+from driver.plan import Plan
+from driver.shapes import split
 
 _BACKOFF_MIN_S = 0.01  # after a failed connect; doubles per failure up to _BACKOFF_MAX_S
 _BACKOFF_MAX_S = 1.0

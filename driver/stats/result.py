@@ -1,7 +1,7 @@
 """Result: the merged counters, histograms and time series of one run.
 
 A Result carries its histograms, so results merge exactly (addition over one fixed
-layout) and serialise to JSON (`schema: driver.result/1`, histograms as sparse
+layout) and serialise to JSON (`schema: driver.stats.result/1`, histograms as sparse
 [index, count] pairs) and back. Everything derived — rates, percentiles, error
 rates — is computed when asked, never stored as the source of truth.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from . import histogram
-from .errors import DriverError
-from .layout import (
+from driver import histogram
+from driver.errors import DriverError
+from driver.layout import (
     C_BYTES_IN,
     C_BYTES_OUT,
     C_CHECK_FAILED,
@@ -40,7 +40,7 @@ from .layout import (
     STATUS_COUNTERS,
 )
 
-SCHEMA = "driver.result/1"
+SCHEMA = "driver.stats.result/1"
 INT64_MAX = (1 << 63) - 1
 PERCENTILES = {"p50_ns": 50.0, "p90_ns": 90.0, "p95_ns": 95.0, "p99_ns": 99.0, "p99_9_ns": 99.9}
 
@@ -193,8 +193,8 @@ class Result:
     interrupted: bool = False
     reasons: list[str] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)  # failed checks: endpoint, reason, failures
-    verdicts: list[dict] = field(default_factory=list)  # threshold verdicts (driver.thresholds)
-    validity: dict = field(default_factory=dict)  # was the load generator itself fit (driver.validity)
+    verdicts: list[dict] = field(default_factory=list)  # threshold verdicts (driver.stats.thresholds)
+    validity: dict = field(default_factory=dict)  # was the load generator itself fit (driver.stats.validity)
     aborted: dict | None = None  # a threshold marked abort ended the run: {"threshold", "t"}
 
     def totals(self) -> EndpointResult:
@@ -256,7 +256,7 @@ class Result:
     @classmethod
     def from_dict(cls, data: dict) -> "Result":
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise DriverError("not a driver result (no 'schema': 'driver.result/1')")
+            raise DriverError("not a driver result (no 'schema': 'driver.stats.result/1')")
         endpoints = []
         for ep in data["endpoints"]:
             counters = np.zeros(N_COUNTERS, dtype=np.int64)

@@ -1,8 +1,8 @@
 """Plain-text rendering of a Result: the live line and the end-of-run tables."""
 from __future__ import annotations
 
-from .result import Result
-from .units import format_ns
+from driver.stats.result import Result
+from driver.durations import format_ns
 
 _ERROR_SHORT = {
     "connect_refused": "refused",

@@ -21,22 +21,22 @@ import random
 import sys
 from pathlib import Path
 
-from ._speedups import now_ns
-from .client import Connection, connect
-from .loads import EngineBase
-from .endpoints import EndpointRegistry
-from .errors import PlanError
-from .layout import C_ERR_OTHER, LATE_NS, ST_ITER_DROPPED, ST_ITER_LATE, ST_ITERATIONS
-from .plan import Plan, ScenarioSpec, __version__
-from .scenario import User
-from .session import CheckFailed, HttpSession
-from .shapes import split
+from driver._speedups import now_ns
+from driver.engine.client import Connection, connect
+from driver.engine.http import EngineBase
+from driver.engine.endpoints import EndpointRegistry
+from driver.errors import PlanError
+from driver.layout import C_ERR_OTHER, LATE_NS, ST_ITER_DROPPED, ST_ITER_LATE, ST_ITERATIONS
+from driver.plan import Plan, ScenarioSpec, __version__
+from driver.scenario.api import User
+from driver.scenario.session import CheckFailed, HttpSession
+from driver.shapes import split
 
 
 def load_user_class(spec: ScenarioSpec) -> type[User]:
     """The User class a scenario names, or one built from its YAML tasks and flows."""
     if not spec.python:
-        from .yamlscenario import build_user_class
+        from driver.scenario.yamltasks import build_user_class
 
         return build_user_class(spec)
     source, _, cls_name = spec.python.rpartition(":") if ":" in spec.python else (spec.python, "", "")
@@ -102,7 +102,7 @@ class ScenarioEngine(EngineBase):
 
     def _user_pool(self):
         try:
-            from .payloads.users import UserPool
+            from driver.payloads.users import UserPool
         except ImportError:  # payload generators not built: users get plain numbers
             return None
         peak = int(math.ceil(self.plan.shape.peak)) if self.plan.mode == "closed" else self.plan.max_in_flight

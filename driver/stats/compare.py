@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import PlanError
-from .thresholds import OPS, TIME_UNITS
-from .units import format_ns
+from driver.errors import PlanError
+from driver.stats.thresholds import OPS, TIME_UNITS
+from driver.durations import format_ns
 
 __all__ = ["compare", "Rule", "parse_rule", "check_rules", "render"]
 

@@ -15,7 +15,7 @@ Subclass it to point at another path or catalog:
 """
 from __future__ import annotations
 
-from ..payloads.catalog import (
+from driver.payloads.catalog import (
     DEFAULT_CATALOG,
     REFUSAL_PREFIX,
     command_text,
@@ -23,8 +23,8 @@ from ..payloads.catalog import (
     load_catalog,
     tier_of_id,
 )
-from ..payloads.telegram import TelegramUpdates
-from ..scenario import User, task
+from driver.payloads.telegram import TelegramUpdates
+from driver.scenario.api import User, task
 
 _updates: dict[int, TelegramUpdates] = {}  # one generator per worker (update ids stay unique)
 _catalogs: dict[int, tuple] = {}

@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from . import histogram
-from ._speedups import now_ns
-from .environment import describe_environment
-from .errors import RunFailed, TargetUnreachable
-from .layout import (
+from driver import histogram
+from driver._speedups import now_ns
+from driver.environment import describe_environment
+from driver.errors import RunFailed, TargetUnreachable
+from driver.layout import (
     C_CHECK_FAILED,
     C_DROPPED,
     C_FLOWS,
@@ -60,12 +60,12 @@ from .layout import (
     STOP_NOW,
     BlockLayout,
 )
-from .plan import Plan
-from .result import EndpointResult, Result, merge_counters
-from .shm import SharedBlocks, remove_stale
-from .thresholds import AbortWatch, evaluate
-from .validity import assess
-from .worker import worker_main
+from driver.plan import Plan
+from driver.stats.result import EndpointResult, Result, merge_counters
+from driver.shm import SharedBlocks, remove_stale
+from driver.stats.thresholds import AbortWatch, evaluate
+from driver.stats.validity import assess
+from driver.runner.worker import worker_main
 
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
 START_DELAY_NS = 100_000_000  # all workers start together this long after the last is ready

@@ -5,7 +5,7 @@ expands from, and the secrets met so far (values tagged `!secret`). Its readers
 (`fields`, `string`, `integer`, `duration`, ...) turn PyYAML nodes into checked
 Python values or raise PlanError("FILE:LINE: problem"). `scenario_tasks` and
 `scenario_flows` normalise requests declared in YAML into the dicts documented on
-`driver.plan.ScenarioSpec`. Nothing here opens files; driver.config does that.
+`driver.plan.ScenarioSpec`. Nothing here opens files; driver.config.loader does that.
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import re
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import PlanError
-from .plan import ThinkTime, parse_header
-from .units import parse_duration
+from driver.errors import PlanError
+from driver.plan import ThinkTime, parse_header
+from driver.durations import parse_duration
 
 try:  # the placeholder grammar lives with the template engine: compile once here to check
-    from .payloads.templates import TemplateError, compile_template
+    from driver.payloads.templates import TemplateError, compile_template
 except ImportError:  # pragma: no cover - without it, only the braces are checked
     compile_template = None
 

@@ -17,15 +17,15 @@ import re
 
 import orjson
 
-from ._speedups import now_ns
-from .layout import C_CHECK_FAILED, C_CHECKS, C_FLOWS, H_LATENCY
-from .plan import ScenarioSpec
-from .scenario import User
-from .session import json_path
+from driver._speedups import now_ns
+from driver.layout import C_CHECK_FAILED, C_CHECKS, C_FLOWS, H_LATENCY
+from driver.plan import ScenarioSpec
+from driver.scenario.api import User
+from driver.scenario.session import json_path
 
 
 def _compile(obj):
-    from .payloads.templates import compile_template
+    from driver.payloads.templates import compile_template
 
     return compile_template(obj)
 
@@ -34,8 +34,8 @@ def _generators(engine):
     """The Telegram and WhatsApp body generators of one worker (made on first use)."""
     gens = getattr(engine, "_payload_generators", None)
     if gens is None:
-        from .payloads.telegram import TelegramUpdates
-        from .payloads.whatsapp import WhatsAppNotifications
+        from driver.payloads.telegram import TelegramUpdates
+        from driver.payloads.whatsapp import WhatsAppNotifications
 
         spec = engine.spec
         gens = {

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from .layout import CHECK_WORDS, MAX_CHECKS, NAME_WORDS, OTHER_ENDPOINT, encode_name
+from driver.layout import CHECK_WORDS, MAX_CHECKS, NAME_WORDS, OTHER_ENDPOINT, encode_name
 
 _ID_SEGMENT = re.compile(
     r"^(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})$"

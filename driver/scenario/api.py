@@ -24,8 +24,8 @@ values its flows captured, `self.rng` its own random generator (seeded: runs rep
 """
 from __future__ import annotations
 
-from .plan import ThinkTime
-from .session import CheckFailed, Response
+from driver.plan import ThinkTime
+from driver.scenario.session import CheckFailed, Response
 
 __all__ = ["User", "task", "constant", "between", "pacing", "CheckFailed", "Response"]
 

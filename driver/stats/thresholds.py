@@ -27,10 +27,10 @@ import operator
 import re
 from dataclasses import dataclass
 
-from . import histogram
-from .errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD, PlanError
-from .layout import C_DROPPED, C_LATE, C_SENT, H_LATENCY
-from .units import format_ns, parse_duration
+from driver import histogram
+from driver.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD, PlanError
+from driver.layout import C_DROPPED, C_LATE, C_SENT, H_LATENCY
+from driver.durations import format_ns, parse_duration
 
 __all__ = ["Threshold", "parse_threshold", "parse_all", "evaluate", "LiveCheck", "is_live", "AbortWatch",
            "exit_code", "describe", "format_value", "render"]
@@ -221,7 +221,7 @@ def _final_value(th: Threshold, ep, result, whole_run: bool) -> float | None:
     if th.metric == "throttled":
         return ep.throttled if th.unit == "count" else _share(ep.throttled, ep.requests)
     # dropped, late: per open-loop arrival. Scenario arrivals are iterations, counted
-    # per worker (as driver.validity reads them), not per endpoint.
+    # per worker (as driver.stats.validity reads them), not per endpoint.
     if whole_run and result.plan.get("scenario"):
         late = sum(w.get("iterations_late", 0) for w in result.workers)
         dropped = sum(w.get("iterations_dropped", 0) for w in result.workers)

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""HTTP/1.1 response framing for the fast client: `driver._http.ResponseParser`.
+"""HTTP/1.1 response framing for the fast client: `driver._httpparse.ResponseParser`.
 
 The pure-Python reference with the same API and the same result on every input is
 `driver.httpparse`; its module docstring is the specification (grammar, limits,

@@ -4,7 +4,7 @@
 
 Every error a user can cause is one PlanError line naming the file and the line
 ("driver.yaml:12: load.users must be an integer, got 'many'"). The file is composed,
-not loaded, so that every value keeps its line (driver.configschema walks the nodes).
+not loaded, so that every value keeps its line (driver.config.schema walks the nodes).
 Precedence of the load numbers: built-in profile < the config's `profiles` < `load`
 < overrides. With no rate anywhere the load is a closed loop of `users`.
 """
@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node
 
-from .configschema import Doc, join, scenario_flows, scenario_tasks, suggest
-from .errors import PlanError
-from .plan import SECRET_HEADERS, Plan, ScenarioSpec, ThinkTime, UserPoolSpec, make_plan, parse_url
-from .units import parse_duration
+from driver.config.schema import Doc, join, scenario_flows, scenario_tasks, suggest
+from driver.errors import PlanError
+from driver.plan import SECRET_HEADERS, Plan, ScenarioSpec, ThinkTime, UserPoolSpec, make_plan, parse_url
+from driver.durations import parse_duration
 
 try:  # the id ranges of the tiers live with the command catalog
-    from .payloads.catalog import TIERS
+    from driver.payloads.catalog import TIERS
 except ImportError:  # pragma: no cover - the payloads package is optional here
     TIERS = ("free", "premium", "admin")
 
@@ -327,8 +327,8 @@ def _import(doc: Doc, node: Node, shown: str, file: Path | None = None, base_dir
 
 def _check_class(doc: Doc, node: Node, module, shown: str, cls: str) -> None:
     try:
-        from .scenario import User
-    except Exception:  # driver.scenario not written yet, or broken: the runner will say
+        from driver.scenario.api import User
+    except Exception:  # driver.scenario.api not written yet, or broken: the runner will say
         User = None
     if cls:
         obj = getattr(module, cls, None)
@@ -486,7 +486,7 @@ def _load(doc: Doc, got: dict, overrides: dict, profiles: dict) -> tuple[dict, s
 
 def _thresholds(doc: Doc, node: Node | None) -> tuple[str, ...]:
     """SLO expressions, kept as text; each parsed here so a bad one names its line."""
-    from .thresholds import parse_threshold
+    from driver.stats.thresholds import parse_threshold
 
     out = []
     for i, item in enumerate(doc.seq(node, "thresholds") if node is not None else ()):

@@ -1,12 +1,12 @@
-# C declarations and the inline hot path of the compiled core (driver._core).
+# C declarations and the inline hot path of the compiled core (driver._recorder).
 #
 # Header-only on purpose: everything here is a constant or a `cdef inline`
-# function, so another .pyx (driver._http) may `from _core cimport ...` them and
-# get a copy compiled into itself, with no import of driver._core at run time.
+# function, so another .pyx (driver._httpparse) may `from _recorder cimport ...` them and
+# get a copy compiled into itself, with no import of driver._recorder at run time.
 # (A plain cdef function or a cdef class cimported from a .pxd outside the
-# package would need `import _core`, which fails: the module is driver._core.)
+# package would need `import _recorder`, which fails: the module is driver._recorder.)
 #
-# The constants mirror driver/layout.py; _core.pyx compares them with it at import
+# The constants mirror driver/layout.py; _recorder.pyx compares them with it at import
 # and refuses to load (ImportError) on any difference.
 #
 # Units: every value is nanoseconds on CLOCK_MONOTONIC.

@@ -20,8 +20,8 @@ import asyncio
 import socket
 import ssl
 
-from ._speedups import ResponseParser, now_ns
-from .layout import (
+from driver._speedups import ResponseParser, now_ns
+from driver.layout import (
     C_CONNECTS,
     C_ERR_CONN_RESET,
     C_ERR_CONNECT_REFUSED,
