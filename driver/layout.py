@@ -92,13 +92,15 @@ C_LAT_MAX_NS = 16  # largest recorded latency (merged with max), exact
 C_CLAMPED = 17  # latencies above HIGHEST_NS, recorded in the top bucket
 C_SENT = 18  # requests written
 C_LATE = 19  # open loop: arrivals sent more than LATE_NS after their intended time
-C_DROPPED = 20  # open loop: arrivals dropped because the in-flight cap was reached
+C_DROPPED = 20  # open loop: arrivals never sent (the queue behind the in-flight cap was full): an error
 C_CONNECTS = 21  # connections opened
 C_RECONNECTS = 22  # connections opened to replace one that was closed or failed
 C_THROTTLED = 23  # responses 429, or 503 with Retry-After: rate limited, counted apart from errors
 C_CHECKS = 24  # checks evaluated on responses (scenarios)
 C_CHECK_FAILED = 25  # checks that failed (the reasons are in the worker's name table)
 C_FLOWS = 26  # flow endpoints ("flow:NAME"): flows run to their end (their durations are the histogram)
+C_UNFINISHED = 27  # sent and still unanswered when the run ended (after the grace): an error; age in the histogram
+C_ERR_TLS = 28  # TLS handshake or certificate verification failed
 N_COUNTERS = 32
 
 LAT_MIN_UNSET = (1 << 63) - 1
@@ -109,8 +111,13 @@ ERROR_COUNTERS = {
     "request_timeout": C_ERR_REQUEST_TIMEOUT,
     "connection_reset": C_ERR_CONN_RESET,
     "protocol_error": C_ERR_PROTOCOL,
+    "tls": C_ERR_TLS,
     "other": C_ERR_OTHER,
+    "unfinished": C_UNFINISHED,
+    "dropped": C_DROPPED,
 }
+# the error kinds that end a request after it was sent (the rest end it before: no C_SENT)
+SENT_ERRORS = ("request_timeout", "connection_reset", "protocol_error", "unfinished")
 STATUS_COUNTERS = {
     "1xx": C_STATUS_1XX,
     "2xx": C_STATUS_2XX,
@@ -130,7 +137,6 @@ COUNTER_NAMES = {
     C_CLAMPED: "clamped",
     C_SENT: "sent",
     C_LATE: "late",
-    C_DROPPED: "dropped",
     C_CONNECTS: "connects",
     C_RECONNECTS: "reconnects",
     C_THROTTLED: "throttled",

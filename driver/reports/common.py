@@ -19,7 +19,10 @@ ERROR_LABELS = {
     "request_timeout": "request timeout",
     "connection_reset": "connection reset",
     "protocol_error": "protocol error",
+    "tls": "TLS error",
     "other": "other transport error",
+    "unfinished": "unanswered at the end",
+    "dropped": "arrival dropped (never sent)",
 }
 assert set(ERROR_LABELS) == set(ERROR_COUNTERS)
 
