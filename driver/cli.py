@@ -179,7 +179,7 @@ def build_plan(url: str, load: dict, scenario: str | None, **request):
 
 def check_scenario(spec) -> None:
     """Import the scenario in the parent so a broken one is one line here, not a dead worker."""
-    from driver.scenario.unit import load_user_class
+    from driver.scenario.loader import load_user_class
 
     try:
         cls = load_user_class(spec)

@@ -130,7 +130,9 @@ COUNTER_NAMES = {
     C_BYTES_IN: "bytes_in",
     C_BYTES_OUT: "bytes_out",
     **{v: "status_" + k for k, v in STATUS_COUNTERS.items()},
-    **{v: "error_" + k for k, v in ERROR_COUNTERS.items()},
+    **{v: "error_" + k for k, v in ERROR_COUNTERS.items() if v not in (C_DROPPED, C_UNFINISHED)},
+    C_DROPPED: "dropped",
+    C_UNFINISHED: "unfinished",
     C_LAT_SUM_NS: "latency_sum_ns",
     C_LAT_MIN_NS: "latency_min_ns",
     C_LAT_MAX_NS: "latency_max_ns",
@@ -216,6 +218,9 @@ NAME_WORDS = 16  # 128 bytes of UTF-8 per name, NUL-padded; longer names are cut
 MAX_CHECKS = 256  # distinct failing checks tracked per worker; more are counted, not named
 CHECK_WORDS = 2 + NAME_WORDS
 OTHER_ENDPOINT = "other"  # where requests go once every endpoint slot is taken
+# open-loop scenarios: the arrivals (iterations) — started (C_SENT), finished (C_FLOWS),
+# late, dropped — and their time from the intended start; an aggregate like "flow:NAME"
+ITERATION_ENDPOINT = "iteration"
 
 
 def names_length(max_endpoints: int) -> int:

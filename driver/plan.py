@@ -156,6 +156,14 @@ class Plan:
     meta: dict = field(default_factory=dict, compare=False)
 
     @property
+    def insecure(self) -> bool:
+        return bool(self.meta.get("insecure", False))
+
+    @property
+    def base_path(self) -> str:
+        return self.meta.get("base_path", "")
+
+    @property
     def endpoints(self) -> tuple[str, ...]:
         """Endpoint names known at plan time, in slot order."""
         if self.scenario is not None:
@@ -168,7 +176,7 @@ class Plan:
         time (Python scenarios), and the overflow slot "other"."""
         if self.scenario is None:
             return len(self.requests)
-        known = len(self.endpoints)
+        known = len(self.endpoints) + (self.mode == OPEN)  # open loop: the "iteration" endpoint
         if self.scenario.python:
             return max(self.max_endpoints, known + 2)
         return known + 1

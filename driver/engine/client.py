@@ -4,11 +4,17 @@ This is the hot path. Per request it does: write pre-encoded bytes, feed the
 chunks uvloop hands over to the compiled parser, read the clock once, and make one
 call into the compiled recorder. No future, task or per-request object is made.
 
-A connection is driven by its owner (a closed-loop user or the open-loop
-dispatcher), which gets two callbacks: `on_response(conn, now_ns)` when a
-response is complete (the connection can take the next request if `conn.alive`),
-`on_closed(conn)` when the connection is gone (closed by the peer, a protocol
-error, a timeout), and it calls `conn.send(intended_ns)` to send.
+A connection is driven by its owner (a unit of the engine: the fast path's
+connection unit, or a scenario user's session), which gets two callbacks:
+`on_response(conn, now_ns)` when a response is complete (the connection can take
+the next request if `conn.alive`), `on_closed(conn)` when the connection is gone
+(closed by the peer, a protocol error, a timeout), and it calls
+`conn.send(intended_ns)` to send.
+
+Every request sent ends in exactly one of: a response (C_REQUESTS), a request
+timeout, a reset, a protocol error, or — still unanswered when the run ends —
+`abandon()`, which counts it C_UNFINISHED and records its age as its latency. So
+per endpoint: sent == responses + those errors (layout.SENT_ERRORS).
 
 Timestamps, both monotonic ns: `intended_ns` is when the schedule said the request
 should start (open loop) — latency counts from there — and `sent_ns` is when it was
@@ -29,7 +35,11 @@ from driver.layout import (
     C_ERR_OTHER,
     C_ERR_PROTOCOL,
     C_ERR_REQUEST_TIMEOUT,
+    C_ERR_TLS,
+    C_BYTES_OUT,
     C_SENT,
+    C_UNFINISHED,
+    H_LATENCY,
 )
 
 
@@ -72,8 +82,19 @@ class Connection(asyncio.Protocol):
         self.busy = True
         self.sent_ns = now_ns()
         self.intended_ns = intended_ns or self.sent_ns
-        self.rec.count(self.ep, C_SENT, 1)
+        rec = self.rec
+        rec.count(self.ep, C_SENT, 1)
+        rec.count(self.ep, C_BYTES_OUT, len(self.request))
         self.transport.write(self.request)
+
+    def send_request(self, ep: int, request: bytes, head: bool, intended_ns: int) -> None:
+        """Send another request on this connection, recorded under endpoint slot `ep`
+        (the scenario path: each request of a user may be a different one)."""
+        self.ep = ep
+        self.request = request
+        self.head = head
+        self.error = None
+        self.send(intended_ns)
 
     def data_received(self, data: bytes) -> None:
         result = self.parser.feed(data)
@@ -134,6 +155,17 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def abandon(self, now: int) -> None:
+        """The run ended with this request unanswered: count it unfinished, with its age
+        (from the intended start) as its latency, and drop the connection."""
+        if self.busy:
+            self.busy = False
+            self.rec.count(self.ep, C_UNFINISHED, 1)
+            self.rec.record(self.ep, H_LATENCY, now - self.intended_ns)
+            self.error = "unfinished"
+        if self.transport is not None:
+            self.transport.abort()
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
@@ -158,6 +190,9 @@ async def connect(loop, factory, address: str, port: int, *, ssl_ctx, server_hos
             ),
             timeout_s,
         )
+    except ssl.SSLError:  # before OSError, its base: a bad certificate or handshake
+        rec.count(ep, C_ERR_TLS, 1)
+        return None, "tls"
     except asyncio.TimeoutError:
         rec.count(ep, C_ERR_CONNECT_TIMEOUT, 1)
         return None, "connect_timeout"
@@ -167,7 +202,7 @@ async def connect(loop, factory, address: str, port: int, *, ssl_ctx, server_hos
     except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
         rec.count(ep, C_ERR_CONN_RESET, 1)
         return None, "connection_reset"
-    except (OSError, ssl.SSLError, ValueError):
+    except (OSError, ValueError):
         rec.count(ep, C_ERR_OTHER, 1)
         return None, "other"
     rec.count(ep, C_CONNECTS, 1)

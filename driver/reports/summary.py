@@ -10,7 +10,10 @@ _ERROR_SHORT = {
     "request_timeout": "timeout",
     "connection_reset": "reset",
     "protocol_error": "protocol",
+    "tls": "tls",
     "other": "other",
+    "unfinished": "unfinished",
+    "dropped": "dropped",
 }
 
 

@@ -7,7 +7,11 @@ is lost.
 
 Lifecycle: attach -> PHASE_READY -> wait for CTL_START_NS -> PHASE_RUNNING until the
 deadline, the quota, or CTL_STOP -> PHASE_STOPPING (no new requests; in-flight ones
-get plan.grace_s to finish) -> PHASE_DONE.
+get plan.grace_s to finish; what is still in flight then is counted unfinished) ->
+PHASE_DONE.
+
+The load itself is the engine's: one Scheduler driving units of the plan's kind
+(the fast HTTP path, or scenario users).
 """
 from __future__ import annotations
 
@@ -48,8 +52,8 @@ from driver.layout import (
     names_length,
 )
 from driver.engine.endpoints import EndpointRegistry
-from driver.engine.http import ClosedLoop, OpenLoop
-from driver.plan import CLOSED, Plan
+from driver.engine.scheduler import Scheduler
+from driver.plan import Plan
 from driver.shm import Segment
 
 HEARTBEAT_S = 0.1  # status, lag, timeouts and the user count are refreshed this often
@@ -101,25 +105,26 @@ class _Worker:
         await asyncio.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
         rec.set_status(ST_STARTED_NS, now_ns())
         rec.set_status(ST_PHASE, PHASE_RUNNING)
-        engine = self._engine(start_ns)
-        engine.tick(now_ns())
-        engine.start()
-        await self._run(engine)
-        await self._drain(engine)
+        sched = Scheduler(self.plan, self.index, self.n_workers, self._kind(), self.rec, start_ns)
+        sched.begin(now_ns())
+        await self._run(sched)
+        await self._drain(sched)
         rec.set_status(ST_FINISHED_NS, now_ns())
-        self._status(engine)
+        self._status(sched)
         rec.set_status(ST_PHASE, PHASE_DONE)
 
-    def _engine(self, start_ns: int):
-        args = (self.plan, self.index, self.n_workers, self.rec, self.address, start_ns)
+    def _kind(self):
+        """The unit kind of the plan: scenario users, or the fast path's connections."""
         if self.plan.scenario is not None:
-            from driver.scenario.unit import ScenarioEngine
+            from driver.scenario.unit import ScenarioKind
 
-            return ScenarioEngine(*args, self.names)
+            return ScenarioKind(self.plan, self.index, self.n_workers, self.rec, self.names, self.address)
+        from driver.engine.http import HttpKind
+
         EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots
-        return (ClosedLoop if self.plan.mode == CLOSED else OpenLoop)(*args)
+        return HttpKind(self.plan, self.rec, self.address)
 
-    async def _run(self, engine) -> None:
+    async def _run(self, sched: Scheduler) -> None:
         """Heartbeat until the deadline, the quota, or a stop from the parent."""
         deadline = int(self.control[CTL_DEADLINE_NS])
         expected = time.monotonic() + HEARTBEAT_S
@@ -131,35 +136,36 @@ class _Worker:
             self.rec.add_status(ST_LAG_SUM_NS, lag_ns)
             self.rec.add_status(ST_LAG_SAMPLES, 1)
             now = now_ns()
-            engine.sweep(now)
+            sched.sweep(now)
             if self.control[CTL_STOP] != STOP_NONE or (deadline and now >= deadline) or self._orphaned():
                 return
-            if engine.finished():
+            if sched.finished():
                 return
-            engine.tick(now)
-            self._status(engine)
+            sched.tick(now)
+            self._status(sched)
 
-    async def _drain(self, engine) -> None:
-        """Stop sending; give requests in flight plan.grace_s to finish, then close everything."""
-        engine.stop()
+    async def _drain(self, sched: Scheduler) -> None:
+        """Stop starting work; give what is in flight plan.grace_s to finish; then count
+        what is left as unfinished and close everything."""
+        sched.stop()
         self.rec.set_status(ST_PHASE, PHASE_STOPPING)
         until = now_ns() + int(self.plan.grace_s * 1e9)
         while now_ns() < until and self.control[CTL_STOP] != STOP_NOW:
-            engine.sweep(now_ns())
-            if engine.in_flight() == 0:
+            sched.sweep(now_ns())
+            if sched.in_flight() == 0:
                 break
-            self._status(engine)
+            self._status(sched)
             await asyncio.sleep(0.01)
-        engine.close_all()
+        sched.abandon(now_ns())
         await asyncio.sleep(0)  # let the transports run their connection_lost callbacks
 
-    def _status(self, engine) -> None:
+    def _status(self, sched: Scheduler) -> None:
         rec = self.rec
         rec.set_status(ST_HEARTBEAT_NS, now_ns())
         rec.set_status(ST_CPU_NS, time.process_time_ns())
-        rec.set_status(ST_ACTIVE_USERS, engine.active)
-        rec.set_status(ST_IN_FLIGHT, engine.in_flight())
-        rec.set_status(ST_CONNECTIONS, len(engine.connections))
+        rec.set_status(ST_ACTIVE_USERS, sched.active)
+        rec.set_status(ST_IN_FLIGHT, sched.in_flight())
+        rec.set_status(ST_CONNECTIONS, sched.connections())
 
     def _orphaned(self) -> bool:
         """The parent is gone (killed): stop rather than load a target nobody watches."""

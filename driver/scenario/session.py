@@ -21,7 +21,7 @@ import orjson
 
 from driver.engine.client import Connection
 from driver.engine.endpoints import default_name
-from driver.layout import C_CHECK_FAILED, C_CHECKS, C_THROTTLED
+from driver.layout import C_THROTTLED
 
 MAX_RETRY_AFTER_S = 60.0
 
@@ -30,12 +30,17 @@ class CheckFailed(Exception):
     """Raised by `expect(..., stop=True)`: ends the current iteration of the user."""
 
 
+class RunOver(CheckFailed):
+    """Raised by a request that would start after the end of the run (for example after
+    a Retry-After backoff): the iteration ends there, nothing is sent or counted."""
+
+
 class Response:
-    __slots__ = ("status", "_raw_headers", "_headers", "body", "error", "name", "elapsed_ns", "_session", "_slot")
+    __slots__ = ("status", "_raw_headers", "_headers", "body", "error", "name", "elapsed_ns", "_session", "slot")
 
     def __init__(self, session, slot, name, status=0, headers=(), body=b"", error=None, elapsed_ns=0):
         self._session = session
-        self._slot = slot
+        self.slot = slot  # the endpoint slot this request recorded into
         self.name = name
         self.status = status
         self._raw_headers = headers
@@ -119,7 +124,7 @@ class Response:
 
     def _checked(self, failures: list[str], stop: bool, n_checks: int) -> bool:
         if n_checks:
-            self._session.record_checks(self._slot, n_checks, failures)
+            self._session.context.checks(self.slot, n_checks, failures)
         if failures and stop:
             raise CheckFailed(f"{self.name}: {failures[0]}")
         return not failures
@@ -163,8 +168,8 @@ def describe_status(want) -> str:
 class HttpSession:
     """Per virtual user: requests over one keep-alive connection, recorded per endpoint."""
 
-    def __init__(self, engine):
-        self.engine = engine
+    def __init__(self, context):
+        self.context = context  # the worker's ScenarioContext
         self.conn: Connection | None = None
         self.waiter: asyncio.Future | None = None
         self.headers: dict[str, str] = {}  # sent with every request of this user
@@ -178,7 +183,6 @@ class HttpSession:
             waiter.set_result((p.status, p.headers, p.body, None, now - conn.sent_ns))
 
     def on_closed(self, conn: Connection) -> None:
-        self.engine.connections.discard(conn)
         if self.conn is conn:
             self.conn = None
         waiter, self.waiter = self.waiter, None
@@ -187,40 +191,38 @@ class HttpSession:
 
     async def request(self, method: str, path: str, *, json=None, body=None, headers=None, name=None,
                       expect=None) -> Response:
-        engine = self.engine
+        ctx = self.context
         method = method.upper()
         name = name or default_name(method, path)
-        slot = engine.registry.slot(name)
+        slot = ctx.registry.slot(name)
         if self.backoff_until:
-            delay = self.backoff_until - engine.loop.time()
+            delay = self.backoff_until - ctx.loop.time()
             self.backoff_until = 0.0
             if delay > 0:
                 await asyncio.sleep(delay)
+                if ctx.loop.time() >= ctx.end_s:
+                    raise RunOver(name)
         if json is not None:
             body = orjson.dumps(json)
         elif isinstance(body, str):
             body = body.encode()
-        data = engine.encode(method, path, {**self.headers, **(headers or {})}, body or b"", json is not None)
+        data = ctx.encode(method, path, {**self.headers, **(headers or {})}, body or b"", json is not None)
         conn = self.conn
         if conn is None or not conn.alive:
-            conn = await engine.open_connection(self, slot)
+            conn, error = await ctx.open_connection(self, slot)
             if conn is None:
-                return Response(self, slot, name, error=engine.last_connect_error)
+                return Response(self, slot, name, error=error)
             self.conn = conn
-        conn.ep = slot
-        conn.request = data
-        conn.head = method == "HEAD"
-        conn.error = None
-        self.waiter = engine.loop.create_future()
-        conn.send(0)
+        self.waiter = ctx.loop.create_future()
+        conn.send_request(slot, data, method == "HEAD", 0)
         status, hdrs, rbody, error, elapsed = await self.waiter
         resp = Response(self, slot, name, status, hdrs, rbody, error, elapsed)
         if resp.throttled:
-            engine.rec.count(slot, C_THROTTLED, 1)
-            if engine.honour_retry_after:
+            ctx.rec.count(slot, C_THROTTLED, 1)
+            if ctx.honour_retry_after:
                 wait = resp.retry_after_s()
                 if wait:
-                    self.backoff_until = engine.loop.time() + wait
+                    self.backoff_until = ctx.loop.time() + wait
         if expect:
             resp.expect(**expect)
         return resp
@@ -241,13 +243,21 @@ class HttpSession:
         return await self.request("DELETE", path, **kw)
 
     def record_checks(self, slot: int, n_checks: int, failures: list[str]) -> None:
-        rec = self.engine.rec
-        if n_checks:
-            rec.count(slot, C_CHECKS, n_checks)
-        if failures:
-            rec.count(slot, C_CHECK_FAILED, len(failures))
-            for reason in failures:
-                self.engine.registry.check_failed(slot, reason)
+        self.context.checks(slot, n_checks, failures)
+
+    # -- what the user's unit asks at the heartbeat and at the end
+    @property
+    def busy(self) -> bool:
+        return self.conn is not None and self.conn.busy
+
+    def sweep(self, now: int, limit_ns: int) -> None:
+        conn = self.conn
+        if conn is not None and conn.busy and now - conn.sent_ns > limit_ns:
+            conn.timed_out()
+
+    def abandon(self, now: int) -> None:
+        if self.conn is not None:
+            self.conn.abandon(now)
 
     def close(self) -> None:
         if self.conn is not None:

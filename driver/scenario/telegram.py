@@ -26,8 +26,6 @@ from driver.payloads.catalog import (
 from driver.payloads.telegram import TelegramUpdates
 from driver.scenario.api import User, task
 
-_updates: dict[int, TelegramUpdates] = {}  # one generator per worker (update ids stay unique)
-_catalogs: dict[int, tuple] = {}
 
 
 class CatalogBot(User):
@@ -35,21 +33,21 @@ class CatalogBot(User):
     catalog = DEFAULT_CATALOG
 
     def _generator(self) -> TelegramUpdates:
-        engine = self.http.engine
-        gen = _updates.get(id(engine))
+        ctx = self.http.context  # one generator per worker: update ids stay unique
+        gen = ctx.shared.get("telegram_updates")
         if gen is None:
-            spec = engine.spec
-            gen = _updates[id(engine)] = TelegramUpdates(
-                secret_token=spec.telegram_secret, worker_index=engine.index, n_workers=engine.n_workers)
+            spec = ctx.spec
+            gen = ctx.shared["telegram_updates"] = TelegramUpdates(
+                secret_token=spec.telegram_secret, worker_index=ctx.index, n_workers=ctx.n_workers)
         return gen
 
     def _catalog(self) -> tuple:
         """The config's `catalog:` when it has one, else the class's."""
-        engine = self.http.engine
-        cat = _catalogs.get(id(engine))
+        ctx = self.http.context
+        cat = ctx.shared.get("catalog")
         if cat is None:
-            items = engine.plan.meta.get("catalog")
-            cat = _catalogs[id(engine)] = load_catalog(list(items)) if items else self.catalog
+            items = ctx.plan.meta.get("catalog")
+            cat = ctx.shared["catalog"] = load_catalog(list(items)) if items else self.catalog
         return cat
 
     @task

@@ -1,154 +1,183 @@
-"""Runs a scenario in one worker: virtual users executing User classes.
+"""Scenario users as a unit kind of the engine.
 
-Closed loop: this worker's share of the shape's users, each looping
-iteration -> think time. Open loop: iterations arrive on the shape's schedule (as
-in loads.OpenLoop, arrival k to worker k % n); each goes to an idle virtual user,
-or a new one while under the in-flight cap, or is dropped and counted.
+A unit is one virtual user: its User instance, its session (`self.http`) and one
+coroutine that lives as long as the user. A piece of work is one *iteration*: one
+task picked by weight (a YAML flow is one task). The scheduler starts iterations
+(closed loop: after the user's think time; open loop: on arrivals) and the user
+reports each one done; the coroutine waits on a future only when it has nothing
+to do, so back-to-back iterations cost no future.
 
-An iteration is one task picked by weight (a YAML flow is one task). Requests
-record per endpoint through the session; exceptions in user code are counted under
-the endpoint `error:<ExceptionType>` with their message as the reason, and the user
-goes on with its next iteration.
+`on_start` runs before a user's first iteration; if it raises, the error is counted
+(endpoint `error:<Type>`) and the user runs no task: the attempt is reported as not
+sent and retried after a backoff. Exceptions in tasks are counted the same way and
+the user goes on with its next iteration.
+
+Open loop: arrivals are iterations, counted on the endpoint "iteration" (started,
+finished, late, dropped, and their time from the intended start).
 """
 from __future__ import annotations
 
 import asyncio
-import importlib
 import itertools
-import importlib.util
 import math
 import random
-import sys
-from pathlib import Path
 
 from driver._speedups import now_ns
-from driver.engine.client import Connection, connect
-from driver.engine.http import EngineBase
-from driver.engine.endpoints import EndpointRegistry
-from driver.errors import PlanError
-from driver.layout import C_ERR_OTHER, LATE_NS, ST_ITER_DROPPED, ST_ITER_LATE, ST_ITERATIONS
-from driver.plan import Plan, ScenarioSpec, __version__
-from driver.scenario.api import User
+from driver.engine.http import backoff_s
+from driver.engine.unit import Unit, UnitKind
+from driver.layout import C_FLOWS, C_SENT, H_LATENCY, ITERATION_ENDPOINT, ST_ITERATIONS
+from driver.plan import OPEN, Plan
+from driver.scenario.context import ScenarioContext
+from driver.scenario.loader import check_tasks, load_user_class
 from driver.scenario.session import CheckFailed, HttpSession
-from driver.shapes import split
+
+__all__ = ["ScenarioKind", "ScenarioUnit", "load_user_class"]
+
+_STOP = -1  # what a waiting user is woken with when it is retired
 
 
-def load_user_class(spec: ScenarioSpec) -> type[User]:
-    """The User class a scenario names, or one built from its YAML tasks and flows."""
-    if not spec.python:
-        from driver.scenario.yamltasks import build_user_class
-
-        return build_user_class(spec)
-    source, _, cls_name = spec.python.rpartition(":") if ":" in spec.python else (spec.python, "", "")
-    if source.endswith(".py") or "/" in source:
-        path = Path(spec.base_dir, source)
-        mod_name = "driver_scenario_" + path.stem
-        module_spec = importlib.util.spec_from_file_location(mod_name, path)
-        if module_spec is None or module_spec.loader is None:
-            raise PlanError(f"scenario file not found: {path}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[mod_name] = module
-        module_spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(source)
-    if cls_name:
-        cls = getattr(module, cls_name, None)
-        if not (isinstance(cls, type) and issubclass(cls, User)):
-            raise PlanError(f"{spec.python}: {cls_name} is not a driver.scenario.User subclass")
-        return cls
-    found = [v for v in vars(module).values()
-             if isinstance(v, type) and issubclass(v, User) and v is not User and v.__module__ == module.__name__]
-    if len(found) != 1:
-        raise PlanError(f"{spec.python}: expected one User subclass, found {len(found)}; name it as FILE:Class")
-    return found[0]
-
-
-class _VU:
-    """One virtual user: its User instance, its session and its state in the engine."""
-
-    __slots__ = ("user", "session", "running", "task", "wake", "picks")
-
-    def __init__(self, user, session):
-        self.user = user
-        self.session = session
-        self.running = True
-        self.task = None
-        self.wake = None  # open loop: a future the dispatcher sets with the intended start
-        self.picks = None
-
-
-class ScenarioEngine(EngineBase):
-    def __init__(self, plan: Plan, index: int, n_workers: int, rec, address: str, start_ns: int, names_table):
-        super().__init__(plan, index, n_workers, rec, address, start_ns)
-        self.spec = plan.scenario
-        self.registry = EndpointRegistry(names_table, plan.endpoint_slots, plan.endpoints)
-        self.user_cls = load_user_class(self.spec)
-        tasks = self.user_cls.tasks()
-        if not tasks:
-            raise PlanError(f"{self.user_cls.__name__} has no @task methods")
+class ScenarioKind(UnitKind):
+    def __init__(self, plan: Plan, index: int, n_workers: int, rec, names_table, address: str):
+        self.plan = plan
+        self.index = index
+        self.n_workers = n_workers
+        self.rec = rec
+        self.context = ScenarioContext(plan, index, n_workers, rec, names_table, address)
+        self.loop = self.context.loop
+        self.user_cls = load_user_class(plan.scenario)
+        tasks = check_tasks(self.user_cls)
         self.task_names = [t for t, _ in tasks]
         self.task_cum_weights = list(itertools.accumulate(w for _, w in tasks))
-        self.honour_retry_after = self.spec.retry_after == "honour"
-        self.base_path = plan.meta.get("base_path", "").rstrip("/")
-        self.vus: list[_VU] = []
-        self.idle_vus: list[_VU] = []
-        self.last_connect_error = None
-        self.open_loop = plan.mode == "open"
-        self.cap = split(plan.max_in_flight, n_workers, index) or 1
+        wait = self.user_cls.wait
+        self.pauses = not (wait.kind == "constant" and wait.a <= 0)
+        self.open_loop = plan.mode == OPEN
+        self.arrival_slot = self.context.slot(ITERATION_ENDPOINT) if self.open_loop else 0
         self.n_users = 0
         self.pool = self._user_pool()
-        host = plan.target.host_header
-        self._head = f"Host: {host}\r\nUser-Agent: driver/{__version__}\r\n"
+        self.tasks: set[asyncio.Task] = set()
 
     def _user_pool(self):
-        try:
-            from driver.payloads.users import UserPool
-        except ImportError:  # payload generators not built: users get plain numbers
-            return None
-        peak = int(math.ceil(self.plan.shape.peak)) if self.plan.mode == "closed" else self.plan.max_in_flight
-        size = self.plan.user_pool.size or max(1, peak)
-        return UserPool(self.plan.user_pool, self.index, self.n_workers, size)
+        from driver.payloads.users import UserPool
 
-    # -- requests
-    def encode(self, method: str, path: str, headers: dict, body: bytes, is_json: bool) -> bytes:
-        lines = [f"{method} {self.base_path}{path} HTTP/1.1\r\n{self._head}"]
-        lower = set()
-        for k, v in headers.items():
-            lines.append(f"{k}: {v}\r\n")
-            lower.add(k.lower())
-        if is_json and "content-type" not in lower:
-            lines.append("Content-Type: application/json\r\n")
-        if body or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body)}\r\n")
-        lines.append("\r\n")
-        return "".join(lines).encode("latin-1") + body
+        plan = self.plan
+        peak = int(math.ceil(plan.shape.peak)) if plan.mode != OPEN else plan.max_in_flight
+        size = plan.user_pool.size or max(1, peak)
+        return UserPool(plan.user_pool, self.index, self.n_workers, size)
 
-    async def open_connection(self, session: HttpSession, slot: int):
-        proto, error = await connect(
-            self.loop, lambda: Connection(session, self.rec, slot, b"", False, self.open_loop, keep_body=True),
-            self.address, self.plan.target.port, ssl_ctx=self.ssl_ctx, server_hostname=self.plan.target.host,
-            timeout_s=self.plan.connect_timeout_s, rec=self.rec, ep=slot,
-        )
-        if proto is None:
-            self.last_connect_error = error
-            return None
-        self.connections.add(proto)
-        return proto
-
-    # -- virtual users
-    def _new_vu(self) -> _VU:
+    def new_unit(self, sched) -> "ScenarioUnit":
+        if self.n_users == 0 and sched.end_ns < 1 << 62:
+            self.context.end_s = self.loop.time() + (sched.end_ns - now_ns()) / 1e9
         n = self.n_users
         self.n_users += 1
-        identity = self.pool.user(n % len(self.pool)) if self.pool is not None else n
-        session = HttpSession(self)
-        rng = random.Random((self.plan.user_pool.seed, self.index, n).__hash__())
-        return _VU(self.user_cls(session, identity, rng), session)
+        identity = self.pool.user(n % len(self.pool))
+        session = HttpSession(self.context)
+        rng = random.Random(hash((self.plan.user_pool.seed, self.index, n)))
+        picks = random.Random(n * 7919 + self.index)
+        return ScenarioUnit(self, sched, self.user_cls(session, identity, rng), session, picks)
 
-    async def _iteration(self, vu: _VU, intended_ns: int) -> None:
-        user = vu.user
-        user.iteration_start_ns = intended_ns
-        names = self.task_names
-        name = names[0] if len(names) == 1 else vu.picks.choices(names, cum_weights=self.task_cum_weights)[0]
+    def spawn(self, coro) -> asyncio.Task:
+        task = self.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def arrival_started(self, intended_ns: int) -> None:
+        self.rec.count(self.arrival_slot, C_SENT, 1)
+
+    def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+
+
+class ScenarioUnit(Unit):
+    __slots__ = ("kind", "user", "session", "picks", "task", "pending", "wake", "started_ns", "ready", "fails")
+
+    def __init__(self, kind: ScenarioKind, sched, user, session: HttpSession, picks: random.Random):
+        super().__init__(sched)
+        self.kind = kind
+        self.user = user
+        self.session = session
+        self.picks = picks
+        self.task = None
+        self.pending = None  # the intended start of the next iteration, when it came while busy
+        self.wake = None  # a future the user waits on when it has nothing to do
+        self.started_ns = 0
+        self.ready = False  # on_start ran without raising
+        self.fails = 0  # on_start failures in a row
+
+    @property
+    def connections(self) -> int:
+        conn = self.session.conn
+        return 1 if conn is not None and conn.alive else 0
+
+    # -- the scheduler's calls
+    def start(self, intended_ns: int) -> None:
+        self.busy = True
+        wake = self.wake
+        if wake is not None:
+            self.wake = None
+            wake.set_result(intended_ns)
+        else:
+            self.pending = intended_ns
+            if self.task is None:
+                self.task = self.kind.spawn(self._live())
+
+    def pause_s(self) -> float:
+        if not self.ready:
+            return backoff_s(self.fails)
+        return self.user.wait.pause((now_ns() - self.started_ns) / 1e9, self.user.rng.random)
+
+    def retire(self) -> None:
+        self.retired = True
+        wake = self.wake
+        if wake is not None and not wake.done():
+            self.wake = None
+            wake.set_result(_STOP)
+
+    def sweep(self, now: int, limit_ns: int) -> None:
+        self.session.sweep(now, limit_ns)
+
+    def abandon(self, now: int) -> None:
+        self.retired = True
+        self.busy = False
+        self.session.abandon(now)
+        if self.task is not None:
+            self.task.cancel()
+
+    # -- the user's coroutine
+    async def _live(self) -> None:
+        kind, sched = self.kind, self.sched
+        try:
+            while not self.retired:
+                intended = self.pending
+                if intended is None:
+                    self.wake = kind.loop.create_future()
+                    intended = await self.wake
+                    if intended == _STOP:
+                        break
+                self.pending = None
+                if not self.ready:
+                    self.ready = await self._hook("on_start")
+                    if not self.ready:
+                        self.fails += 1
+                        self.busy = False
+                        sched.done(self, now_ns(), sent=False)
+                        continue
+                    self.fails = 0
+                await self._iteration(intended)
+                self.busy = False
+                sched.done(self, now_ns())
+            if self.ready:
+                await self._hook("on_stop")
+        finally:
+            self.session.close()
+
+    async def _iteration(self, intended_ns: int) -> None:
+        kind, user = self.kind, self.user
+        self.started_ns = now_ns()
+        user.iteration_start_ns = intended_ns or self.started_ns
+        names = kind.task_names
+        name = names[0] if len(names) == 1 else self.picks.choices(names, cum_weights=kind.task_cum_weights)[0]
         try:
             await getattr(user, name)()
         except CheckFailed:
@@ -156,101 +185,20 @@ class ScenarioEngine(EngineBase):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # user code failed: count it and go on
-            self._user_error(exc)
-        self.rec.add_status(ST_ITERATIONS, 1)
+            kind.context.user_error(exc)
+        rec = kind.rec
+        rec.add_status(ST_ITERATIONS, 1)
+        if kind.open_loop:
+            slot = kind.arrival_slot
+            rec.count(slot, C_FLOWS, 1)
+            rec.record(slot, H_LATENCY, now_ns() - intended_ns)
 
-    def _user_error(self, exc: BaseException) -> None:
-        slot = self.registry.slot(f"error:{type(exc).__name__}")
-        self.rec.count(slot, C_ERR_OTHER, 1)
-        self.registry.check_failed(slot, str(exc)[:100] or type(exc).__name__)
-
-    async def _hook(self, vu: _VU, name: str) -> None:
+    async def _hook(self, name: str) -> bool:
         try:
-            await getattr(vu.user, name)()
+            await getattr(self.user, name)()
+            return True
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._user_error(exc)
-
-    async def _closed_vu(self, vu: _VU) -> None:
-        vu.picks = random.Random(self.n_users * 7919 + self.index)
-        await self._hook(vu, "on_start")
-        wait = vu.user.wait
-        no_wait = wait.kind == "constant" and wait.a <= 0
-        while vu.running and not self.stopping and self.take():
-            t0 = now_ns()
-            if t0 >= self.end_ns:
-                break
-            await self._iteration(vu, t0)
-            if no_wait:
-                continue
-            pause = wait.pause((now_ns() - t0) / 1e9, vu.user.rng.random)
-            if pause > 0 and vu.running and not self.stopping:
-                await asyncio.sleep(pause)
-        await self._hook(vu, "on_stop")
-        vu.session.close()
-
-    async def _open_vu(self, vu: _VU, intended_ns: int) -> None:
-        vu.picks = random.Random(self.n_users * 7919 + self.index)
-        await self._hook(vu, "on_start")
-        while True:
-            await self._iteration(vu, intended_ns)
-            if self.stopping:
-                break
-            vu.wake = self.loop.create_future()
-            self.idle_vus.append(vu)
-            intended_ns = await vu.wake
-            if intended_ns is None:
-                break
-        await self._hook(vu, "on_stop")
-        vu.session.close()
-
-    # -- the engine interface the worker drives
-    def tick(self, now: int) -> None:
-        if self.stopping or self.open_loop:
-            return
-        want = split(int(self.plan.shape.value_at((now - self.start_ns) / 1e9)), self.n_workers, self.index)
-        while len(self.vus) < want:
-            vu = self._new_vu()
-            self.vus.append(vu)
-            vu.task = self._spawn(self._closed_vu(vu))
-        while len(self.vus) > want:
-            self.vus.pop().running = False
-
-    def start(self) -> None:
-        if self.open_loop:
-            self._schedule()
-
-    def _dispatch(self, intended_ns: int, now: int) -> None:
-        """One open-loop iteration: to an idle user, a new one under the cap, or dropped."""
-        if now - intended_ns > LATE_NS:
-            self.rec.add_status(ST_ITER_LATE, 1)
-        if self.idle_vus:
-            self.idle_vus.pop().wake.set_result(intended_ns)
-        elif len(self.vus) < self.cap:
-            vu = self._new_vu()
-            self.vus.append(vu)
-            vu.task = self._spawn(self._open_vu(vu, intended_ns))
-        else:
-            self.rec.add_status(ST_ITER_DROPPED, 1)
-
-    @property
-    def active(self) -> int:
-        return len(self.vus) - len(self.idle_vus)
-
-    def stop(self) -> None:
-        super().stop()
-        for vu in self.vus:
-            vu.running = False
-        for vu in self.idle_vus:
-            if vu.wake is not None and not vu.wake.done():
-                vu.wake.set_result(None)
-        self.idle_vus.clear()
-
-    def idle(self) -> bool:
-        return not self.tasks
-
-    def finished(self) -> bool:
-        if self.open_loop:
-            return (self.remaining == 0 or math.isinf(self._due_ns(self.k))) and self.in_flight() == 0
-        return self.remaining == 0 and not self.tasks
+            self.kind.context.user_error(exc)
+            return False

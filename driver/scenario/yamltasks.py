@@ -18,7 +18,7 @@ import re
 import orjson
 
 from driver._speedups import now_ns
-from driver.layout import C_CHECK_FAILED, C_CHECKS, C_FLOWS, H_LATENCY
+from driver.layout import C_FLOWS, H_LATENCY
 from driver.plan import ScenarioSpec
 from driver.scenario.api import User
 from driver.scenario.session import json_path
@@ -30,21 +30,21 @@ def _compile(obj):
     return compile_template(obj)
 
 
-def _generators(engine):
+def _generators(context):
     """The Telegram and WhatsApp body generators of one worker (made on first use)."""
-    gens = getattr(engine, "_payload_generators", None)
+    gens = context.shared.get("payload_generators")
     if gens is None:
         from driver.payloads.telegram import TelegramUpdates
         from driver.payloads.whatsapp import WhatsAppNotifications
 
-        spec = engine.spec
+        spec = context.spec
         gens = {
-            "telegram": TelegramUpdates(secret_token=spec.telegram_secret, worker_index=engine.index,
-                                        n_workers=engine.n_workers),
-            "whatsapp": WhatsAppNotifications(app_secret=spec.whatsapp_app_secret, worker_index=engine.index,
-                                              n_workers=engine.n_workers),
+            "telegram": TelegramUpdates(secret_token=spec.telegram_secret, worker_index=context.index,
+                                        n_workers=context.n_workers),
+            "whatsapp": WhatsAppNotifications(app_secret=spec.whatsapp_app_secret, worker_index=context.index,
+                                              n_workers=context.n_workers),
         }
-        engine._payload_generators = gens
+        context.shared["payload_generators"] = gens
     return gens
 
 
@@ -73,14 +73,14 @@ class _Step:
             self.capture[var] = (source, re.compile(arg) if source == "regex" else arg)
         self.think = task.get("think")
 
-    def _body(self, user, engine) -> tuple[bytes, dict]:
+    def _body(self, user, context) -> tuple[bytes, dict]:
         ident, captured, rng = user.user, user.captured, user.rng
         if self.body_kind == "json":
             return self.body.render_json(ident, captured, rng), {"Content-Type": "application/json"}
         if self.body_kind == "text":
             return self.body.render_str(ident, captured, rng).encode(), {}
         if self.body_kind in ("telegram", "whatsapp"):
-            gen = _generators(engine)[self.body_kind]
+            gen = _generators(context)[self.body_kind]
             kw = {k: t.render(ident, captured, rng) for k, t in self.body.items()}
             data = gen.render(self.kind, ident, **kw)
             extra = gen.headers() if self.body_kind == "telegram" else gen.headers(data)
@@ -88,9 +88,8 @@ class _Step:
         return b"", {}
 
     async def run(self, user) -> bool:
-        engine = user.http.engine
         ident, captured, rng = user.user, user.captured, user.rng
-        body, headers = self._body(user, engine)
+        body, headers = self._body(user, user.http.context)
         headers.update({k: t.render_str(ident, captured, rng) for k, t in self.headers.items()})
         path = self.path.render_str(ident, captured, rng)
         resp = await user.http.request(self.method, path, body=body, headers=headers, name=self.name)
@@ -125,7 +124,7 @@ class _Step:
                 missing.append(f"capture {var}: {source} {getattr(arg, 'pattern', arg)} not found")
             else:
                 user.captured[var] = value
-        user.http.record_checks(resp._slot, len(self.capture), missing)
+        user.http.context.checks(resp.slot, len(self.capture), missing)
         return not missing
 
 
@@ -158,19 +157,17 @@ def _task_method(step: _Step, weight: float):
 
 def _flow_method(flow_name: str, steps: list[_Step], weight: float):
     async def run(self):
-        engine = self.http.engine
-        slot = engine.registry.slot(flow_name)
+        ctx = self.http.context
+        slot = ctx.slot(flow_name)
         start = self.iteration_start_ns
         self.captured = {}
         for step in steps:
             if not await step.run(self):
-                engine.rec.count(slot, C_CHECKS, 1)
-                engine.rec.count(slot, C_CHECK_FAILED, 1)
-                engine.registry.check_failed(slot, f"step {step.name} failed")
+                ctx.checks(slot, 1, [f"step {step.name} failed"])
                 return
-        engine.rec.count(slot, C_CHECKS, 1)
-        engine.rec.count(slot, C_FLOWS, 1)
-        engine.rec.record(slot, H_LATENCY, now_ns() - start)
+        ctx.checks(slot, 1, ())
+        ctx.count(slot, C_FLOWS, 1)
+        ctx.record(slot, H_LATENCY, now_ns() - start)
 
     run.driver_task_weight = float(weight)
     return run

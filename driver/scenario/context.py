@@ -1,0 +1,84 @@
+"""What the scenario users of one worker share: the target, the recorder and the
+endpoint names, the request encoder, and a cache for per-worker helpers.
+
+It is the scenario layer's one door to the worker's shared-memory block: sessions,
+YAML steps and built-in scenarios record through it (`slot`, `count`, `record`,
+`checks`) and never reach into the engine's scheduler or another user.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from driver.engine.client import Connection, connect, make_ssl_context
+from driver.engine.endpoints import EndpointRegistry
+from driver.layout import C_CHECK_FAILED, C_CHECKS, C_ERR_OTHER
+from driver.plan import Plan, __version__
+
+
+class ScenarioContext:
+    def __init__(self, plan: Plan, index: int, n_workers: int, rec, names_table, address: str):
+        self.plan = plan
+        self.spec = plan.scenario
+        self.index = index
+        self.n_workers = n_workers
+        self.rec = rec
+        self.registry = EndpointRegistry(names_table, plan.endpoint_slots, plan.endpoints)
+        self.address = address
+        self.loop = asyncio.get_running_loop()
+        self.ssl_ctx = make_ssl_context(plan.insecure) if plan.target.tls else None
+        self.base_path = plan.base_path.rstrip("/")
+        self.honour_retry_after = self.spec.retry_after == "honour"
+        self.open_loop = plan.mode == "open"
+        self.end_s = float("inf")  # loop time at which the run ends (set by the scheduler's kind)
+        self.shared: dict = {}  # per-worker helpers made on first use (payload generators, catalogs)
+        self._head = f"Host: {plan.target.host_header}\r\nUser-Agent: driver/{__version__}\r\n"
+
+    # -- recording
+    def slot(self, name: str) -> int:
+        return self.registry.slot(name)
+
+    def count(self, slot: int, counter: int, n: int = 1) -> None:
+        self.rec.count(slot, counter, n)
+
+    def record(self, slot: int, hist: int, value_ns: int) -> None:
+        self.rec.record(slot, hist, value_ns)
+
+    def checks(self, slot: int, n_checks: int, failures) -> None:
+        """Count `n_checks` evaluated checks of an endpoint, and each failure with its reason."""
+        rec = self.rec
+        if n_checks:
+            rec.count(slot, C_CHECKS, n_checks)
+        if failures:
+            rec.count(slot, C_CHECK_FAILED, len(failures))
+            for reason in failures:
+                self.registry.check_failed(slot, reason)
+
+    def user_error(self, exc: BaseException) -> None:
+        """User code raised: counted under the endpoint `error:<Type>` with its message."""
+        slot = self.registry.slot(f"error:{type(exc).__name__}")
+        self.rec.count(slot, C_ERR_OTHER, 1)
+        self.registry.check_failed(slot, str(exc)[:100] or type(exc).__name__)
+
+    # -- requests
+    def encode(self, method: str, path: str, headers: dict, body: bytes, is_json: bool) -> bytes:
+        lines = [f"{method} {self.base_path}{path} HTTP/1.1\r\n{self._head}"]
+        lower = set()
+        for k, v in headers.items():
+            lines.append(f"{k}: {v}\r\n")
+            lower.add(k.lower())
+        if is_json and "content-type" not in lower:
+            lines.append("Content-Type: application/json\r\n")
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body)}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1") + body
+
+    async def open_connection(self, owner, slot: int) -> tuple[Connection | None, str | None]:
+        """A new keep-alive connection for `owner` (a session): (connection, None), or
+        (None, error kind) after counting the error on `slot`."""
+        plan = self.plan
+        return await connect(
+            self.loop, lambda: Connection(owner, self.rec, slot, b"", False, self.open_loop, keep_body=True),
+            self.address, plan.target.port, ssl_ctx=self.ssl_ctx, server_hostname=plan.target.host,
+            timeout_s=plan.connect_timeout_s, rec=self.rec, ep=slot,
+        )
