@@ -71,7 +71,7 @@ def test_json_round_trip(tmp_path):
     assert loaded.series == [{"t": 1.0}] and loaded.duration_s == 1.5
 
 
-@pytest.mark.parametrize("content", [b"not json", b'{"a": 1}', b"[]", b'{"schema": "driver.stats.result/1"}'])
+@pytest.mark.parametrize("content", [b"not json", b'{"a": 1}', b"[]", b'{"schema": "driver.result/1"}'])
 def test_load_rejects_what_is_not_a_result(tmp_path, content):
     path = tmp_path / "x.json"
     path.write_bytes(content)

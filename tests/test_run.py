@@ -152,7 +152,7 @@ def test_result_json_round_trip_and_merge(tmp_path):
         b = driver.run(driver.make_plan(srv.url + "/a", users=2, requests=50, workers=1))
     path = a.save(tmp_path / "a.json")
     data = orjson.loads(path.read_bytes())
-    assert data["schema"] == "driver.stats.result/1"
+    assert data["schema"] == "driver.result/1"
     assert data["totals"]["requests"] == 100
     assert data["environment"]["workers"] == 1
     loaded = Result.load(path)

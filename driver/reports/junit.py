@@ -2,7 +2,7 @@
 
     <testsuites>
       <testsuite name="driver thresholds" tests="4" failures="1" ...>
-        <testcase classname="driver.stats.thresholds" name="p99&lt;5s">
+        <testcase classname="driver.thresholds" name="p99&lt;5s">
           <failure message="p99 = 6.20s, limit &lt; 5.00s" type="threshold">...</failure>
         </testcase>
         <testcase classname="driver.run" name="load generator valid"/>
@@ -51,7 +51,7 @@ def render_junit(result: Result) -> str:
 
     failures = skipped = 0
     for v in out["verdicts"]:
-        case = _case(suite, "driver.stats.thresholds", verdict_name(v))
+        case = _case(suite, "driver.thresholds", verdict_name(v))
         if not v.get("passed"):
             failures += 1
             detail = verdict_message(v) + (" (this threshold aborted the run)" if v.get("abort") else "")

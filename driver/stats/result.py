@@ -1,7 +1,7 @@
 """Result: the merged counters, histograms and time series of one run.
 
 A Result carries its histograms, so results merge exactly (addition over one fixed
-layout) and serialise to JSON (`schema: driver.stats.result/1`, histograms as sparse
+layout) and serialise to JSON (`schema: driver.result/1`, histograms as sparse
 [index, count] pairs) and back. Everything derived — rates, percentiles, error
 rates — is computed when asked, never stored as the source of truth.
 """
@@ -40,7 +40,7 @@ from driver.layout import (
     STATUS_COUNTERS,
 )
 
-SCHEMA = "driver.stats.result/1"
+SCHEMA = "driver.result/1"
 INT64_MAX = (1 << 63) - 1
 PERCENTILES = {"p50_ns": 50.0, "p90_ns": 90.0, "p95_ns": 95.0, "p99_ns": 99.0, "p99_9_ns": 99.9}
 
@@ -256,7 +256,7 @@ class Result:
     @classmethod
     def from_dict(cls, data: dict) -> "Result":
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise DriverError("not a driver result (no 'schema': 'driver.stats.result/1')")
+            raise DriverError("not a driver result (no 'schema': 'driver.result/1')")
         endpoints = []
         for ep in data["endpoints"]:
             counters = np.zeros(N_COUNTERS, dtype=np.int64)
