@@ -223,15 +223,28 @@ OTHER_ENDPOINT = "other"  # where requests go once every endpoint slot is taken
 ITERATION_ENDPOINT = "iteration"
 
 
+NOTE_WORDS = 32  # the table's last field: a note from the worker's watchdog (256 bytes of UTF-8)
+
+
 def names_length(max_endpoints: int) -> int:
-    return 1 + max_endpoints * NAME_WORDS + 1 + MAX_CHECKS * CHECK_WORDS
+    return 1 + max_endpoints * NAME_WORDS + 1 + MAX_CHECKS * CHECK_WORDS + NOTE_WORDS
 
 
-def encode_name(name: str) -> bytes:
+def note_offset(max_endpoints: int) -> int:
+    """Where a worker's note starts in its name table (written while its loop is blocked)."""
+    return names_length(max_endpoints) - NOTE_WORDS
+
+
+def read_note(table, max_endpoints: int) -> str:
+    base = note_offset(max_endpoints)
+    return decode_name(table[base: base + NOTE_WORDS])
+
+
+def encode_name(name: str, words: int = NAME_WORDS) -> bytes:
     """The fixed-size bytes of a name (cut at a character boundary)."""
-    raw = name.encode("utf-8")[: NAME_WORDS * 8]
+    raw = name.encode("utf-8")[: words * 8]
     raw = raw.decode("utf-8", "ignore").encode("utf-8")
-    return raw.ljust(NAME_WORDS * 8, b"\0")
+    return raw.ljust(words * 8, b"\0")
 
 
 def decode_name(words) -> str:

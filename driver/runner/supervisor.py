@@ -9,9 +9,12 @@ end, Ctrl-C, a dead worker, an exception) by the `finally` of `SharedBlocks`.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
+import threading
 import socket
+import ssl
 import time
 from datetime import datetime, timezone
 
@@ -19,6 +22,7 @@ import numpy as np
 
 from driver import histogram
 from driver._speedups import now_ns
+from driver.engine.client import make_ssl_context
 from driver.environment import describe_environment
 from driver.errors import RunFailed, TargetUnreachable
 from driver.layout import (
@@ -28,6 +32,7 @@ from driver.layout import (
     C_LATE,
     C_THROTTLED,
     read_names,
+    read_note,
     C_BYTES_IN,
     C_BYTES_OUT,
     C_REQUESTS,
@@ -42,6 +47,9 @@ from driver.layout import (
     PHASE_DONE,
     PHASE_NAMES,
     PHASE_READY,
+    PHASE_RUNNING,
+    PHASE_STOPPING,
+    ST_HEARTBEAT_NS,
     ST_ACTIVE_USERS,
     ST_CONNECTIONS,
     ST_CPU_NS,
@@ -65,6 +73,7 @@ from driver.stats.result import EndpointResult, Result, merge_counters
 from driver.shm import SharedBlocks, remove_stale
 from driver.stats.thresholds import AbortWatch, evaluate
 from driver.stats.validity import assess
+from driver.runner.watchdog import STUCK_S
 from driver.runner.worker import worker_main
 
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -74,10 +83,13 @@ _ERROR_COLS = list(ERROR_COUNTERS.values())
 
 
 def resolve(plan: Plan) -> str:
-    """Resolve the target's host once and check it accepts connections.
+    """Resolve the target's host once and check it accepts connections (and, for https,
+    that its certificate verifies, unless the plan is insecure).
 
     Returns the address the workers connect to. Raises TargetUnreachable within the
-    connect timeout when the host does not resolve, refuses, or does not answer.
+    connect timeout when the host does not resolve, refuses, does not answer, or
+    presents a certificate that does not verify — a run against it would only count
+    TLS errors.
     """
     t = plan.target
     try:
@@ -86,8 +98,9 @@ def resolve(plan: Plan) -> str:
         raise TargetUnreachable(f"cannot resolve host {t.host!r}: {exc.strerror}") from None
     address = infos[0][4][0]
     try:
-        with socket.create_connection((address, t.port), timeout=plan.connect_timeout_s):
-            pass
+        with socket.create_connection((address, t.port), timeout=plan.connect_timeout_s) as sock:
+            if t.tls:
+                _check_tls(plan, sock)
     except ConnectionRefusedError:
         raise TargetUnreachable(f"connection refused by {t.host}:{t.port}: is the target running?") from None
     except (socket.timeout, TimeoutError):
@@ -99,17 +112,55 @@ def resolve(plan: Plan) -> str:
     return address
 
 
+def _check_tls(plan: Plan, sock: socket.socket) -> None:
+    """A TLS handshake as the workers will make it; TargetUnreachable when it fails."""
+    t = plan.target
+    try:
+        with make_ssl_context(plan.insecure).wrap_socket(sock, server_hostname=t.host):
+            pass
+    except ssl.SSLCertVerificationError as exc:
+        raise TargetUnreachable(
+            f"TLS certificate of {t.host}:{t.port} not verified: {exc.verify_message or exc.reason}; "
+            f"use -k/--insecure to skip verification (test targets only)") from None
+    except ssl.SSLError as exc:
+        raise TargetUnreachable(f"TLS handshake with {t.host}:{t.port} failed: {exc.reason or exc}") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the parent's main thread: handled exactly as Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While a run lasts, SIGTERM interrupts it like Ctrl-C (main thread only: signal
+    handlers can be set nowhere else; a library caller in a thread keeps its own)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     """Carry out a plan and return its Result.
 
     `on_progress(point)` is called about once a second with the last second's
     figures (the same dict that goes into Result.series). Ctrl-C (KeyboardInterrupt)
-    ends the run gracefully: the result comes back with `interrupted=True`.
+    and SIGTERM (what `timeout`, Docker, Kubernetes and CI cancellation send) end the
+    run gracefully: in-flight requests get the grace, and the result comes back with
+    `interrupted=True` and the signal in its reasons. A second one stops at once.
     """
     remove_stale()
     address = resolve(plan) if check_target else plan.target.host
     layout = BlockLayout(plan.endpoint_slots)
-    with SharedBlocks(plan.workers, layout) as shm:
+    with SharedBlocks(plan.workers, layout) as shm, _sigterm_as_interrupt():
         return _Run(plan, shm, address, on_progress).execute()
 
 
@@ -123,6 +174,8 @@ class _Run:
         self.procs: list = []
         self.reasons: list[str] = []
         self.interrupted = False
+        self.interrupted_by = None  # "SIGINT" or "SIGTERM"
+        self.stuck: set[int] = set()  # workers noted as stuck
         self.series: list[dict] = []
         self.stop_sent_ns = 0
         self.start_ns = 0
@@ -136,8 +189,8 @@ class _Run:
             self._wait_ready()
             self._start()
             self._supervise()
-        except KeyboardInterrupt:  # Ctrl-C before the load started
-            self.interrupted = True
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM before the load started
+            self._interrupt(exc)
             self._stop(STOP_NOW)
         finally:
             self._reap()
@@ -207,6 +260,7 @@ class _Run:
                     if next_sample < now:  # we were suspended: skip, do not burst
                         next_sample = now + 1_000_000_000
                 self._check_workers()
+                self._check_stuck(now, deadline)
                 if all(p.exitcode is not None for p in self.procs):
                     break
                 if deadline and now > deadline + hard_grace_ns:
@@ -214,16 +268,20 @@ class _Run:
                     self._stop(STOP_NOW)
                 if self.stop_sent_ns and now - self.stop_sent_ns > hard_grace_ns:
                     self._terminate()
-            except KeyboardInterrupt:
-                if self.interrupted:  # a second Ctrl-C: stop now
+            except KeyboardInterrupt as exc:
+                if self.interrupted:  # a second Ctrl-C or SIGTERM: stop now
                     self._stop(STOP_NOW)
                 else:
-                    self.interrupted = True
+                    self._interrupt(exc)
                     self._stop(STOP_GRACEFUL)
         snap = self.shm.snapshot()
         elapsed = (now_ns() - self.start_ns) / 1e9
         if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and (snap[:, STATUS_LEN:] != prev[:, STATUS_LEN:]).any():
             self._sample(prev, snap, elapsed)
+
+    def _interrupt(self, exc: BaseException) -> None:
+        self.interrupted = True
+        self.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
 
     def _note(self, reason: str) -> None:
         if reason not in self.reasons:
@@ -235,6 +293,28 @@ class _Run:
                 self._note(f"worker {i} (pid {proc.pid}) died: {_exit_reason(proc.exitcode)}; "
                            f"what it recorded until then is included")
                 self._stop(STOP_GRACEFUL)
+
+    def _check_stuck(self, now: int, deadline: int) -> None:
+        """A running worker whose heartbeat is stale is blocked (user code that does not
+        await): say where (its watchdog's note), and once the run should be over, kill
+        it so that the run still ends on time; what it recorded is kept."""
+        for i, proc in enumerate(self.procs):
+            status = self.shm.blocks[i].array
+            if proc.exitcode is not None or int(status[ST_PHASE]) not in (PHASE_RUNNING, PHASE_STOPPING):
+                continue
+            age = now - int(status[ST_HEARTBEAT_NS])
+            if age < STUCK_S * 1e9:
+                continue
+            note = read_note(self.shm.names[i].array, self.layout.n_endpoints) or "blocked"
+            if i not in self.stuck:
+                self.stuck.add(i)
+                self._note(f"worker {i} stuck: its event loop made no progress for over {STUCK_S:g}s "
+                           f"({note}); a task that blocks (no await) stalls every user of its worker")
+            over = (deadline and now > deadline + int(self.plan.grace_s * 1e9)) or (
+                self.stop_sent_ns and now - self.stop_sent_ns > int(self.plan.grace_s * 1e9))
+            if over and age > STUCK_S * 1e9:
+                proc.kill()
+                self._note(f"worker {i} killed at the end of the run, still stuck ({note})")
 
     def _terminate(self) -> None:
         for proc in self.procs:
@@ -338,7 +418,7 @@ class _Run:
             environment=describe_environment(self.plan.workers),
             complete=not self.reasons and not self.interrupted,
             interrupted=self.interrupted,
-            reasons=self.reasons + (["interrupted (Ctrl-C)"] if self.interrupted else []),
+            reasons=self.reasons + ([f"interrupted ({self.interrupted_by})"] if self.interrupted else []),
             checks=checks,
             aborted=self.aborted,
         )

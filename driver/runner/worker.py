@@ -46,6 +46,7 @@ from driver.layout import (
     ST_PHASE,
     ST_PID,
     ST_STARTED_NS,
+    STATUS_LEN,
     STOP_NONE,
     STOP_NOW,
     BlockLayout,
@@ -54,6 +55,7 @@ from driver.layout import (
 from driver.engine.endpoints import EndpointRegistry
 from driver.engine.scheduler import Scheduler
 from driver.plan import Plan
+from driver.runner.watchdog import Watchdog
 from driver.shm import Segment
 
 HEARTBEAT_S = 0.1  # status, lag, timeouts and the user count are refreshed this often
@@ -62,17 +64,23 @@ HEARTBEAT_S = 0.1  # status, lag, timeouts and the user count are refreshed this
 def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control_name: str,
                 names_name: str, address: str) -> None:
     """Process entry point (spawn-safe: everything arrives as arguments)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us to stop
+    # the parent handles Ctrl-C and SIGTERM (also when sent to the whole process group)
+    # and tells us to stop, so that every worker ends in order and writes what it has
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     slots = plan.endpoint_slots
     layout = BlockLayout(slots)
     block = Segment.attach(block_name, layout.length)
     control = Segment.attach(control_name, CTL_LEN)
     names = Segment.attach(names_name, names_length(slots))
     rec = Recorder(block.array, slots)
+    watchdog = Watchdog(block.array[:STATUS_LEN], names.array, slots, now_ns)
+    watchdog.start()
     try:
         import uvloop
 
         uvloop.run(_Worker(plan, index, n_workers, rec, control.array, names.array, address).main())
+        watchdog.stop()
     except BaseException:
         rec.set_status(ST_FATAL, 1)
         rec.set_status(ST_PHASE, PHASE_FAILED)

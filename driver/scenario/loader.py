@@ -38,12 +38,14 @@ def load_user_class(spec: ScenarioSpec) -> type[User]:
         cls = getattr(module, cls_name, None)
         if not (isinstance(cls, type) and issubclass(cls, User)):
             raise PlanError(f"{spec.python}: {cls_name} is not a driver.scenario.User subclass")
-        return cls
-    found = [v for v in vars(module).values()
-             if isinstance(v, type) and issubclass(v, User) and v is not User and v.__module__ == module.__name__]
-    if len(found) != 1:
-        raise PlanError(f"{spec.python}: expected one User subclass, found {len(found)}; name it as FILE:Class")
-    return found[0]
+    else:
+        found = [v for v in vars(module).values()
+                 if isinstance(v, type) and issubclass(v, User) and v is not User and v.__module__ == module.__name__]
+        if len(found) != 1:
+            raise PlanError(f"{spec.python}: expected one User subclass, found {len(found)}; name it as FILE:Class")
+        cls = found[0]
+    check_tasks(cls)
+    return cls
 
 
 def check_tasks(cls: type[User]) -> list[tuple[str, float]]:
@@ -51,7 +53,7 @@ def check_tasks(cls: type[User]) -> list[tuple[str, float]]:
     hook is a plain function (it would block the worker's event loop: `async def` it)."""
     tasks = cls.tasks()
     if not tasks:
-        raise PlanError(f"{cls.__name__} has no @task methods")
+        raise PlanError(f"scenario {cls.__name__} has no @task methods")
     for name in [t for t, _ in tasks] + ["on_start", "on_stop"]:
         if not inspect.iscoroutinefunction(getattr(cls, name)):
             raise PlanError(f"{cls.__name__}.{name} must be `async def` (a plain function would block "
