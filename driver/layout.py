@@ -59,8 +59,8 @@ ST_STARTED_NS = 10  # monotonic ns the worker started its load
 ST_FINISHED_NS = 11  # monotonic ns the worker finished (0 while running)
 ST_FATAL = 12  # non-zero: the worker failed with an exception (code below)
 ST_ITERATIONS = 13  # scenario iterations (one task, or one whole flow) finished
-ST_ITER_DROPPED = 14  # open-loop scenario iterations dropped: every virtual user was busy
-ST_ITER_LATE = 15  # open-loop scenario iterations started more than LATE_NS after their intended time
+ST_CONNECTIONS_MAX = 14  # the most connections open at one heartbeat
+ST_FD_ERRORS = 15  # connects refused by this process's open-file limit (EMFILE/ENFILE)
 STATUS_LEN = 16
 
 PHASE_INIT = 0

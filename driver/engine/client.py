@@ -23,6 +23,7 @@ written; in closed loop they are the same instant.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import ssl
 
@@ -40,6 +41,7 @@ from driver.layout import (
     C_SENT,
     C_UNFINISHED,
     H_LATENCY,
+    ST_FD_ERRORS,
 )
 
 
@@ -202,7 +204,13 @@ async def connect(loop, factory, address: str, port: int, *, ssl_ctx, server_hos
     except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
         rec.count(ep, C_ERR_CONN_RESET, 1)
         return None, "connection_reset"
-    except (OSError, ValueError):
+    except OSError as exc:
+        rec.count(ep, C_ERR_OTHER, 1)
+        if exc.errno in (errno.EMFILE, errno.ENFILE):  # the open-file limit, not the target
+            rec.add_status(ST_FD_ERRORS, 1)
+            return None, "fd_limit"
+        return None, "other"
+    except ValueError:
         rec.count(ep, C_ERR_OTHER, 1)
         return None, "other"
     rec.count(ep, C_CONNECTS, 1)

@@ -35,6 +35,7 @@ from driver.layout import (
     PHASE_STOPPING,
     ST_ACTIVE_USERS,
     ST_CONNECTIONS,
+    ST_CONNECTIONS_MAX,
     ST_CPU_NS,
     ST_FATAL,
     ST_FINISHED_NS,
@@ -173,7 +174,9 @@ class _Worker:
         rec.set_status(ST_CPU_NS, time.process_time_ns())
         rec.set_status(ST_ACTIVE_USERS, sched.active)
         rec.set_status(ST_IN_FLIGHT, sched.in_flight())
-        rec.set_status(ST_CONNECTIONS, sched.connections())
+        connections = sched.connections()
+        rec.set_status(ST_CONNECTIONS, connections)
+        rec.max_status(ST_CONNECTIONS_MAX, connections)
 
     def _orphaned(self) -> bool:
         """The parent is gone (killed): stop rather than load a target nobody watches."""
