@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 import driver
+from driver import layout
 from driver.cli import build_plan
 from driver.engine.endpoints import default_name
 from driver.errors import DriverError
@@ -155,6 +156,9 @@ def test_default_names(method, path, want):
     assert default_name(method, path) == want
 
 
+@pytest.mark.xfail(hasattr(layout, "ST_ITER_DROPPED"), strict=True,
+                   reason="a scenario's arrivals are counted on the 'iteration' endpoint by the scheduler that "
+                          "replaces the ST_ITER_* status slots")
 def test_open_loop_iterations_and_drops(tmp_path):
     path = _scenario(tmp_path, """
         import asyncio
@@ -169,8 +173,10 @@ def test_open_loop_iterations_and_drops(tmp_path):
         result = _run(srv.url, path, rate=40, users=4, duration="1.5s")
     # at most 4 users in flight, each busy 0.5 s per iteration: ~12 iterations, the rest dropped
     assert 4 <= result.endpoint("x").requests <= 16
-    dropped = sum(w.get("iterations_dropped", 0) for w in result.workers)
-    assert dropped >= 30
+    iteration = result.endpoint("iteration")
+    assert iteration.dropped >= 30 and iteration.arrivals == iteration.sent + iteration.dropped
+    assert result.totals().dropped == iteration.dropped  # dropped iterations weigh on the run's error rate
+    assert result.totals().error_rate >= iteration.dropped / result.totals().attempts
 
 
 @pytest.mark.parametrize(
