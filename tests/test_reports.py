@@ -438,6 +438,24 @@ def test_summary_shows_unanswered_and_dropped_requests():
     assert "600 arrivals, late 4, dropped 10 (never sent: errors)" in text
 
 
+def test_every_format_shows_what_was_never_answered(tmp_path):
+    hung = _endpoint("/hang", [MS] * 450, sent=500, unfinished=50)
+    run = _text_run(hung, _endpoint("/o", [MS] * 90, sent=90, dropped=10), mode="open")
+    run.plan["shape"] = [[0.0, 100.0], [5.0, 100.0]]
+    page = render_html(run)
+    for label, n in (("unanswered at the end", "50"), ("arrivals dropped", "10")):
+        assert f'<div class="label">{label}</div><div class="value bad">{n}</div>' in page
+    md = render_markdown(run)
+    assert "unanswered at the end 50" in md and "arrival dropped (never sent) 10" in md
+    assert "| /hang | 450 | 90.0 | 50 (10.00%) |" in md
+    write_reports(run, tmp_path, ["csv"])
+    failures = list(csv.DictReader(io.StringIO((tmp_path / "failures.csv").read_text())))
+    assert {(r["Name"], r["Error"], r["Occurrences"]) for r in failures} == {
+        ("/hang", "unanswered at the end", "50"), ("/o", "arrival dropped (never sent)", "10")}
+    agg = stats_rows(run)[-1]
+    assert agg[2:4] == [450 + 90 + 60, 60]  # Request Count and Failure Count include them
+
+
 def test_summary_says_failed_checks_fail_the_run():
     run = _text_run(_endpoint("/a", [MS] * 10, checks=10, check_failed=4))
     assert "CHECKS FAILED: 4 failed checks and no check_failure_rate threshold: the run fails (exit 1)" \
