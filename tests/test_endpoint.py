@@ -132,3 +132,16 @@ def test_every_reader_has_the_same_error_rate():
     window = Window(t=1.0, dt=1.0, rows=(a, it), total=run.totals())
     assert LiveCheck(["error_rate<1%"]).update(window)[0]["value"] == want
     assert point_error_rate(window.point()) == pytest.approx(want)
+
+
+def test_the_error_rate_formula_is_written_once():
+    # a guard against copies: transport errors + HTTP errors is summed only where failures and the
+    # error rate are defined (EndpointResult, and a saved series point read back), nowhere else
+    import re
+    from pathlib import Path
+
+    summed = re.compile(r"errors[\w\"'\]]*(?:,\s*0\))?\s*\+\s*[\w.\[\]\"'(]*http_errors")
+    root = Path(__file__).resolve().parents[1] / "driver"
+    found = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py")
+                   for _ in summed.finditer(p.read_text(encoding="utf-8")))
+    assert found == ["stats/endpoint.py", "stats/endpoint.py", "stats/window.py"], found
