@@ -107,33 +107,44 @@ def _ordered(rows) -> tuple[EndpointResult, ...]:
     return tuple(sorted(rows, key=lambda r: (-r.count, r.name)))
 
 
-def _by_name(snap: np.ndarray, tables, layout: BlockLayout) -> dict[str, tuple[list, list]]:
-    """{name: ([counter rows], [histogram stacks])} over the workers of one snapshot."""
-    out: dict[str, tuple[list, list]] = {}
-    for i, block in enumerate(snap):
-        _, counters, hists = layout.views(block)
-        names = read_names(tables[i], layout.n_endpoints)[0]
-        for slot, name in enumerate(names):
+def _named_slots(tables, layout: BlockLayout, workers: int):
+    """(worker, slot, endpoint name) of every named slot of every worker."""
+    for i in range(workers):
+        for slot, name in enumerate(read_names(tables[i], layout.n_endpoints)[0]):
             if name:
-                rows, stacks = out.setdefault(name, ([], []))
-                rows.append(counters[slot])
-                stacks.append(hists[slot])
+                yield i, slot, name
+
+
+def _differences(prev: np.ndarray, snap: np.ndarray, tables, layout: BlockLayout) -> dict[str, list]:
+    """{name: [counters, histograms]} of what moved between two snapshots, summed over the
+    workers. Slots whose counters did not move are left out and their histograms (most
+    of a block) never read."""
+    out: dict[str, list] = {}
+    views = [(layout.views(p), layout.views(s)) for p, s in zip(prev, snap)]
+    for i, slot, name in _named_slots(tables, layout, len(snap)):
+        (_, c0, h0), (_, c1, h1) = views[i]
+        c = c1[slot] - c0[slot]
+        if not c[_ACTIVITY].any():
+            continue
+        acc = out.get(name)
+        if acc is None:
+            out[name] = acc = [np.zeros_like(c), np.zeros_like(h1[slot])]
+        acc[0] += c
+        acc[1] += h1[slot]
+        acc[1] -= h0[slot]
     return out
 
 
 def window(prev: np.ndarray, snap: np.ndarray, tables, layout: BlockLayout, t: float, prev_t: float) -> Window:
     """The Window between two snapshots taken at `prev_t` and `t` seconds."""
-    d = snap - prev
     rows = []
-    for name, (counter_rows, stacks) in _by_name(d, tables, layout).items():
-        c = np.sum(counter_rows, axis=0)
-        if not c[_ACTIVITY].any():
-            continue
+    for name, (c, h) in _differences(prev, snap, tables, layout).items():
         c[C_LAT_MIN_NS], c[C_LAT_MAX_NS] = LAT_MIN_UNSET, 0  # unknown within a window
-        rows.append(EndpointResult(name, c, np.sum(stacks, axis=0)))
+        rows.append(EndpointResult(name, c, h))
     rows = _ordered(rows)
     dt = t - prev_t
-    status, dstatus = snap[:, :STATUS_LEN], d[:, :STATUS_LEN]
+    status = snap[:, :STATUS_LEN]
+    dstatus = status - prev[:, :STATUS_LEN]
     cpu = [float(x) / 1e9 / dt if dt > 0 else 0.0 for x in dstatus[:, ST_CPU_NS]]
     lag = [int(s // n) if n else 0 for s, n in zip(dstatus[:, ST_LAG_SUM_NS], dstatus[:, ST_LAG_SAMPLES])]
     return Window(
@@ -153,13 +164,15 @@ def merge_blocks(snap: np.ndarray, tables, layout: BlockLayout, known=()) -> tup
     when unused; other names follow as met, unless their slot was never used.
     Checks: [{"endpoint", "reason", "failures"}], most failures first.
     """
-    grouped = _by_name(snap, tables, layout)
+    grouped: dict[str, list[EndpointResult]] = {}
+    for i, slot, name in _named_slots(tables, layout, len(snap)):
+        _, counters, hists = layout.views(snap[i])
+        grouped.setdefault(name, []).append(EndpointResult(name, counters[slot], hists[slot]))
     endpoints = []
     for name in dict.fromkeys([*known, *grouped]):
         if name not in grouped:
             continue
-        counter_rows, stacks = grouped[name]
-        merged = EndpointResult.merged(name, [EndpointResult(name, c, h) for c, h in zip(counter_rows, stacks)])
+        merged = EndpointResult.merged(name, grouped[name])  # counters added (min/max merged), histograms checked
         if name not in known and not merged.counters[[C_SENT, C_REQUESTS, *ERROR_COLUMNS]].any():
             continue  # a slot named but never used ("other")
         endpoints.append(merged)
