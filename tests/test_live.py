@@ -6,19 +6,18 @@ from types import SimpleNamespace
 import pytest
 
 from driver.reports.live import MAX_ENDPOINTS, PlainProgress, Progress, RichProgress, make_progress
-from tests.test_thresholds import MS, _point
+from tests.test_thresholds import MS, _endpoint, _window
 
 PLAN = SimpleNamespace(duration_s=30.0, max_requests=None)
 
 
 def _endpoints(n):
-    return [{"name": f"/ep{i}", "requests": 100 - i, "rps": 100.0 - i, "errors": i, "p50_ns": MS,
-             "p99_ns": 3 * MS} for i in range(n)]
+    return [_endpoint(f"/ep{i}", [MS] * (50 - i) + [3 * MS] * 50, resets=i) for i in range(n)]
 
 
 def _feed(progress, seconds, **kw):
     for t in range(1, seconds + 1):
-        progress.update(_point(float(t), **kw))
+        progress.update(_window(float(t), **kw))
 
 
 class _Tty(io.StringIO):
@@ -56,15 +55,17 @@ def test_plain_writes_a_line_every_five_seconds():
     assert len(lines) == 2  # at 5 s and 10 s; 11-12 s wait for the next window
     assert lines[0].startswith("[   5.0/30s]") and lines[1].startswith("[  10.0/30s]")
     assert re.search(r"req/s\s+200\b", lines[0])  # the window's average
-    assert re.search(r"errors\s+5\b", lines[0])  # summed over the window
+    assert re.search(r"errors\s+5 \(0\.50%\)", lines[0])  # summed over the window, with the error rate
     assert re.search(r"p99\s+10.00ms", lines[0]) and "failing" not in lines[0]
 
 
 def test_plain_tolerates_jittered_points():
     out = io.StringIO()
     with make_progress(PLAN, [], quiet=False, stream=out) as progress:
+        prev = 0.0
         for t in (1.002, 1.998, 3.004, 4.001, 4.999, 6.003, 9.998, 10.01):
-            progress.update(_point(t))
+            progress.update(_window(t, dt=t - prev))
+            prev = t
     assert [line[:12] for line in out.getvalue().splitlines()] == ["[   5.0/30s]", "[  10.0/30s]"]
 
 
@@ -85,7 +86,7 @@ def _rich(thresholds=(), plan=PLAN):
 def test_rich_view_shows_figures_endpoints_and_failing_thresholds():
     progress, console = _rich(["p99<5ms", "/ep1:rps>1000", "rps>1"])
     with progress:
-        _feed(progress, 3, p99=8 * MS, errors=2, endpoints=_endpoints(3))
+        _feed(progress, 3, p99=8 * MS, errors=2, rows=_endpoints(3))
     text = console.file.getvalue()
     for part in ("/ep0", "/ep1", "/ep2", "req/s", "users", "p99", "8.00ms", "3s / 30s", "27s left"):
         assert part in text
@@ -96,7 +97,7 @@ def test_rich_view_shows_figures_endpoints_and_failing_thresholds():
 def test_rich_view_keeps_the_busiest_endpoints():
     progress, console = _rich()
     with progress:
-        progress.update(_point(1.0, endpoints=_endpoints(MAX_ENDPOINTS + 3)))
+        progress.update(_window(1.0, rows=_endpoints(MAX_ENDPOINTS + 3)))
     text = console.file.getvalue()
     assert f"/ep{MAX_ENDPOINTS - 1}" in text and f"/ep{MAX_ENDPOINTS}" not in text
     assert "and 3 more" in text

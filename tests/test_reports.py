@@ -27,11 +27,14 @@ from driver.layout import (
 )
 from driver.reports import FORMATS, parse_formats, write_reports
 from driver.reports.csv import FAILURES_COLUMNS, HISTORY_COLUMNS, STATS_COLUMNS, history_rows, stats_rows
-from driver.reports.html import percentile_data, render_html
+from driver.reports.charts import percentile_data
+from driver.reports.html import render_html
 from driver.reports.junit import render_junit
 from driver.reports.markdown import render_markdown
+from driver.reports.summary import render as render_summary
 from driver.stats.result import EndpointResult, Result
 from tests.servers import aiohttp_server
+from tests.test_thresholds import MS, _endpoint, _iteration
 
 EVIL = "<script>alert(1)</script>"
 EVIL_REASON = '"><img src=x onerror=alert(2)> | `code` *bold*'
@@ -291,14 +294,16 @@ def test_junit_parses_and_counts_failures(judged):
     suite = root.find("testsuite")
     cases = suite.findall("testcase")
     assert suite.get("name") == "driver thresholds"
-    assert len(cases) == int(suite.get("tests")) == 4 + 2
+    assert len(cases) == int(suite.get("tests")) == 4 + 3
     failed = [c for c in cases if c.find("failure") is not None]
-    assert len(failed) == int(suite.get("failures")) == int(root.get("failures")) == 4  # 2 thresholds, validity, run
+    # 2 thresholds, the failed checks no check_failure_rate threshold judges, validity, the run
+    assert len(failed) == int(suite.get("failures")) == int(root.get("failures")) == 5
     messages = {c.get("name"): c.find("failure").get("message") for c in failed}
     assert messages["/start: p99<5s"] == "p99 on /start = 6.20s, limit < 5s"
     assert messages[f"{EVIL}: rps>100"].endswith("= no data, limit > 100 req/s")
     assert "CPU-bound" in messages["load generator valid"]
     assert "aborted at 12.0s" in messages["run complete"]
+    assert "failed check and no check_failure_rate threshold" in messages["checks passed"]
 
 
 def test_junit_all_good_and_hostile_text():
@@ -307,7 +312,8 @@ def test_junit_all_good_and_hostile_text():
     result.validity = {}
     root = ET.fromstring(render_junit(result).encode())
     suite = root.find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "0", "1")
+    # its checks all passed: a passing "checks passed" case
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "0", "1")
     assert suite.find("testcase").get("name") == "p99<\ufffd\ufffd5s & more"
     assert suite.find("testcase[@name='load generator valid']/skipped").get("message") == "not assessed"
 
@@ -372,7 +378,8 @@ def test_html_shows_verdicts_validity_and_notices(judged):
     assert 'id="validity-alert"' in page and "CPU-bound" in page
     assert 'id="run-alert"' in page and "aborted at 12.0s" in page
     assert page.index('id="validity-alert"') < page.index('id="charts"')  # prominent: before everything else
-    assert "Thresholds failed" in page and page.count('class="pill bad">fail<') == 2 + 2  # verdicts, table
+    # 2 failed thresholds in the verdict and in the table, and the failed checks no threshold judges
+    assert "Thresholds failed" in page and page.count('class="pill bad">fail<') == 2 + 2 + 1
     data = _data_json(page)
     assert data["aborted_t"] == 12.0 and len(data["series"]["t"]) == 30
 
@@ -398,6 +405,73 @@ def test_percentile_plot_runs_to_each_endpoints_maximum(judged):
         assert xs[len(values) - 1] == ep.requests  # the maximum sits at x = count
 
 
+# -- the text summary -----------------------------------------------------------------
+
+
+def _text_run(*endpoints, mode="closed") -> Result:
+    return Result(plan={"target": "http://127.0.0.1:9", "mode": mode, "workers": 1}, endpoints=list(endpoints),
+                  duration_s=5.0, started_at="")
+
+
+def _row_of(text: str, name: str) -> list[str]:
+    """The cells of the first table's row for `name` (cells are separated by 2+ spaces)."""
+    line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_summary_shows_http_errors_where_transport_errors_are_none():
+    # issue 8: every response a 401 read as "errors 0" in the table
+    text = render_summary(_text_run(_endpoint("GET /me", [MS] * 500, e4xx=500)))
+    heads = re.split(r"\s{2,}", text.splitlines()[2].strip())
+    assert heads[:7] == ["endpoint", "requests", "req/s", "errors", "error rate", "transport errors", "HTTP errors"]
+    cells = _row_of(text, "GET /me")
+    assert cells[3:7] == ["500", "100.00%", "-", "4xx 500"]
+
+
+def test_summary_shows_unanswered_and_dropped_requests():
+    hung = _endpoint("/hang", [MS] * 450, sent=500, unfinished=50)
+    open_loop = _endpoint("/o", [MS] * 90, sent=90, dropped=10, late=4)
+    text = render_summary(_text_run(hung, open_loop, mode="open"))
+    assert _row_of(text, "/hang")[3:6] == ["50", "10.00%", "unanswered 50"]
+    assert _row_of(text, "/o")[3:6] == ["10", "10.00%", "dropped 10"]
+    assert "unanswered at the end: 50 requests still in flight when the run ended" in text
+    assert "600 arrivals, late 4, dropped 10 (never sent: errors)" in text
+
+
+def test_every_format_shows_what_was_never_answered(tmp_path):
+    hung = _endpoint("/hang", [MS] * 450, sent=500, unfinished=50)
+    run = _text_run(hung, _endpoint("/o", [MS] * 90, sent=90, dropped=10), mode="open")
+    run.plan["shape"] = [[0.0, 100.0], [5.0, 100.0]]
+    page = render_html(run)
+    for label, n in (("unanswered at the end", "50"), ("arrivals dropped", "10")):
+        assert f'<div class="label">{label}</div><div class="value bad">{n}</div>' in page
+    md = render_markdown(run)
+    assert "unanswered at the end 50" in md and "arrival dropped (never sent) 10" in md
+    assert "| /hang | 450 | 90.0 | 50 (10.00%) |" in md
+    write_reports(run, tmp_path, ["csv"])
+    failures = list(csv.DictReader(io.StringIO((tmp_path / "failures.csv").read_text())))
+    assert {(r["Name"], r["Error"], r["Occurrences"]) for r in failures} == {
+        ("/hang", "unanswered at the end", "50"), ("/o", "arrival dropped (never sent)", "10")}
+    agg = stats_rows(run)[-1]
+    assert agg[2:4] == [450 + 90 + 60, 60]  # Request Count and Failure Count include them
+
+
+def test_summary_says_failed_checks_fail_the_run():
+    run = _text_run(_endpoint("/a", [MS] * 10, checks=10, check_failed=4))
+    assert "CHECKS FAILED: 4 failed checks and no check_failure_rate threshold: the run fails (exit 1)" \
+        in render_summary(run)
+    assert render_markdown(run).startswith("## ❌ driver: checks failed")
+    run.verdicts = [_verdict("check_failure_rate<50%", "check_failure_rate", "<", 0.5, 0.4, "ratio", True)]
+    assert "CHECKS FAILED" not in render_summary(run) and render_markdown(run).startswith("## ✅")
+
+
+def test_summary_of_a_scenario_counts_iterations():
+    text = render_summary(_text_run(_endpoint("/o", [MS] * 10), _iteration(40, dropped=10)))
+    assert _row_of(text, "iteration")[1:6] == ["40", "8.0", "10", "20.00%", "dropped 10"]
+    assert _row_of(text, "total")[1:6] == ["10", "2.0", "10", "50.00%", "dropped 10"]  # requests, its drops
+    assert "dropped: 10 arrivals never sent (errors)" in text
+
+
 # -- a soak run -----------------------------------------------------------------------
 
 
@@ -410,4 +484,4 @@ def test_one_hour_result_renders_every_format(tmp_path):
     data = _data_json((tmp_path / "report.html").read_text())
     assert len(data["series"]["t"]) == 3600 and len(data["percentiles"]["series"]) == 6
     assert (tmp_path / "report.html").stat().st_size < 2_000_000  # the page stays light
-    assert len(ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")) == 1 + 4 + 2
+    assert len(ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")) == 1 + 4 + 3

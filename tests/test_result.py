@@ -77,3 +77,25 @@ def test_load_rejects_what_is_not_a_result(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(DriverError):
         Result.load(path)
+
+
+def test_totals_keep_aggregate_errors_and_round_trip(tmp_path):
+    from driver.layout import C_DROPPED, C_FLOWS, C_SENT, C_UNFINISHED
+
+    a = _endpoint("/a", [10, 20, 30])
+    a.counters[C_SENT], a.counters[C_UNFINISHED] = 4, 1
+    it = _endpoint("iteration", [])
+    it.counters[C_SENT], it.counters[C_FLOWS], it.counters[C_DROPPED] = 5, 5, 2
+    r = Result(plan={}, endpoints=[a, it], duration_s=1.0, started_at="")
+    tot = r.totals()
+    assert tot.requests == 3 and tot.errors == 1 + 2 and tot.arrivals == 5 + 2 and a.unaccounted == 0
+    data = r.to_dict()
+    assert data["totals"]["error_rate"] == pytest.approx(3 / 6)
+    assert data["endpoints"][1]["count"] == 5 and data["endpoints"][1]["errors_by_kind"]["dropped"] == 2
+    loaded = Result.load(r.save(tmp_path / "r.json"))
+    assert loaded.totals().error_rate == tot.error_rate and loaded.endpoint("/a").unfinished == 1
+
+
+def test_totals_of_a_result_without_endpoints():
+    tot = Result(plan={}, endpoints=[], duration_s=0.0, started_at="").totals()
+    assert tot.requests == 0 and tot.error_rate is None and tot.latency()["count"] == 0

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 import driver
+from driver import layout
 from driver.cli import build_plan
 from driver.engine.endpoints import default_name
 from driver.errors import DriverError
@@ -177,6 +178,7 @@ def test_open_loop_iterations_and_drops(tmp_path):
     assert c["sent"] + c["dropped"] == 60  # every arrival of 1.5 s at 40/s: started or dropped
     assert c["late"] >= 4  # the queued ones that got a user started late
     assert it.latency()["max_ns"] >= 0.5e9  # the queue's wait is in the latency view
+    assert result.totals().dropped == c["dropped"]  # dropped iterations weigh on the run's error rate
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Thresholds: parsing, verdicts on hand-made results, live abort, exit codes."""
+"""Thresholds: parsing, verdicts on hand-made results, live windows and abort, exit codes."""
 import numpy as np
 import pytest
 
@@ -6,10 +6,11 @@ from driver import histogram
 from driver.errors import PlanError
 from driver.layout import (
     C_CHECK_FAILED, C_CHECKS, C_DROPPED, C_ERR_CONN_RESET, C_FLOWS, C_LAT_MAX_NS, C_LAT_MIN_NS, C_LAT_SUM_NS, C_LATE,
-    C_REQUESTS, C_SENT, C_STATUS_2XX, C_STATUS_4XX, C_STATUS_5XX, C_THROTTLED, COUNTS_LEN, H_LATENCY,
+    C_REQUESTS, C_SENT, C_STATUS_2XX, C_STATUS_4XX, C_STATUS_5XX, C_THROTTLED, C_UNFINISHED, COUNTS_LEN, H_LATENCY,
     LAT_MIN_UNSET, N_COUNTERS, N_HISTS,
 )
 from driver.stats.result import EndpointResult, Result
+from driver.stats.window import Window
 from driver.stats.thresholds import (
     AbortWatch, LiveCheck, Threshold, describe, evaluate, exit_code, is_live, parse_threshold, render,
 )
@@ -19,7 +20,7 @@ S = 1_000_000_000
 
 
 def _endpoint(name, latencies=(), *, ok=None, e4xx=0, e5xx=0, resets=0, throttled=0, checks=0, check_failed=0,
-              sent=None, late=0, dropped=0, flows=False):
+              sent=None, late=0, dropped=0, unfinished=0, flows=False):
     """An EndpointResult as the workers would leave it: latencies recorded, counters set."""
     counters = np.zeros(N_COUNTERS, dtype=np.int64)
     counters[C_LAT_MIN_NS] = LAT_MIN_UNSET
@@ -43,6 +44,7 @@ def _endpoint(name, latencies=(), *, ok=None, e4xx=0, e5xx=0, resets=0, throttle
     counters[C_SENT] = n + resets if sent is None else sent
     counters[C_LATE] = late
     counters[C_DROPPED] = dropped
+    counters[C_UNFINISHED] = unfinished
     return EndpointResult(name, counters, hists)
 
 
@@ -249,14 +251,40 @@ def test_evaluate_open_loop_arrivals(text, value, passed):
     assert v["value"] == pytest.approx(value) and v["passed"] is passed
 
 
-def test_scenario_arrivals_are_iterations_from_the_workers():
-    run = _result(_endpoint("/o", [MS] * 10), workers=[
-        {"iterations": 50, "iterations_dropped": 25, "iterations_late": 15},
-        {"iterations": 40, "iterations_dropped": 5, "iterations_late": 0},
-    ])
-    run.plan["scenario"] = {"tasks": ["/o"]}
-    assert _one("dropped<30", run)["value"] == 30
-    assert _one("late<=12%", run)["value"] == pytest.approx(15 / 120)
+def _iteration(finished, *, started=None, dropped=0, late=0, unfinished=0):
+    """The scenario's `iteration` endpoint: iterations started, finished (timed), late, dropped."""
+    ep = _endpoint("iteration", [MS] * finished, flows=True, dropped=dropped, late=late, unfinished=unfinished)
+    ep.counters[C_REQUESTS] = ep.counters[C_STATUS_2XX] = 0  # its requests are on their own endpoints
+    ep.counters[C_SENT] = finished + unfinished if started is None else started
+    return ep
+
+
+SCENARIO_RUN = [
+    # threshold, value, passed
+    ("dropped<30", 30, False),  # the iterations dropped, from the iteration endpoint
+    ("dropped<=12%", 30 / 120, False),  # of 120 arrivals: 90 started + 30 dropped (not the 10 requests)
+    ("late<=12%", 15 / 120, False),
+    ("late<16", 15, True),
+    ("iteration:dropped<=30", 30, True),  # the same, by its name
+    ("iteration:rps>=9", 9.0, True),  # iterations finished per second
+    ("error_rate<26%", 30 / 40, False),  # dropped iterations weigh on the run's error rate: 30 of 10 + 30
+    ("/o:error_rate<=0", 0.0, True),  # ... not on an endpoint's
+    ("p99<2ms", MS, True),  # the total's latency leaves the iteration times out: the requests' 1 ms
+]
+
+
+@pytest.mark.parametrize("text,value,passed", SCENARIO_RUN)
+def test_scenario_arrivals_are_iterations(text, value, passed):
+    run = _result(_endpoint("/o", [MS] * 10), _iteration(90, dropped=30, late=15), duration_s=10.0)
+    v = _one(text, run)
+    assert v["value"] == pytest.approx(value) and v["passed"] is passed
+
+
+def test_unfinished_requests_fail_the_error_rate():
+    # issue 8: a server that never answers every 10th request: 500 sent, 450 answered, 50 unanswered at the end
+    run = _result(_endpoint("/h", [MS] * 450, sent=500, unfinished=50))
+    assert _one("error_rate<1%", run)["value"] == pytest.approx(50 / 500)
+    assert not _one("error_rate<1%", run)["passed"]
 
 
 def test_no_responses_is_no_data():
@@ -317,29 +345,38 @@ def test_render_counts_and_lists():
 # --- live ------------------------------------------------------------------------
 
 
-def _point(t, *, requests=100, errors=0, http_errors=0, p99=10 * MS, rps=None, endpoints=(), **kw):
-    return {"t": t, "requests": requests, "rps": requests if rps is None else rps, "errors": errors,
-            "http_errors": http_errors, "throttled": 0, "check_failures": 0, "p50_ns": p99 and p99 // 2,
-            "p90_ns": p99, "p95_ns": p99, "p99_ns": p99, "active_users": 10, "in_flight": 3, "connections": 10,
-            "late": 0, "dropped": 0, "cpu_max": 0.2, "lag_mean_ns": 0, "endpoints": list(endpoints), **kw}
+def _window(t, *, requests=100, errors=0, http_errors=0, p99=10 * MS, dropped=0, late=0, rows=(), dt=1.0, **status):
+    """A Window as driver.stats.window makes it: `requests` responses (of `p99` each; no
+    latency recorded when p99 is None), `errors` resets, `http_errors` 5xx among the
+    responses, dropped and late arrivals; `rows`: endpoint rows (EndpointResults)."""
+    total = _endpoint("total", [] if p99 is None else [p99] * requests, e5xx=http_errors, resets=errors,
+                      dropped=dropped, late=late)
+    total.counters[C_REQUESTS] = requests
+    total.counters[C_LAT_MIN_NS], total.counters[C_LAT_MAX_NS] = LAT_MIN_UNSET, 0  # not known in a window
+    return Window(t=t, dt=dt, rows=tuple(rows), total=total,
+                  **{"active_users": 10, "in_flight": 3, "connections": 10, **status})
 
 
 LIVE = [
     # threshold, judged live?
-    ("p99<1s", True),  # global percentiles of the last second
+    ("p99<1s", True),  # percentiles of the window's histogram
     ("p90<1s", True),
-    ("p99.9<1s", False),  # not in the point
-    ("mean<1s", False),  # min/mean/max are not in the point
+    ("p99.9<1s", True),  # any percentile
+    ("mean<1s", False),  # min/mean/max: a window does not know the exact extremes
+    ("max<1s", False),
     ("error_rate<1%", True),
+    ("error_rate>1%", True),  # the window's full counters: no undercount, either direction
     ("rps>10", True),
     ("throttled<1%", True),
+    ("check_failure_rate<1%", True),
     ("dropped<10", True),  # counted since the start
-    ("dropped>10", False),  # the live count may undercount (scenario iterations): upper limits only
-    ("check_failure_rate<1%", False),  # the point has no check count
-    ("/a:p99<1s", True),  # endpoint p50/p99/rps
-    ("/a:p95<1s", False),
-    ("/a:error_rate<1%", True),  # transport errors only: a lower bound, fine for upper limits
-    ("/a:error_rate>1%", False),
+    ("dropped>10", False),  # a count only grows: only an upper limit can be broken for good
+    ("dropped>10%", True),  # a share of the window's arrivals: either direction
+    ("/a:p99<1s", True),  # the endpoint's row
+    ("/a:p95<1s", True),
+    ("/a:error_rate>1%", True),
+    ("/a:late<=5", True),
+    ("/a:min<1s", False),
 ]
 
 
@@ -350,54 +387,65 @@ def test_is_live(text, live):
 
 def test_live_check_values():
     check = LiveCheck(["p99<20ms", "error_rate<5%", "rps>50", "dropped<=5", "/a:p99<5ms", "/a:rps>20",
-                      "/gone:rps>1", "/gone:p99<1s", "mean<1s"])
-    eps = [{"name": "/a", "requests": 30, "rps": 30.0, "errors": 3, "p50_ns": MS, "p99_ns": 8 * MS}]
-    v1 = {v["threshold"]: v for v in check.update(_point(1.0, errors=10, http_errors=1, dropped=3, endpoints=eps))}
+                      "/a:error_rate<5%", "/gone:rps>1", "/gone:p99<1s", "/gone:dropped<1", "mean<1s"])
+    rows = [_endpoint("/a", [8 * MS] * 30, resets=3)]
+    v1 = {v["threshold"]: v for v in check.update(_window(1.0, errors=10, http_errors=1, dropped=3, rows=rows))}
     assert v1["p99<20ms"]["passed"] and v1["p99<20ms"]["t"] == 1.0
-    assert v1["error_rate<5%"]["value"] == pytest.approx(11 / 110) and not v1["error_rate<5%"]["passed"]
-    assert v1["rps>50"]["passed"]
+    assert v1["error_rate<5%"]["value"] == pytest.approx(14 / 113)  # 10 resets + 1 5xx + 3 dropped of 113
+    assert not v1["error_rate<5%"]["passed"] and v1["rps>50"]["passed"]
     assert v1["dropped<=5"]["value"] == 3 and v1["dropped<=5"]["passed"]
     assert not v1["/a:p99<5ms"]["passed"] and v1["/a:rps>20"]["passed"]
-    assert v1["/gone:rps>1"]["value"] == 0.0  # absent this second: no requests
+    assert v1["/a:error_rate<5%"]["value"] == pytest.approx(3 / 33)
+    assert v1["/gone:rps>1"]["value"] == 0.0  # absent this window: no requests
+    assert v1["/gone:dropped<1"]["value"] == 0  # ... and nothing dropped
     assert "/gone:p99<1s" not in v1 and "mean<1s" not in v1  # no value / not live
-    v2 = {v["threshold"]: v for v in check.update(_point(2.0, dropped=3))}
+    v2 = {v["threshold"]: v for v in check.update(_window(2.0, dropped=3))}
     assert v2["dropped<=5"]["value"] == 6 and not v2["dropped<=5"]["passed"]  # 3 + 3 since the start
+
+
+def test_live_values_are_the_accessors_of_the_window():
+    # the same EndpointResult accessors as at the end: a half-second window doubles the rate
+    w = _window(1.5, requests=50, errors=5, http_errors=5, dt=0.5)
+    check = LiveCheck(["rps>1", "error_rate<1%", "p(50)<1s"])
+    values = {v["threshold"]: v["value"] for v in check.update(w)}
+    assert values == {"rps>1": pytest.approx(100.0), "error_rate<1%": pytest.approx(10 / 55),
+                      "p(50)<1s": w.total.percentile(50)}
 
 
 def test_abort_watch_waits_for_the_grace_period():
     watch = AbortWatch(["p99<100ms abort=3s", "p99<50ms"])  # the second is not an abort threshold
-    assert watch.update(_point(1.0, p99=10 * MS)) is None  # holds
-    assert watch.update(_point(2.0, p99=200 * MS)) is None  # broken since t=1
-    assert watch.update(_point(3.0, p99=200 * MS)) is None  # 2 s
-    assert watch.update(_point(4.0, p99=200 * MS)) == {"threshold": "p99<100ms abort=3s", "t": 4.0}  # 3 s
-    assert watch.update(_point(5.0, p99=200 * MS)) is None  # reported once
+    assert watch.update(_window(1.0, p99=10 * MS)) is None  # holds
+    assert watch.update(_window(2.0, p99=200 * MS)) is None  # broken since t=1
+    assert watch.update(_window(3.0, p99=200 * MS)) is None  # 2 s
+    assert watch.update(_window(4.0, p99=200 * MS)) == {"threshold": "p99<100ms abort=3s", "t": 4.0}  # 3 s
+    assert watch.update(_window(5.0, p99=200 * MS)) is None  # reported once
 
 
 def test_abort_watch_recovery_resets_the_streak():
     watch = AbortWatch(["error_rate<1% abort=2s"])
-    assert watch.update(_point(1.0, errors=50)) is None  # broken 1 s
-    assert watch.update(_point(2.0)) is None  # recovered: the streak ends
-    assert watch.update(_point(3.0, errors=50)) is None  # broken again, 1 s
-    assert watch.update(_point(4.0, errors=50)) == {"threshold": "error_rate<1% abort=2s", "t": 4.0}
+    assert watch.update(_window(1.0, errors=50)) is None  # broken 1 s
+    assert watch.update(_window(2.0)) is None  # recovered: the streak ends
+    assert watch.update(_window(3.0, errors=50)) is None  # broken again, 1 s
+    assert watch.update(_window(4.0, errors=50)) == {"threshold": "error_rate<1% abort=2s", "t": 4.0}
 
 
 def test_abort_watch_default_grace_and_seconds_without_data():
     watch = AbortWatch(["p99<100ms abort"])  # 5 s
-    hits = [watch.update(_point(float(t), p99=None if t == 3 else 200 * MS)) for t in range(1, 7)]
+    hits = [watch.update(_window(float(t), p99=None if t == 3 else 200 * MS, requests=0 if t == 3 else 100))
+            for t in range(1, 7)]
     # t=3 had no responses: it neither breaks nor ends the streak begun at t=0
     assert hits[:4] == [None] * 4 and hits[4] == {"threshold": "p99<100ms abort", "t": 5.0}
 
 
 def test_abort_watch_zero_grace_and_endpoint_rps():
     watch = AbortWatch(["/a:rps>10 abort=0"])
-    assert watch.update(_point(1.0, endpoints=[{"name": "/a", "requests": 20, "rps": 20.0, "errors": 0,
-                                                "p50_ns": MS, "p99_ns": MS}])) is None
-    assert watch.update(_point(2.0, endpoints=[])) == {"threshold": "/a:rps>10 abort=0", "t": 2.0}
+    assert watch.update(_window(1.0, rows=[_endpoint("/a", [MS] * 20)])) is None
+    assert watch.update(_window(2.0, rows=[])) == {"threshold": "/a:rps>10 abort=0", "t": 2.0}
 
 
 def test_abort_watch_ignores_what_cannot_be_judged_live():
-    watch = AbortWatch(["mean<1ms abort=0", "check_failure_rate<1% abort=0"])
-    assert all(watch.update(_point(float(t), p99=S)) is None for t in range(1, 10))
+    watch = AbortWatch(["mean<1ms abort=0", "max<1ms abort=0", "dropped>1 abort=0"])
+    assert all(watch.update(_window(float(t), p99=S)) is None for t in range(1, 10))
 
 
 # --- exit codes ------------------------------------------------------------------
@@ -422,6 +470,29 @@ EXIT_CODES = [
 @pytest.mark.parametrize("fields,code", EXIT_CODES)
 def test_exit_code_precedence(fields, code):
     assert exit_code(_result(_endpoint("/a", [MS]), **fields)) == code
+
+
+CHECK_CASES = [
+    # thresholds, exit code
+    ((), 1),  # checks failed and nothing sets a tolerance: the run fails (Locust's convention)
+    (("p99<1s",), 1),  # other thresholds do not set one
+    (("check_failure_rate<40%",), 0),  # the plan's own tolerance for the whole run (6 of 20 failed): it decides
+    (("check_failure_rate<25%",), 1),  # ... and fails it
+    (("/a:check_failure_rate<60%",), 1),  # a tolerance for /a only: /b's failed checks still fail the run
+    (("/a:check_failure_rate<60%", "/b:check_failure_rate<=100%"), 0),  # every failing endpoint judged
+]
+
+
+@pytest.mark.parametrize("thresholds,code", CHECK_CASES)
+def test_failed_checks_fail_the_run_unless_a_threshold_judges_them(thresholds, code):
+    run = _result(_endpoint("/a", [MS] * 10, checks=10, check_failed=5),
+                  _endpoint("/b", [MS] * 10, checks=10, check_failed=1))
+    run.verdicts = evaluate(list(thresholds), run)
+    assert exit_code(run) == code
+
+
+def test_checks_that_all_passed_exit_0():
+    assert exit_code(_result(_endpoint("/a", [MS] * 10, checks=10))) == 0
 
 
 def test_exit_code_takes_verdicts_not_yet_on_the_result():

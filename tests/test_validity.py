@@ -1,4 +1,6 @@
 """The verdict on the run itself: a starved load generator is caught, a healthy one is not."""
+import pytest
+
 import driver
 from driver.stats.result import Result
 from driver.stats.validity import assess
@@ -43,3 +45,25 @@ def test_cpu_bound_for_a_few_seconds_is_not():
     r = _result(series)
     r.endpoints = [_endpoint("x", [1000])]
     assert assess(r)["valid"]
+
+
+LATE = [
+    # endpoints (name, sent, late, dropped), mode, late share, valid
+    ([("/o", 100, 4, 0)], "open", 0.04, True),  # requests are the arrivals of the plain path
+    ([("/o", 100, 10, 0)], "open", 0.10, False),  # over 5 % late: the generator could not keep up
+    ([("/o", 100, 10, 0)], "closed", 0.10, True),  # closed loop: no intended start to be late for
+    ([("/o", 1000, 0, 0), ("iteration", 90, 9, 10)], "open", 0.09, False),  # a scenario's arrivals: iterations
+    ([("/o", 1000, 0, 0), ("iteration", 200, 9, 0)], "open", 0.045, True),
+]
+
+
+@pytest.mark.parametrize("endpoints,mode,share,valid", LATE)
+def test_late_arrivals_per_endpoint(endpoints, mode, share, valid):
+    from tests.test_thresholds import _endpoint
+
+    eps = [_endpoint(name, [1000] * sent, sent=sent, late=late, dropped=dropped, flows=name == "iteration")
+           for name, sent, late, dropped in endpoints]
+    r = _result([], plan={"mode": mode})
+    r.endpoints = eps
+    v = assess(r)
+    assert v["figures"]["late_share"] == pytest.approx(share) and v["valid"] is valid

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
-from driver.layout import C_LAT_MIN_NS, COUNTS_LEN, ERROR_COUNTERS, LAT_MIN_UNSET, N_COUNTERS, N_HISTS
+from driver.layout import ERROR_COUNTERS
+from driver.stats.endpoint import FLOW_PREFIX, ITERATION
 from driver.stats.result import EndpointResult, Result
+from driver.stats.verdict import unjudged_check_failures
 from driver.durations import format_ns
 
 ERROR_LABELS = {
@@ -30,47 +30,47 @@ _METHOD_NAME = re.compile(r"^([A-Z]{3,10}) (\S.*)$")
 
 
 def endpoint_rows(result: Result) -> list[dict]:
-    """One summary per endpoint (by requests, most first), then "total" when there are several.
+    """One summary per endpoint (by count, most first), then "total" when there are several.
 
-    Each row is `EndpointResult.summary` plus `count` (flows for a flow endpoint,
-    requests otherwise), `failures` (transport errors + 4xx/5xx not throttled) and
-    `is_total`.
+    Each row is `EndpointResult.summary` (count, rps, failures, error_rate... as the
+    accessors define them) plus `is_aggregate` and `is_total`.
     """
     d = result.duration_s
-    eps = sorted(result.endpoints, key=lambda e: (-(e.flows if e.is_flow else e.requests), e.name))
+    eps = sorted(result.endpoints, key=lambda e: (-e.count, e.name))
     rows = [_row(ep, d, False) for ep in eps]
     if len(eps) > 1:
-        rows.append(_row(totals(result), d, True))
+        rows.append(_row(result.totals(), d, True))
     return rows
 
 
 def totals(result: Result) -> EndpointResult:
-    """`result.totals()`, or all zeros for a result without endpoints."""
-    if result.endpoints:
-        return result.totals()
-    counters = np.zeros(N_COUNTERS, dtype=np.int64)
-    counters[C_LAT_MIN_NS] = LAT_MIN_UNSET
-    return EndpointResult("total", counters, np.zeros((N_HISTS, COUNTS_LEN), dtype=np.int64))
+    """The whole run as one endpoint (`Result.totals`; all zeros without endpoints)."""
+    return result.totals()
 
 
 def _row(ep: EndpointResult, duration_s: float, is_total: bool) -> dict:
     row = ep.summary(duration_s)
-    row["count"] = ep.flows if ep.is_flow else ep.requests
-    row["count_rps"] = row["count"] / duration_s if duration_s > 0 else 0.0
-    row["failures"] = ep.errors + ep.http_errors
-    row["is_flow"] = ep.is_flow
+    row["is_aggregate"] = ep.is_aggregate
     row["is_total"] = is_total
     return row
+
+
+def rate_text(rate: float | None) -> str:
+    """An error rate for people: 1.25%, or – when nothing was attempted."""
+    return "–" if rate is None else f"{rate:.2%}"
 
 
 def method_and_name(name: str, plan: dict) -> tuple[str, str]:
     """(method, name) for tools that keep them apart (Locust's Type and Name).
 
     "GET /health" splits at the space; a request of the plan gives its method; a
-    flow is "flow"; a scenario endpoint whose method is not known keeps an empty type.
+    flow is "flow", scenario iterations "iteration"; a scenario endpoint whose method is
+    not known keeps an empty type.
     """
-    if name.startswith("flow:"):
-        return "flow", name[len("flow:"):]
+    if name.startswith(FLOW_PREFIX):
+        return "flow", name[len(FLOW_PREFIX):]
+    if name == ITERATION:
+        return "iteration", name
     m = _METHOD_NAME.match(name)
     if m:
         return m.group(1), m.group(2)
@@ -84,9 +84,8 @@ def error_kinds(result: Result) -> list[tuple[str, int]]:
     """Why requests failed, all endpoints together: (label, count), largest first, zeros left out."""
     tot = totals(result)
     out = [(ERROR_LABELS[k], n) for k, n in tot.errors_by_kind.items()]
-    status = tot.status
-    out += [("HTTP 4xx", status["4xx"]), ("HTTP 5xx", status["5xx"]),
-            ("throttled (429, 503 + Retry-After)", tot.throttled), ("checks failed", tot.check_failures)]
+    out += [(f"HTTP {k}", n) for k, n in tot.http_errors_by_class.items()]
+    out += [("throttled (429, 503 + Retry-After)", tot.throttled), ("checks failed", tot.check_failures)]
     return sorted(((k, n) for k, n in out if n), key=lambda kv: -kv[1])
 
 
@@ -129,26 +128,37 @@ def verdict_message(v: dict) -> str:
 
 
 def outcome(result: Result) -> dict:
-    """The run's verdict in one place: thresholds, validity, completeness.
+    """The run's verdict in one place: thresholds, failed checks, validity, completeness.
 
-    `status` is "failed" (a threshold failed or aborted the run), "not valid", "incomplete",
-    "passed" (thresholds all passed) or "done" (no thresholds, valid or not assessed, complete).
+    `status` is "failed" (a threshold failed or aborted the run), "checks failed" (checks
+    failed that no `check_failure_rate` threshold judges: the run exits 1, their number is
+    `checks_failed`), "not valid", "incomplete", "passed" (thresholds all passed) or "done"
+    (no thresholds, valid or not assessed, complete).
     """
     verdicts = result.verdicts or []
     failed = [v for v in verdicts if not v.get("passed")]
+    checks_failed = unjudged_check_failures(result, verdicts)
     validity = result.validity or {}
     valid = validity.get("valid") if validity else None
     notices = run_notices(result)
     if failed or result.aborted:
         status = "failed"
+    elif checks_failed:
+        status = "checks failed"
     elif valid is False:
         status = "not valid"
     elif notices:
         status = "incomplete"
     else:
         status = "passed" if verdicts else "done"
-    return {"status": status, "verdicts": verdicts, "failed": failed, "valid": valid,
-            "validity_reasons": list(validity.get("reasons") or []), "notices": notices}
+    return {"status": status, "verdicts": verdicts, "failed": failed, "checks_failed": checks_failed,
+            "valid": valid, "validity_reasons": list(validity.get("reasons") or []), "notices": notices}
+
+
+def checks_message(n: int) -> str:
+    """Why failed checks fail the run by themselves (`outcome`'s checks_failed)."""
+    return (f"{n:,} failed check{'s' if n != 1 else ''} and no check_failure_rate threshold: the run fails "
+            f"(exit 1); a check_failure_rate threshold sets the tolerance instead")
 
 
 def run_notices(result: Result) -> list[str]:

@@ -8,9 +8,10 @@ is where the numbers come from:
 - percentiles come from our HdrHistograms (3 significant digits), kept within the
   exact min and max, rounded to whole ms as Locust writes them; min, max and
   average are exact (fractional ms);
-- Request Count = responses + transport errors (Locust counts a failed request as a
-  request); Failure Count = transport errors + 4xx/5xx responses that were not
-  throttling (429, 503 with Retry-After); failed checks are listed in failures.csv;
+- Request Count = responses + transport errors (`attempts`: Locust counts a failed
+  request as a request); Failure Count = transport errors (unanswered at the end and
+  dropped arrivals included) + 4xx/5xx responses that were not throttling (429, 503
+  with Retry-After) (`failures`); failed checks are listed in failures.csv;
 - Average Content Size is response bytes (head and body) per response;
 - stats_history.csv has one "Aggregated" row per second of the run (the per-second
   series; per-endpoint history is not kept). Its percentiles are of that second
@@ -31,6 +32,7 @@ from driver.layout import C_BYTES_IN, H_LATENCY
 from driver.stats.result import EndpointResult, Result
 from driver.reports import write_text
 from driver.reports.common import ERROR_LABELS, method_and_name, totals
+from driver.stats.window import point_attempts, point_failures
 
 # locust.stats.PERCENTILES_TO_REPORT and get_readable_percentiles
 PERCENTILES = (0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0)
@@ -74,9 +76,7 @@ def _ms(ns) -> float:
 
 
 def _stats_row(ep: EndpointResult, method: str, name: str, duration_s: float) -> list:
-    count = ep.flows if ep.is_flow else ep.requests
-    attempts = count + ep.errors
-    failures = ep.errors + ep.http_errors
+    count, attempts, failures = ep.count, ep.attempts, ep.failures
     rate = (lambda n: n / duration_s) if duration_s > 0 else (lambda n: 0.0)
     if not count:
         return [method, name, attempts, failures, 0, 0.0, 0, 0, 0, rate(attempts), rate(failures),
@@ -122,9 +122,8 @@ def history_rows(result: Result) -> list[list]:
         dt = t - prev_t
         prev_t = t
         requests = int(point.get("requests", 0))
-        errors = int(point.get("errors", 0))
-        failures = errors + int(point.get("http_errors", 0))
-        total_requests += requests + errors
+        failures = point_failures(point)
+        total_requests += point_attempts(point)
         total_failures += failures
         total_bytes += int(point.get("bytes_in", 0))
         pcts = []
@@ -139,7 +138,7 @@ def history_rows(result: Result) -> list[list]:
         ])
     if rows:  # the last row's running totals are the whole run's (as stats.csv): fill in what the result knows
         tot = totals(result)
-        rows[-1][-7:-5] = [tot.requests + tot.errors, tot.errors + tot.http_errors]
+        rows[-1][-7:-5] = [tot.attempts, tot.failures]
         if tot.requests:
             lat = tot.latency()
             rows[-1][-5:] = [round(_ms(lat["p50_ns"])), _ms(lat["mean_ns"]), _ms(lat["min_ns"]), _ms(lat["max_ns"]),
@@ -156,14 +155,11 @@ def failure_rows(result: Result) -> list[list]:
         for kind, n in ep.errors_by_kind.items():
             if n:
                 rows.append([method, name, ERROR_LABELS[kind], n, "", ""])
-        status = ep.status
         if ep.throttled:  # 429s are 4xx and 503s 5xx: say what is left once throttling is taken out
             if ep.http_errors:
                 rows.append([method, name, "HTTP 4xx/5xx (not throttling)", ep.http_errors, "", ""])
         else:
-            for cls in ("4xx", "5xx"):
-                if status[cls]:
-                    rows.append([method, name, f"HTTP {cls}", status[cls], "", ""])
+            rows += [[method, name, f"HTTP {cls}", n, "", ""] for cls, n in ep.http_errors_by_class.items() if n]
     for check in result.checks or []:
         method, name = method_and_name(str(check.get("endpoint", "")), plan)
         rows.append([method, name, f"check failed: {check.get('reason', '')}", int(check.get("failures", 0)), "", ""])

@@ -6,48 +6,41 @@ document embedded in a `<script type="application/json">` tag. The page referenc
 nothing outside itself: no fonts, no CDNs, and a Content-Security-Policy that
 forbids loading anything.
 
-Charts: req/s with errors/s and throttled/s; p50/p90/p95/p99 per second; active
-users, in-flight requests and connections (late and dropped arrivals in open loop);
-the load generator's own CPU and event-loop lag; and the latency distribution as an
-HdrHistogram percentile plot (x = 1/(1-p) on a log axis: 0%, 90%, 99%, 99.9%...) of
-the busiest endpoints and the total, computed from the histograms.
+The charts' data is driver.reports.charts.chart_data.
 """
 from __future__ import annotations
 
 import functools
 import html
-import math
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import orjson
 
-from driver import histogram
-from driver.layout import H_LATENCY
-from driver.stats.result import EndpointResult, Result
+from driver.stats.result import Result
 from driver.durations import format_ns
 from driver.reports import write_text
+from driver.reports.charts import TOP_ENDPOINTS, chart_data
 from driver.reports.common import (
+    checks_message,
     endpoint_rows,
     error_kinds,
     format_limit,
     format_measure,
-    ms,
     outcome,
+    rate_text,
     settings_items,
     totals,
     validity_figures,
     verdict_message,
 )
 
-TOP_ENDPOINTS = 5  # endpoints in the percentile plot (and the total)
-STEPS_PER_DECADE = 24  # points of the percentile plot per decade of 1/(1-p)
 MAX_CHECKS = 200
 _HEADLINE = {
     "passed": ("All thresholds passed", "ok"),
     "done": ("Run complete", "ok"),
     "failed": ("Thresholds failed", "bad"),
+    "checks failed": ("Checks failed", "bad"),
     "not valid": ("Not valid: the load generator was the bottleneck", "warn"),
     "incomplete": ("Run incomplete", "warn"),
 }
@@ -70,91 +63,6 @@ def _json_for_script(data) -> str:
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("<", "\\u003c")
 
 
-# -- chart data ---------------------------------------------------------------------
-
-
-def _round_list(values, digits: int) -> list:
-    return [None if v is None else round(float(v), digits) for v in values]
-
-
-def series_data(result: Result) -> dict:
-    """The per-second series as columns, in display units (ms, %, per second)."""
-    pts = result.series or []
-    t = [float(p.get("t", 0.0)) for p in pts]
-    dts = [b - a for a, b in zip([0.0, *t[:-1]], t)]
-
-    def per_s(key):
-        return [round(p.get(key, 0) / dt, 2) if dt > 0 else 0.0 for p, dt in zip(pts, dts)]
-
-    def lat(key):
-        return _round_list((ms(p.get(key)) for p in pts), 4)
-
-    data = {
-        "t": t,
-        "rps": [round(float(p.get("rps", 0.0)), 2) for p in pts],
-        "errors_ps": [round((p.get("errors", 0) + p.get("http_errors", 0)) / dt, 2) if dt > 0 else 0.0
-                      for p, dt in zip(pts, dts)],
-        "throttled_ps": per_s("throttled"),
-        "p50": lat("p50_ns"), "p90": lat("p90_ns"), "p95": lat("p95_ns"), "p99": lat("p99_ns"),
-        "users": [p.get("active_users", 0) for p in pts],
-        "in_flight": [p.get("in_flight", 0) for p in pts],
-        "connections": [p.get("connections", 0) for p in pts],
-        "cpu": [round(100 * float(p.get("cpu_max", 0.0)), 1) for p in pts],
-        "lag": lat("lag_mean_ns"),
-    }
-    if result.plan.get("mode") == "open" or any(p.get("late") or p.get("dropped") for p in pts):
-        data["late_ps"] = per_s("late")
-        data["dropped_ps"] = per_s("dropped")
-    return data
-
-
-def percentile_data(result: Result) -> dict:
-    """The percentile plot: x = 1/(1-p) on a shared log grid, latency (ms) per endpoint.
-
-    Each curve runs to x = its count, where it ends at the exact maximum (HdrHistogram's
-    percentile distribution); past that it is null. Percentiles are kept within the
-    endpoint's exact min and max.
-    """
-    eps = [e for e in result.endpoints if e.requests or e.flows]
-    eps.sort(key=lambda e: -int(e.hists[H_LATENCY].sum()))
-    chosen: list[tuple[str, EndpointResult, bool]] = [(e.name, e, False) for e in eps[:TOP_ENDPOINTS]]
-    if len([e for e in eps if not e.is_flow]) > 1:
-        chosen.append(("total", result.totals(), True))
-    curves = []
-    for name, ep, is_total in chosen:
-        n = int(ep.hists[H_LATENCY].sum())
-        if n:
-            curves.append((name, ep, is_total, n))
-    if not curves:
-        return {"x": [], "series": []}
-    top = max(n for *_, n in curves)
-    decades = math.log10(top) if top > 1 else 1.0
-    grid = [10 ** (i / STEPS_PER_DECADE) for i in range(int(decades * STEPS_PER_DECADE) + 1)]
-    xs = sorted(set([round(x, 6) for x in grid] + [float(n) for *_, n in curves]))
-    series = []
-    for name, ep, is_total, n in curves:
-        lat = ep.latency()
-        lo, hi = lat["min_ns"], lat["max_ns"]
-        inside = [x for x in xs if x < n]
-        values = histogram.percentiles(ep.hists[H_LATENCY], [min(100.0, 100.0 - 100.0 / x) for x in inside])
-        values = np.clip(np.array(values, dtype=np.float64), lo, hi) / 1e6
-        column: list = [round(float(v), 4) for v in values]
-        column.append(round(hi / 1e6, 4))  # x == n: the maximum
-        column += [None] * (len(xs) - len(column))
-        series.append({"name": name, "total": is_total, "values": column})
-    return {"x": xs, "series": series}
-
-
-def chart_data(result: Result) -> dict:
-    return {
-        "mode": result.plan.get("mode"),
-        "duration": result.duration_s,
-        "aborted_t": (result.aborted or {}).get("t"),
-        "series": series_data(result),
-        "percentiles": percentile_data(result),
-    }
-
-
 # -- HTML pieces ----------------------------------------------------------------------
 
 
@@ -171,6 +79,8 @@ def _verdict_section(result: Result, out: dict) -> str:
                      f"{' (abort)' if v.get('abort') else ''}</span>")
     if not out["verdicts"]:
         items += [_pill("none", "none"), "<span>no thresholds</span>"]
+    if out["checks_failed"]:
+        items += [_pill("fail", "bad"), f"<span>{esc(checks_message(out['checks_failed']))}</span>"]
     if out["valid"] is None:
         items += [_pill("n/a", "none"), "<span>load generator validity: not assessed</span>"]
     elif out["valid"]:
@@ -208,19 +118,22 @@ def _cards(result: Result, rows: list[dict]) -> str:
     if tot is None:
         return ""
     lat = tot["latency"]
-    attempts = tot["count"] + tot["errors"]
-    rate = tot["failures"] / attempts if attempts else 0.0
+    rate = tot["error_rate"]
     peak = max((p.get("active_users", 0) for p in result.series), default=None)
     cards = [
         ("requests", f"{tot['count']:,}", False),
-        ("throughput", f"{tot['count_rps']:,.1f}/s", False),
-        ("error rate", f"{rate:.2%}", rate > 0),
+        ("throughput", f"{tot['rps']:,.1f}/s", False),
+        ("error rate", rate_text(rate), bool(rate)),
         ("p50", format_ns(lat["p50_ns"]), False),
         ("p99", format_ns(lat["p99_ns"]), False),
         ("max", format_ns(lat["max_ns"]), False),
         ("peak users", f"{peak:,}" if peak is not None else "–", False),
         ("duration", f"{result.duration_s:,.1f}s", False),
     ]
+    for label, n in (("unanswered at the end", tot["errors_by_kind"]["unfinished"]),
+                     ("arrivals dropped", tot["errors_by_kind"]["dropped"])):
+        if n:  # requests the target never answered, or never got: errors, shown where they are seen
+            cards.append((label, f"{n:,}", True))
     return '<section class="cards">' + "".join(
         f'<div class="card"><div class="label">{esc(label)}</div>'
         f'<div class="value{" bad" if bad else ""}">{esc(value)}</div></div>' for label, value, bad in cards
@@ -277,12 +190,11 @@ def _endpoints(rows: list[dict]) -> str:
     body = []
     for r in rows:
         lat = r["latency"]
-        attempts = r["count"] + r["errors"]
-        rate = r["failures"] / attempts if attempts else 0.0
+        rate = r["error_rate"]
         cells = [f'<td class="name">{esc("total" if r["is_total"] else r["name"])}</td>',
-                 _num_td(r["count"], f"{r['count']:,}"), _num_td(r["count_rps"], f"{r['count_rps']:,.1f}"),
+                 _num_td(r["count"], f"{r['count']:,}"), _num_td(r["rps"], f"{r['rps']:,.1f}"),
                  _num_td(r["failures"], f"{r['failures']:,}", r["failures"] > 0),
-                 _num_td(rate, f"{rate:.2%}", rate > 0),
+                 _num_td(-1 if rate is None else rate, rate_text(rate), bool(rate)),
                  _num_td(r["throttled"], f"{r['throttled']:,}"),
                  _num_td(r["check_failures"], f"{r['check_failures']:,} / {r['checks']:,}" if r["checks"] else "–",
                          r["check_failures"] > 0)]
@@ -290,7 +202,8 @@ def _endpoints(rows: list[dict]) -> str:
             cells.append(_num_td(lat[key] if lat[key] is not None else -1, format_ns(lat[key])))
         body.append(f'<tr{" class=total" if r["is_total"] else ""}>{"".join(cells)}</tr>')
     head = "".join(f'<th{" class=text" if i == 0 else ""}>{esc(h)}</th>' for i, h in enumerate(heads))
-    return ('<section id="endpoints"><h2>Endpoints<span class="note">flows count whole flows; click a column '
+    return ('<section id="endpoints"><h2>Endpoints<span class="note">flows and iterations count whole ones; '
+            'errors: transport (unanswered and dropped included) + HTTP 4xx/5xx not throttled; click a column '
             'to sort</span></h2><div class="table-wrap"><table class="sortable"><thead><tr>' + head
             + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div></section>")
 
@@ -324,7 +237,7 @@ def _errors(result: Result, rows: list[dict]) -> str:
         body = "".join(
             "<tr>" + f'<td class="name">{esc(r["name"])}</td>'
             + "".join(f"<td>{r['errors_by_kind'][k]:,}</td>" for k in kinds_seen)
-            + f"<td>{r['status']['4xx']:,}</td><td>{r['status']['5xx']:,}</td><td>{r['throttled']:,}</td>"
+            + "".join(f"<td>{n:,}</td>" for n in r["http_errors_by_class"].values()) + f"<td>{r['throttled']:,}</td>"
             + f"<td>{r['check_failures']:,}</td></tr>" for r in bad)
         table = ('<h3>By endpoint</h3><div class="table-wrap"><table><thead><tr>'
                  + "".join(f'<th{" class=text" if i == 0 else ""}>{esc(h)}</th>' for i, h in enumerate(heads))

@@ -5,12 +5,15 @@
         <testcase classname="driver.thresholds" name="p99&lt;5s">
           <failure message="p99 = 6.20s, limit &lt; 5.00s" type="threshold">...</failure>
         </testcase>
+        <testcase classname="driver.run" name="checks passed"/>
         <testcase classname="driver.run" name="load generator valid"/>
         <testcase classname="driver.run" name="run complete"/>
 
-A run without thresholds has no threshold tests; validity that was not assessed is
-a skipped test. Text is escaped by ElementTree; characters XML 1.0 cannot hold at
-all (control characters in user-given endpoint names) are replaced first.
+A run without thresholds has no threshold tests; "checks passed" is there when the
+run evaluated checks, and fails when some failed that no check_failure_rate
+threshold judges (the run exits 1); validity that was not assessed is a skipped
+test. Text is escaped by ElementTree; characters XML 1.0 cannot hold at all
+(control characters in user-given endpoint names) are replaced first.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from driver.stats.result import Result
 from driver.reports import write_text
-from driver.reports.common import outcome, settings_items, verdict_message, verdict_name
+from driver.reports.common import checks_message, outcome, settings_items, verdict_message, verdict_name
 
 SUITE = "driver thresholds"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -57,6 +60,14 @@ def render_junit(result: Result) -> str:
             detail = verdict_message(v) + (" (this threshold aborted the run)" if v.get("abort") else "")
             _fail(case, verdict_message(v), "threshold", detail)
 
+    tests = len(out["verdicts"]) + 2
+    if out["checks_failed"] or any(ep.checks for ep in result.endpoints):
+        tests += 1
+        case = _case(suite, "driver.run", "checks passed")
+        if out["checks_failed"]:
+            failures += 1
+            _fail(case, checks_message(out["checks_failed"]), "checks")
+
     case = _case(suite, "driver.run", "load generator valid")
     if out["valid"] is None:
         skipped += 1
@@ -71,7 +82,6 @@ def render_junit(result: Result) -> str:
         failures += 1
         _fail(case, "; ".join(out["notices"]), "completeness", "\n".join(out["notices"]))
 
-    tests = len(out["verdicts"]) + 2
     for el in (root, suite):
         el.set("tests", str(tests))
         el.set("failures", str(failures))

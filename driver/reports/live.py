@@ -1,19 +1,22 @@
-"""Live progress while a run goes on: fed the supervisor's per-second points.
+"""Live progress while a run goes on: fed the supervisor's per-second windows
+(driver.stats.window.Window), whose figures are read through the same accessors as
+the final result's.
 
 Three kinds, chosen by `make_progress`:
-- a terminal: a `rich` view redrawn with each point (about once a second): time and a
+- a terminal: a `rich` view redrawn with each window (about once a second): time and a
   progress bar, users, req/s, error rate, p50/p99 of the last second, the busiest
-  endpoints, and the thresholds failing in the live series ("failing now");
+  endpoints, and the thresholds failing in the live windows ("failing now");
 - not a terminal (CI logs, a pipe): one plain line every PLAIN_EVERY_S seconds;
 - quiet: nothing.
 
-Each is a context manager with `update(point)` and `close()`. `rich` is imported only
+Each is a context manager with `update(window)` and `close()`. `rich` is imported only
 for the terminal view.
 """
 from __future__ import annotations
 
 import sys
 
+from driver.reports.common import rate_text
 from driver.reports.summary import live_line
 from driver.stats.thresholds import LiveCheck, format_value
 from driver.durations import format_ns
@@ -22,8 +25,7 @@ __all__ = ["make_progress", "Progress", "PlainProgress", "RichProgress", "PLAIN_
 
 PLAIN_EVERY_S = 5.0
 MAX_ENDPOINTS = 8  # rows of the endpoint table: the busiest
-_WINDOW_SLACK_S = 0.5  # points land a few ms either side of whole seconds
-_SUMMED = ("requests", "errors", "http_errors", "throttled", "check_failures", "late", "dropped")
+_WINDOW_SLACK_S = 0.5  # windows end a few ms either side of whole seconds
 
 
 def make_progress(plan, thresholds=(), *, quiet: bool, stream=None, console=None) -> "Progress":
@@ -48,15 +50,10 @@ def _isatty(stream) -> bool:
         return False
 
 
-def _error_rate(point: dict) -> float:
-    attempts = point["requests"] + point["errors"]
-    return (point["errors"] + point["http_errors"]) / attempts if attempts else 0.0
-
-
 class Progress:
     """Shows nothing (quiet); the base of the others."""
 
-    def update(self, point: dict) -> None:
+    def update(self, window) -> None:
         pass
 
     def close(self) -> None:
@@ -70,35 +67,30 @@ class Progress:
 
 
 class PlainProgress(Progress):
-    """One `live_line` per PLAIN_EVERY_S seconds: counts and req/s over the window,
-    percentiles of its last second, then any threshold failing now."""
+    """One `live_line` per PLAIN_EVERY_S seconds: the windows since the last line merged
+    into one (counts, req/s and percentiles of the whole span), then any threshold failing now."""
 
     def __init__(self, plan, thresholds, stream):
         self.duration_s = getattr(plan, "duration_s", None)
         self.live = LiveCheck(thresholds)
         self.stream = stream
-        self.window = dict.fromkeys(_SUMMED, 0)
-        self.window_start = 0.0
+        self.span = None  # the windows since the last line, merged
 
-    def update(self, point: dict) -> None:
-        failing = [v for v in self.live.update(point) if not v["passed"]]
-        for key in _SUMMED:
-            self.window[key] += point.get(key, 0)
-        span = point["t"] - self.window_start
-        if span < PLAIN_EVERY_S - _WINDOW_SLACK_S:
+    def update(self, window) -> None:
+        failing = [v for v in self.live.update(window) if not v["passed"]]
+        self.span = window if self.span is None else self.span.merged(window)
+        if self.span.dt < PLAIN_EVERY_S - _WINDOW_SLACK_S:
             return
-        window = {**point, **self.window, "rps": self.window["requests"] / span if span > 0 else 0.0}
-        line = live_line(window, self.duration_s)
+        line = live_line(self.span, self.duration_s)
         if failing:
             line += "  failing now: " + ", ".join(v["threshold"] for v in failing)
         self.stream.write(line + "\n")
         self.stream.flush()
-        self.window = dict.fromkeys(_SUMMED, 0)
-        self.window_start = point["t"]
+        self.span = None
 
 
 class RichProgress(Progress):
-    """The terminal view: a `rich.live.Live` redrawn with each point (no refresh thread)."""
+    """The terminal view: a `rich.live.Live` redrawn with each window (no refresh thread)."""
 
     def __init__(self, plan, thresholds, *, stream=None, console=None):
         from rich.console import Console
@@ -121,11 +113,11 @@ class RichProgress(Progress):
             self.live.start(refresh=True)
             self.started = True
 
-    def update(self, point: dict) -> None:
-        self.done += point["requests"] + point["errors"]
-        failing = [v for v in self.live_check.update(point) if not v["passed"]]
+    def update(self, window) -> None:
+        self.done += window.total.attempts
+        failing = [v for v in self.live_check.update(window) if not v["passed"]]
         self.start()
-        self.live.update(self.render(point, failing), refresh=True)
+        self.live.update(self.render(window, failing), refresh=True)
 
     def close(self) -> None:
         if self.started:
@@ -133,17 +125,16 @@ class RichProgress(Progress):
             self.started = False
 
     # -- drawing
-    def render(self, point: dict | None, failing=()):
-        """The whole view for one point (None: before the first)."""
+    def render(self, window, failing=()):
+        """The whole view for one window (None: before the first)."""
         from rich.console import Group
         from rich.text import Text
 
-        if point is None:
+        if window is None:
             return Text("starting the workers...", style="dim")
-        parts = [self._progress(point["t"]), self._figures(point)]
-        endpoints = point.get("endpoints") or []
-        if endpoints:
-            parts.append(self._endpoints(endpoints))
+        parts = [self._progress(window.t), self._figures(window)]
+        if window.rows:
+            parts.append(self._endpoints(window))
         for v in failing:
             when = "so far" if v["unit"] == "count" else "last second"  # live counts add up from the start
             value = f"  ({when}: {format_value(v['value'], v['unit'])})"
@@ -167,22 +158,24 @@ class RichProgress(Progress):
         grid.add_row(bar, label)
         return grid
 
-    def _figures(self, p: dict):
+    def _figures(self, w):
         from rich.text import Text
 
-        rate = _error_rate(p)
+        tot = w.total
+        rate = tot.error_rate
         fields = [
-            ("users", f"{p['active_users']}", ""),
-            ("req/s", f"{p['rps']:,.0f}", ""),
-            ("errors", f"{rate:.2%}", "red" if rate else ""),
-            ("p50", format_ns(p["p50_ns"]), ""),
-            ("p99", format_ns(p["p99_ns"]), ""),
-            ("in flight", f"{p['in_flight']}", ""),
+            ("users", f"{w.active_users}", ""),
+            ("req/s", f"{w.rps:,.0f}", ""),
+            ("errors", rate_text(rate), "red" if rate else ""),
+            ("p50", format_ns(tot.percentile(50)), ""),
+            ("p99", format_ns(tot.percentile(99)), ""),
+            ("in flight", f"{w.in_flight}", ""),
         ]
-        if p.get("dropped"):
-            fields.append(("dropped", f"{p['dropped']}", "yellow"))
-        if p.get("cpu_max", 0) >= 0.95:  # the driver itself may be the bottleneck
-            fields.append(("worker cpu", f"{p['cpu_max']:.0%}", "yellow"))
+        for label, n in (("dropped", tot.dropped), ("unanswered", tot.unfinished)):
+            if n:
+                fields.append((label, f"{n}", "yellow"))
+        if w.cpu_max >= 0.95:  # the driver itself may be the bottleneck
+            fields.append(("worker cpu", f"{w.cpu_max:.0%}", "yellow"))
         text = Text()
         for label, value, style in fields:
             text.append(f"{label} ", style="dim")
@@ -190,18 +183,18 @@ class RichProgress(Progress):
             text.append("   ")
         return text
 
-    def _endpoints(self, endpoints: list[dict]):
+    def _endpoints(self, w):
         from rich.table import Table
 
         table = Table(box=None, padding=(0, 2), header_style="dim", show_edge=False)
         for name, justify in (("endpoint", "left"), ("req/s", "right"), ("errors", "right"),
                               ("p50", "right"), ("p99", "right")):
             table.add_column(name, justify=justify)
-        for e in endpoints[:MAX_ENDPOINTS]:
-            table.add_row(e["name"], f"{e['rps']:,.0f}", str(e["errors"]), format_ns(e["p50_ns"]),
-                          format_ns(e["p99_ns"]))
-        if len(endpoints) > MAX_ENDPOINTS:
-            table.caption = f"and {len(endpoints) - MAX_ENDPOINTS} more"
+        for e in w.rows[:MAX_ENDPOINTS]:
+            table.add_row(e.name, f"{e.rate(w.dt) or 0.0:,.0f}", str(e.failures), format_ns(e.percentile(50)),
+                          format_ns(e.percentile(99)))
+        if len(w.rows) > MAX_ENDPOINTS:
+            table.caption = f"and {len(w.rows) - MAX_ENDPOINTS} more"
         return table
 
 

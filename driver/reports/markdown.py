@@ -13,7 +13,8 @@ from driver.stats.result import Result
 from driver.durations import format_ns
 from driver.reports import write_text
 from driver.reports.common import (
-    endpoint_rows, error_kinds, format_limit, format_measure, outcome, settings_items, verdict_name,
+    checks_message, endpoint_rows, error_kinds, format_limit, format_measure, outcome, rate_text, settings_items,
+    verdict_name,
 )
 
 MAX_ENDPOINTS = 50  # GitHub caps a step summary at 1 MiB; a table this long is unread anyway
@@ -22,6 +23,7 @@ _HEADLINE = {
     "passed": "✅ driver: all thresholds passed",
     "done": "✅ driver: run complete",
     "failed": "❌ driver: thresholds failed",
+    "checks failed": "❌ driver: checks failed",
     "not valid": "⚠️ driver: the load generator was the bottleneck: results not valid",
     "incomplete": "⚠️ driver: run incomplete",
 }
@@ -50,6 +52,8 @@ def _verdicts(result: Result) -> list[str]:
         lines.append("")
     else:
         lines.append("- ➖ no thresholds")
+    if out["checks_failed"]:
+        lines.append(f"- ❌ **{md_escape(checks_message(out['checks_failed']))}**")
     if out["valid"] is None:
         lines.append("- ➖ validity: not assessed")
     elif out["valid"]:
@@ -70,9 +74,8 @@ def _endpoints(result: Result) -> list[str]:
         lat = r["latency"]
         name = "**total**" if r["is_total"] else md_escape(r["name"])
         checks = f"{r['check_failures']:,} / {r['checks']:,}" if r["checks"] else "–"
-        errors = f"{r['failures']:,}" + (f" ({r['failures'] / (r['count'] + r['errors']):.2%})"
-                                           if r["failures"] else "")
-        lines.append(f"| {name} | {r['count']:,} | {r['count_rps']:,.1f} | {errors} | {r['throttled']:,} | {checks} | "
+        errors = f"{r['failures']:,}" + (f" ({rate_text(r['error_rate'])})" if r["failures"] else "")
+        lines.append(f"| {name} | {r['count']:,} | {r['rps']:,.1f} | {errors} | {r['throttled']:,} | {checks} | "
                      + " | ".join(format_ns(lat[k]) for k in ("p50_ns", "p90_ns", "p95_ns", "p99_ns", "p99_9_ns",
                                                               "max_ns")) + " |")
     hidden = len(rows) - len(shown)

@@ -1,8 +1,15 @@
-"""Plain-text rendering of a Result: the live line and the end-of-run tables."""
+"""Plain-text rendering of a Result: the live line and the end-of-run tables.
+
+The table's `errors` are failures: transport errors (unanswered at the end and
+dropped arrivals included) + 4xx/5xx responses that were not throttling, with the
+error rate beside them; the transport errors by kind and the HTTP errors by class
+follow, so a run where every response is a 401 cannot read as error free.
+"""
 from __future__ import annotations
 
-from driver.stats.result import Result
 from driver.durations import format_ns
+from driver.reports.common import checks_message, outcome, rate_text
+from driver.stats.result import Result
 
 _ERROR_SHORT = {
     "connect_refused": "refused",
@@ -12,19 +19,20 @@ _ERROR_SHORT = {
     "protocol_error": "protocol",
     "tls": "tls",
     "other": "other",
-    "unfinished": "unfinished",
+    "unfinished": "unanswered",
     "dropped": "dropped",
 }
 
 
-def live_line(point: dict, duration_s: float | None) -> str:
-    t = point["t"]
+def live_line(window, duration_s: float | None) -> str:
+    """One line for a window (driver.stats.window.Window): users, req/s, failures, p50/p99."""
+    t = window.t
     total = f"/{duration_s:g}s" if duration_s else "s"
-    errors = point["errors"] + point["http_errors"]
+    tot = window.total
     return (
-        f"[{t:6.1f}{total}] users {point['active_users']:>5}  req/s {point['rps']:>9.0f}  "
-        f"errors {errors:>6}  p50 {format_ns(point['p50_ns']):>8}  p99 {format_ns(point['p99_ns']):>8}  "
-        f"in-flight {point['in_flight']}"
+        f"[{t:6.1f}{total}] users {window.active_users:>5}  req/s {window.rps:>9.0f}  "
+        f"errors {tot.failures:>6} ({rate_text(tot.error_rate)})  p50 {format_ns(tot.percentile(50)):>8}  "
+        f"p99 {format_ns(tot.percentile(99)):>8}  in-flight {window.in_flight}"
     )
 
 
@@ -37,6 +45,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
 
 
+def _listed(counts: dict[str, int], names: dict[str, str] | None = None) -> str:
+    return ", ".join(f"{names[k] if names else k} {n}" for k, n in counts.items() if n) or "-"
+
+
 def render(result: Result) -> str:
     """The end-of-run report: throughput and errors, then latency, per endpoint and total."""
     eps = list(result.endpoints)
@@ -44,12 +56,12 @@ def render(result: Result) -> str:
         eps.append(result.totals())
     d = result.duration_s
     rows, lat_rows = [], []
-    scenario = any(ep.checks or ep.throttled or ep.is_flow for ep in eps)
+    scenario = any(ep.checks or ep.throttled or ep.is_aggregate for ep in eps)
     for ep in eps:
-        kinds = ", ".join(f"{_ERROR_SHORT[k]} {n}" for k, n in ep.errors_by_kind.items() if n) or "-"
-        status = " ".join(f"{k}:{n}" for k, n in ep.status.items() if n) or "-"
-        count = ep.flows if ep.is_flow else ep.requests
-        row = [ep.name, str(count), f"{count / d:.1f}" if d else "-", str(ep.errors), kinds, status]
+        rate = ep.rate(d)
+        row = [ep.name, str(ep.count), f"{rate:.1f}" if rate is not None else "-", str(ep.failures),
+               rate_text(ep.error_rate), _listed(ep.errors_by_kind, _ERROR_SHORT), _listed(ep.http_errors_by_class),
+               " ".join(f"{k}:{n}" for k, n in ep.status.items() if n) or "-"]
         if scenario:
             row += [str(ep.throttled), f"{ep.check_failures}/{ep.checks}" if ep.checks else "-"]
         rows.append(row)
@@ -57,7 +69,7 @@ def render(result: Result) -> str:
         lat_rows.append([ep.name] + [format_ns(lat[k]) for k in
                                      ("min_ns", "mean_ns", "p50_ns", "p90_ns", "p95_ns", "p99_ns", "p99_9_ns",
                                       "max_ns")])
-    heads = ["endpoint", "requests", "req/s", "errors", "error kinds", "status"]
+    heads = ["endpoint", "requests", "req/s", "errors", "error rate", "transport errors", "HTTP errors", "status"]
     if scenario:
         heads += ["throttled", "checks failed"]
     out = [
@@ -65,20 +77,35 @@ def render(result: Result) -> str:
         "",
         _table(["latency", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"], lat_rows),
     ]
-    mode = result.plan.get("mode")
-    if mode == "open":
-        tot = result.totals()
-        c = tot.summary(d)["counters"]
-        out += ["", f"open loop: latency from the intended start; late arrivals {c['late']}, "
-                    f"dropped at the in-flight cap {c['dropped']}; from the actual send: "
-                    f"p50 {format_ns(tot.service()['p50_ns'])}, p99 {format_ns(tot.service()['p99_ns'])}"]
+    out += _lost(result)
     if result.checks:
         out += ["", "failed checks:"]
         out += [f"  {c['failures']:>8}  {c['endpoint']}: {c['reason']}" for c in result.checks[:20]]
         if len(result.checks) > 20:
             out.append(f"  ... and {len(result.checks) - 20} more in result.json")
+    checks_failed = outcome(result)["checks_failed"]
+    if checks_failed:
+        out += ["", "CHECKS FAILED: " + checks_message(checks_failed)]
+    mode = result.plan.get("mode")
     head = f"{d:.1f}s, {result.plan.get('workers')} workers, {mode} loop, target {result.plan.get('target')}"
     out.insert(0, head + "\n")
     if not result.complete:
         out += ["", "INCOMPLETE: " + "; ".join(result.reasons)]
     return "\n".join(out)
+
+
+def _lost(result: Result) -> list[str]:
+    """What was asked of the target and never answered or never sent, and open-loop lateness."""
+    tot = result.totals()
+    out = []
+    if tot.unfinished:
+        out.append(f"unanswered at the end: {tot.unfinished} requests still in flight when the run ended "
+                   f"(errors; their age is in the latency)")
+    if result.plan.get("mode") == "open":
+        service = tot.service()
+        out.append(f"open loop: latency from the intended start; {tot.arrivals} arrivals, late {tot.late}, "
+                   f"dropped {tot.dropped} (never sent: errors); from the actual send: "
+                   f"p50 {format_ns(service['p50_ns'])}, p99 {format_ns(service['p99_ns'])}")
+    elif tot.dropped:
+        out.append(f"dropped: {tot.dropped} arrivals never sent (errors)")
+    return [""] + out if out else []

@@ -20,41 +20,24 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from driver import histogram
 from driver._speedups import now_ns
 from driver.engine.client import make_ssl_context
 from driver.environment import describe_environment
 from driver.errors import RunFailed, TargetUnreachable
 from driver.layout import (
-    C_CHECK_FAILED,
-    C_DROPPED,
-    C_FLOWS,
-    C_LATE,
-    C_THROTTLED,
-    read_names,
     read_note,
-    C_BYTES_IN,
-    C_BYTES_OUT,
     C_REQUESTS,
-    C_SENT,
-    C_STATUS_4XX,
-    C_STATUS_5XX,
     CTL_DEADLINE_NS,
     CTL_START_NS,
     CTL_STOP,
-    ERROR_COUNTERS,
-    H_LATENCY,
     PHASE_DONE,
     PHASE_NAMES,
     PHASE_READY,
     PHASE_RUNNING,
     PHASE_STOPPING,
     ST_HEARTBEAT_NS,
-    ST_ACTIVE_USERS,
-    ST_CONNECTIONS,
     ST_CPU_NS,
     ST_FINISHED_NS,
-    ST_IN_FLIGHT,
     ST_CONNECTIONS_MAX,
     ST_FD_ERRORS,
     ST_ITERATIONS,
@@ -69,17 +52,17 @@ from driver.layout import (
     BlockLayout,
 )
 from driver.plan import Plan
-from driver.stats.result import EndpointResult, Result, merge_counters
 from driver.shm import SharedBlocks, remove_stale
+from driver.stats.result import Result
 from driver.stats.thresholds import AbortWatch, evaluate
 from driver.stats.validity import assess
 from driver.runner.watchdog import STUCK_S
+from driver.stats.window import merge_blocks, window
 from driver.runner.worker import worker_main
 
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
 START_DELAY_NS = 100_000_000  # all workers start together this long after the last is ready
 POLL_S = 0.05
-_ERROR_COLS = list(ERROR_COUNTERS.values())
 
 
 def resolve(plan: Plan) -> str:
@@ -151,8 +134,8 @@ def _sigterm_as_interrupt():
 def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     """Carry out a plan and return its Result.
 
-    `on_progress(point)` is called about once a second with the last second's
-    figures (the same dict that goes into Result.series). Ctrl-C (KeyboardInterrupt)
+    `on_progress(window)` is called about once a second with the last second's
+    `driver.stats.window.Window` (its `point()` is what goes into Result.series). Ctrl-C (KeyboardInterrupt)
     and SIGTERM (what `timeout`, Docker, Kubernetes and CI cancellation send) end the
     run gracefully: in-flight requests get the grace, and the result comes back with
     `interrupted=True` and the signal in its reasons. A second one stops at once.
@@ -332,81 +315,27 @@ class _Run:
                 self._check_workers()
 
     # -- numbers
-    def _sample(self, prev: np.ndarray, snap: np.ndarray, t: float) -> None:
-        """One point of the time series from the difference of two snapshots.
+    def _tables(self) -> list:
+        return [table.array for table in self.shm.names]
 
-        Per endpoint (merged by name across workers) for the live view; the point's
-        totals leave flow endpoints out (their requests are counted in their steps).
-        """
-        d = snap - prev
-        dt = t - (self.series[-1]["t"] if self.series else 0.0)
-        rows: dict[str, list] = {}
-        for i in range(len(snap)):
-            _, dcounters, dhists = self.layout.views(d[i])
-            names = read_names(self.shm.names[i].array, self.layout.n_endpoints)[0]
-            for slot, name in enumerate(names):
-                c = dcounters[slot]
-                if name and (c[C_REQUESTS] or c[C_FLOWS] or c[_ERROR_COLS].any()):
-                    row = rows.setdefault(name, [np.zeros_like(c), np.zeros_like(dhists[slot, H_LATENCY])])
-                    row[0] += c
-                    row[1] += dhists[slot, H_LATENCY]
-        endpoints = []
-        total_c, total_h = None, None
-        for name, (c, h) in rows.items():
-            count = int(c[C_FLOWS]) if name.startswith("flow:") else int(c[C_REQUESTS])
-            p50, p99 = histogram.percentiles(h, [50, 99]) if h.any() else (None, None)
-            endpoints.append({"name": name, "requests": count, "rps": count / dt if dt > 0 else 0.0,
-                              "errors": int(c[_ERROR_COLS].sum()),
-                              "http_errors": int(c[C_STATUS_4XX] + c[C_STATUS_5XX] - c[C_THROTTLED]),
-                              "p50_ns": p50, "p99_ns": p99})
-            if not name.startswith("flow:"):
-                total_c = c.copy() if total_c is None else total_c + c
-                total_h = h.copy() if total_h is None else total_h + h
-        if total_h is not None and total_h.any():
-            p50, p90, p95, p99 = histogram.percentiles(total_h, [50, 90, 95, 99])
-        else:
-            p50 = p90 = p95 = p99 = None
-        status, dstatus = snap[:, :STATUS_LEN], d[:, :STATUS_LEN]
-        requests = int(total_c[C_REQUESTS]) if total_c is not None else 0
-        cpu = [float(x) / 1e9 / dt if dt > 0 else 0.0 for x in dstatus[:, ST_CPU_NS]]
-        lag = [int(s // n) if n else 0 for s, n in zip(dstatus[:, ST_LAG_SUM_NS], dstatus[:, ST_LAG_SAMPLES])]
-        point = {
-            "t": round(t, 3),
-            "requests": requests,
-            "rps": requests / dt if dt > 0 else 0.0,
-            "errors": int(total_c[_ERROR_COLS].sum()) if total_c is not None else 0,
-            "http_errors": int(total_c[C_STATUS_4XX] + total_c[C_STATUS_5XX] - total_c[C_THROTTLED])
-            if total_c is not None else 0,
-            "throttled": int(total_c[C_THROTTLED]) if total_c is not None else 0,
-            "check_failures": int(total_c[C_CHECK_FAILED]) if total_c is not None else 0,
-            "bytes_in": int(total_c[C_BYTES_IN]) if total_c is not None else 0,
-            "p50_ns": p50,
-            "p90_ns": p90,
-            "p95_ns": p95,
-            "p99_ns": p99,
-            "active_users": int(status[:, ST_ACTIVE_USERS].sum()),
-            "in_flight": int(status[:, ST_IN_FLIGHT].sum()),
-            "connections": int(status[:, ST_CONNECTIONS].sum()),
-            "late": int(total_c[C_LATE]) if total_c is not None else 0,
-            "dropped": int(total_c[C_DROPPED]) if total_c is not None else 0,
-            "cpu_max": round(max(cpu), 4) if cpu else 0.0,  # busiest worker's CPU share of that second
-            "lag_mean_ns": max(lag) if lag else 0,  # worst worker's mean event-loop lag of that second
-        }
-        self.series.append(point)
-        full = {**point, "endpoints": sorted(endpoints, key=lambda e: -e["requests"])}
+    def _sample(self, prev: np.ndarray, snap: np.ndarray, t: float) -> None:
+        """One window (driver.stats.window) from two snapshots: a point of the series, the
+        abort thresholds, and the live view (`on_progress(window)`)."""
+        win = window(prev, snap, self._tables(), self.layout, t, self.series[-1]["t"] if self.series else 0.0)
+        self.series.append(win.point())
         if self.aborted is None:
-            hit = self.watch.update(full)
+            hit = self.watch.update(win)
             if hit is not None:  # an abort threshold broken for its grace period: end the run
                 self.aborted = hit
                 self._note(f"aborted at {hit['t']:.0f}s: threshold {hit['threshold']} broken")
                 self._stop(STOP_GRACEFUL)
         if self.on_progress is not None:
-            self.on_progress(full)
+            self.on_progress(win)
 
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
         per_worker = [self.layout.views(row) for row in snap]
-        endpoints, checks = self._merge_by_name(per_worker)
+        endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
         result = Result(
             plan=self.plan.describe(),
@@ -425,38 +354,6 @@ class _Run:
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)
         return result
-
-    def _merge_by_name(self, per_worker) -> tuple[list[EndpointResult], list[dict]]:
-        """Endpoints and failed checks of every worker, merged by name (workers may
-        give a name met at run time different slots). Known names keep plan order."""
-        counters: dict[str, list] = {name: [] for name in self.plan.endpoints}
-        hists: dict[str, list] = {name: [] for name in self.plan.endpoints}
-        failed: dict[tuple[str, str], int] = {}
-        slots = self.layout.n_endpoints
-        for i, (_, wcounters, whists) in enumerate(per_worker):
-            names, checks = read_names(self.shm.names[i].array, slots)
-            for slot, name in enumerate(names):
-                if not name:
-                    continue
-                counters.setdefault(name, []).append(wcounters[slot])
-                hists.setdefault(name, []).append(whists[slot])
-            for slot, reason, n in checks:
-                key = (names[slot] if slot < len(names) else "?", reason)
-                failed[key] = failed.get(key, 0) + n
-        requests = {spec.name: len(spec.encode(self.plan.target)) for spec in self.plan.requests}
-        endpoints = []
-        for name, rows in counters.items():
-            if not rows:
-                continue
-            merged = merge_counters(np.stack(rows))
-            if not merged[[C_SENT, C_REQUESTS, *_ERROR_COLS]].any() and name not in self.plan.endpoints:
-                continue  # a slot named but never used ("other")
-            if name in requests:
-                merged[C_BYTES_OUT] = merged[C_SENT] * requests[name]
-            endpoints.append(EndpointResult(name, merged, np.sum(hists[name], axis=0)))
-        checks = [{"endpoint": ep, "reason": reason, "failures": n}
-                  for (ep, reason), n in sorted(failed.items(), key=lambda kv: -kv[1])]
-        return endpoints, checks
 
     def _duration(self, snap: np.ndarray) -> float:
         """Seconds from the common start to the last worker's end (or now)."""

@@ -1,2 +1,4 @@
-"""Numbers: results and their merge (`result`), SLOs (`thresholds`), the validity
-verdict (`validity`) and run-to-run comparison (`compare`). No I/O but JSON files."""
+"""Numbers: one endpoint's figures and their accessors (`endpoint`), worker blocks to
+windows and endpoints (`window`), results and their merge (`result`), SLOs
+(`thresholds`), the exit code and verdict text (`verdict`), the validity verdict
+(`validity`) and run-to-run comparison (`compare`). No I/O but JSON files."""

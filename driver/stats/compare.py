@@ -1,7 +1,7 @@
 """Two results side by side: per-endpoint deltas and `--fail-on` regression rules.
 
 `compare(base, new)` matches endpoints by name and adds a total row (the whole run,
-flow endpoints left out, as in the report). For each of req/s, p50, p95, p99 and the
+as in the report: Result.totals). The figures are the endpoints' own accessors. For each of req/s, p50, p95, p99 and the
 error rate a row has the base and new value, the absolute change and the relative
 change.
 
@@ -37,16 +37,13 @@ _RULE = re.compile(r"^(?P<metric>[A-Za-z_0-9]+)\s*(?P<op><=|>=|<|>)\s*"
 
 
 def _side(ep, duration_s: float) -> dict:
-    lat = ep.latency()
-    count = ep.flows if ep.is_flow else ep.requests
-    attempts = ep.requests + ep.errors
     return {
-        "requests": count,
-        "rps": count / duration_s if duration_s > 0 else None,
-        "p50": lat["p50_ns"],
-        "p95": lat["p95_ns"],
-        "p99": lat["p99_ns"],
-        "error_rate": (ep.errors + ep.http_errors) / attempts if attempts else None,
+        "requests": ep.count,
+        "rps": ep.rate(duration_s),
+        "p50": ep.percentile(50),
+        "p95": ep.percentile(95),
+        "p99": ep.percentile(99),
+        "error_rate": ep.error_rate,
     }
 
 

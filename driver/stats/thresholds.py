@@ -12,10 +12,15 @@ Syntax: `[ENDPOINT:]METRIC OP VALUE[UNIT][ abort[=GRACE]]`
 - A latency takes a time unit (ns, us, µs, ms, s); a rate takes `%` or a bare
   fraction (0.01 == 1%); rps and counts take no unit.
 - ENDPOINT: the endpoint name as in the report; names may hold ':' themselves, so
-  the metric is what follows the last ':'. Without it, the whole run (flow
-  endpoints left out, as in the report's total).
+  the metric is what follows the last ':'. Without it, the whole run (the report's
+  total: aggregate endpoints — `flow:NAME`, `iteration` — add their errors and
+  arrivals, not their requests or latency). Scenario arrivals are iterations:
+  `iteration:dropped<10` is the same as `dropped<10` in a scenario.
 - `abort` stops the run once the threshold has been broken continuously for GRACE
-  (default 5s) in the live per-second series (see LiveCheck for what is live).
+  (default 5s) in the live per-second windows (see LiveCheck for what is live).
+
+Every value is read through the accessors of driver.stats.endpoint.EndpointResult
+(error_rate, percentile, rate, arrivals...), the same at the end and live.
 
 Values are kept in one unit per kind: ns for latencies, a ratio 0..1 for rates and
 shares, requests/s for rps, plain numbers for counts.
@@ -27,13 +32,12 @@ import operator
 import re
 from dataclasses import dataclass
 
-from driver import histogram
-from driver.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD, PlanError
-from driver.layout import C_DROPPED, C_LATE, C_SENT, H_LATENCY
-from driver.durations import format_ns, parse_duration
+from driver.errors import PlanError
+from driver.durations import parse_duration
+from driver.stats.verdict import describe, exit_code, format_value, render, unjudged_check_failures  # noqa: F401
 
 __all__ = ["Threshold", "parse_threshold", "parse_all", "evaluate", "LiveCheck", "is_live", "AbortWatch",
-           "exit_code", "describe", "format_value", "render"]
+           "exit_code", "describe", "format_value", "render", "unjudged_check_failures"]
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 UPPER_OPS = ("<", "<=")
@@ -44,7 +48,6 @@ COUNT_METRICS = ("dropped", "late", "throttled")  # a count, or with % a share
 NAMED_TIMES = ("min", "mean", "max")
 NAMED_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
 METRIC_NAMES = (*NAMED_TIMES, *NAMED_PERCENTILES, "p(N)", *RATE_METRICS, "rps", *COUNT_METRICS)
-_SUMMARY_KEYS = {50.0: "p50_ns", 90.0: "p90_ns", 95.0: "p95_ns", 99.0: "p99_ns", 99.9: "p99_9_ns"}
 
 _ABORT = re.compile(r"\s+abort(?:=(?P<grace>\S*))?\s*$", re.IGNORECASE)
 _VALUE = re.compile(r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)$")
@@ -190,9 +193,9 @@ def evaluate(thresholds, result) -> list[dict]:
     for th in parse_all(thresholds):
         if th.endpoint is None:
             totals = totals if totals is not None else result.totals()
-            value = _final_value(th, totals, result, whole_run=True)
+            value = _final_value(th, totals, result)
         elif th.endpoint in by_name:
-            value = _final_value(th, by_name[th.endpoint], result, whole_run=False)
+            value = _final_value(th, by_name[th.endpoint], result)
         else:
             value = None
         out.append(_verdict(th, value))
@@ -208,116 +211,88 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _final_value(th: Threshold, ep, result, whole_run: bool) -> float | None:
+def _final_value(th: Threshold, ep, result) -> float | None:
+    return _measure(th, ep, result.duration_s)
+
+
+def _measure(th: Threshold, ep, span_s: float) -> float | None:
+    """The value of `th` on `ep` (an EndpointResult: an endpoint or a total, over the whole
+    run or one window) whose span is `span_s` seconds. Every figure is the accessor's."""
     if th.unit == "ns":
         return _latency(th, ep)
     if th.metric == "error_rate":
-        return _share(ep.errors + ep.http_errors, ep.requests + ep.errors)
+        return ep.error_rate
     if th.metric == "check_failure_rate":
-        return _share(ep.check_failures, ep.checks)
+        return ep.check_failure_rate
     if th.metric == "rps":
-        count = ep.flows if ep.is_flow else ep.requests
-        return count / result.duration_s if result.duration_s > 0 else None
+        return ep.rate(span_s)
     if th.metric == "throttled":
         return ep.throttled if th.unit == "count" else _share(ep.throttled, ep.requests)
-    # dropped, late: per open-loop arrival. Scenario arrivals are iterations, counted
-    # per worker (as driver.stats.validity reads them), not per endpoint.
-    if whole_run and result.plan.get("scenario"):
-        late = sum(w.get("iterations_late", 0) for w in result.workers)
-        dropped = sum(w.get("iterations_dropped", 0) for w in result.workers)
-        arrivals = sum(w.get("iterations", 0) for w in result.workers) + dropped
-    else:
-        late, dropped = int(ep.counters[C_LATE]), int(ep.counters[C_DROPPED])
-        arrivals = int(ep.counters[C_SENT]) + dropped
-    count = late if th.metric == "late" else dropped
-    return count if th.unit == "count" else _share(count, arrivals)
+    count = ep.late if th.metric == "late" else ep.dropped  # per open-loop arrival (iterations in scenarios)
+    return count if th.unit == "count" else _share(count, ep.arrivals)
 
 
 def _latency(th: Threshold, ep) -> float | None:
-    lat = ep.latency()
-    if not lat["count"]:
-        return None
     if th.metric in NAMED_TIMES:
-        return lat[f"{th.metric}_ns"]
-    if th.percentile in _SUMMARY_KEYS:
-        return lat[_SUMMARY_KEYS[th.percentile]]
-    value = histogram.percentile(ep.hists[H_LATENCY], th.percentile)
-    # as latency_summary does: a bucket's highest equivalent stays within the exact range
-    return min(max(value, lat["min_ns"]), lat["max_ns"])
+        return ep.latency()[f"{th.metric}_ns"]
+    return ep.percentile(th.percentile)
 
 
 # --- the live series -------------------------------------------------------------
 
 
 class LiveCheck:
-    """Thresholds evaluated on each per-second point of the run (supervisor's on_progress).
+    """Thresholds evaluated on each window of the run (driver.stats.window.Window, about a second).
 
-    Live: p50/p90/p95/p99, error_rate and rps of the last second for the whole run;
-    p50/p99, rps and error_rate for an endpoint (from point["endpoints"]); throttled,
-    dropped and late as a share of the last second or as a count since the start.
-    Where the point can undercount (an endpoint's errors without its 4xx/5xx, dropped
-    and late of scenario iterations), only upper limits (<, <=) are live. Everything
-    else (min, mean, max, other percentiles, check_failure_rate) is judged at the end only.
+    Live: every percentile, error_rate, check_failure_rate, rps and throttled, dropped
+    and late as shares, of the last window, for the whole run or an endpoint (an endpoint
+    absent from the window has rps 0 and no other value); dropped, late and throttled as
+    counts since the start, upper limits only (a count only grows, so only an upper limit
+    can be broken for good). min, mean and max are judged at the end only: a window does
+    not know the exact extremes.
     """
 
     def __init__(self, thresholds):
         self.thresholds = [th for th in parse_all(thresholds) if is_live(th)]
-        self.counts = {m: 0 for m in COUNT_METRICS}  # since the start of the run
+        self.counts = [0] * len(self.thresholds)  # count thresholds: their count since the start
 
-    def update(self, point: dict) -> list[dict]:
-        """Verdicts (with "t") of the live thresholds that have a value in this point."""
-        for m in COUNT_METRICS:
-            self.counts[m] += point.get(m, 0)
+    def update(self, point) -> list[dict]:
+        """Verdicts (with "t") of the live thresholds that have a value in this window."""
         out = []
-        for th in self.thresholds:
+        for i, th in enumerate(self.thresholds):
             value = self._value(th, point)
+            if th.unit == "count":
+                self.counts[i] += value or 0
+                value = self.counts[i]
             if value is not None:
-                out.append({**_verdict(th, value), "t": point["t"]})
+                out.append({**_verdict(th, value), "t": point.t})
         return out
 
-    def _value(self, th: Threshold, point: dict) -> float | None:
-        if th.endpoint is not None:
-            return _endpoint_live(th, point)
-        attempts = point["requests"] + point["errors"]
-        if th.unit == "ns":
-            return point.get(f"{th.metric}_ns")
-        if th.metric == "error_rate":
-            return _share(point["errors"] + point["http_errors"], attempts)
-        if th.metric == "rps":
-            return point["rps"]
-        if th.unit == "count":
-            return self.counts[th.metric]
-        if th.metric == "throttled":
-            return _share(point["throttled"], point["requests"])
-        return _share(point[th.metric], attempts + point["dropped"])  # of the second's arrivals
+    def _value(self, th: Threshold, point) -> float | None:
+        """`th` on one window: the whole run's total or the endpoint's row."""
+        return _endpoint_live(th, point) if th.endpoint is not None else _measure(th, point.total, point.dt)
 
 
 def is_live(th: Threshold) -> bool:
-    """Whether LiveCheck can judge `th` from the per-second points (see LiveCheck)."""
-    if th.endpoint is not None:
-        return th.metric in ("p50", "p99", "rps") or (th.metric == "error_rate" and th.op in UPPER_OPS)
-    if th.metric in ("p50", "p90", "p95", "p99", "error_rate", "rps", "throttled"):
-        return True
-    return th.metric in ("dropped", "late") and th.op in UPPER_OPS
+    """Whether LiveCheck can judge `th` from the windows (see LiveCheck)."""
+    if th.metric in NAMED_TIMES:
+        return False
+    return th.unit != "count" or th.op in UPPER_OPS
 
 
-def _endpoint_live(th: Threshold, point: dict) -> float | None:
-    entry = next((e for e in point.get("endpoints", ()) if e["name"] == th.endpoint), None)
-    if entry is None:  # nothing from this endpoint in the last second
+def _endpoint_live(th: Threshold, point) -> float | None:
+    row = point.row(th.endpoint)
+    if row is None:  # nothing from this endpoint in the window
         return 0.0 if th.metric == "rps" else None
-    if th.metric == "rps":
-        return entry["rps"]
-    if th.metric == "error_rate":
-        return _share(entry["errors"] + entry.get("http_errors", 0), entry["requests"] + entry["errors"])
-    return entry.get(f"{th.metric}_ns")
+    return _measure(th, row, point.dt)
 
 
 class AbortWatch:
     """Which `abort` threshold, if any, has been broken for its whole grace period.
 
-    Feed it every point; a point covers the second before its "t", so a streak of
-    broken points starts at the previous point's t. A point where the threshold holds
-    ends the streak; a point with no value for it (no responses that second) neither
+    Feed it every window; a window covers the second before its `t`, so a streak of
+    broken windows starts at the previous window's t. A window where the threshold holds
+    ends the streak; a window with no value for it (no responses that second) neither
     starts nor ends one.
     """
 
@@ -328,10 +303,12 @@ class AbortWatch:
         self.prev_t = 0.0
         self.fired: dict | None = None
 
-    def update(self, point: dict) -> dict | None:
-        """{"threshold": text, "t": seconds} the first time one has been broken for its grace; else None."""
+    def update(self, point) -> dict | None:
+        """{"threshold": text, "t": seconds} the first time one has been broken for its grace; else None.
+
+        `point`: a driver.stats.window.Window."""
         verdicts = self.live.update(point)
-        t = point["t"]
+        t = point.t
         hit = None
         for v in verdicts:
             th = v["threshold"]
@@ -346,67 +323,3 @@ class AbortWatch:
             self.fired = hit
             return hit
         return None
-
-
-# --- exit code and text ----------------------------------------------------------
-
-
-def exit_code(result, verdicts: list[dict] | None = None) -> int:
-    """The CLI's exit code for a finished run, the first that applies:
-
-    130 interrupted (Ctrl-C) > 3 not carried out (aborted by a threshold, or incomplete:
-    a worker died) > 4 not valid (the load generator could not measure: validity) >
-    1 a threshold failed (`verdicts`, by default `result.verdicts`) > 0 passed.
-    A run that did not finish says nothing trustworthy about thresholds, hence the order.
-    """
-    if result.interrupted:
-        return EXIT_INTERRUPTED
-    if result.aborted or not result.complete:
-        return EXIT_NOT_RUN
-    if result.validity.get("valid") is False:
-        return EXIT_INVALID
-    if any(not v["passed"] for v in (result.verdicts if verdicts is None else verdicts)):
-        return EXIT_THRESHOLD
-    return EXIT_OK
-
-
-def _compact_ns(ns: float) -> str:
-    """A limit in the largest unit that keeps it >= 1: 5s, 300ms, 1.5µs."""
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if ns >= scale:
-            return f"{ns / scale:g}{unit}"
-    return f"{ns:g}ns"
-
-
-def format_value(value: float | None, unit: str, limit: bool = False) -> str:
-    """A verdict's value (or, with limit=True, its limit) for people."""
-    if value is None:
-        return "no data"
-    if unit == "ns":
-        return _compact_ns(value) if limit else format_ns(value)
-    if unit == "ratio":
-        return f"{value * 100:g}%" if limit else f"{value * 100:.2f}%"
-    if unit == "rps":
-        return f"{value:g}" if limit else f"{value:.1f}"
-    return f"{value:.0f}"
-
-
-def describe(verdict: dict) -> str:
-    """`p99 = 6.20s (limit < 5s) FAILED`, with `ENDPOINT: ` before it for an endpoint."""
-    where = f"{verdict['endpoint']}: " if verdict.get("endpoint") is not None else ""
-    value = format_value(verdict["value"], verdict["unit"])
-    if verdict["value"] is None and verdict.get("endpoint") is not None and "t" not in verdict:
-        value = "no data (no such endpoint, or nothing recorded)"
-    limit = format_value(verdict["limit"], verdict["unit"], limit=True)
-    status = "passed" if verdict["passed"] else "FAILED"
-    return f"{where}{verdict['metric']} = {value} (limit {verdict['op']} {limit}) {status}"
-
-
-def render(verdicts: list[dict]) -> str:
-    """The report's threshold block: one line per verdict and a count ('' when none)."""
-    if not verdicts:
-        return ""
-    failed = sum(1 for v in verdicts if not v["passed"])
-    lines = [f"thresholds: {len(verdicts) - failed} passed, {failed} failed"]
-    lines += [f"  {'ok  ' if v['passed'] else 'FAIL'}  {describe(v)}" for v in verdicts]
-    return "\n".join(lines)

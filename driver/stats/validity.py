@@ -11,12 +11,13 @@ Rules (each breach is a reason; any reason makes the run not valid):
   measured seconds.
 - Event loop: the worst worker's mean event-loop lag was over LAG_BOUND_NS in more
   than MOST of the measured seconds.
-- Open loop: more than LATE_BOUND of the arrivals started over LATE_NS late.
+- Open loop: more than LATE_BOUND of the arrivals started over LATE_NS late (the
+  arrivals of the run's total: requests, or in a scenario iterations).
 The first second (start-up) and a final partial second are left out.
 """
 from __future__ import annotations
 
-from driver.layout import C_DROPPED, C_LATE, C_SENT, LATE_NS
+from driver.layout import LATE_NS
 
 CPU_BOUND = 0.95
 MOST = 0.5
@@ -34,13 +35,8 @@ def assess(result) -> dict:
     lag = [p.get("lag_mean_ns", 0) for p in points]
     cpu_bound = sum(1 for c in cpu if c >= CPU_BOUND)
     laggy = sum(1 for x in lag if x > LAG_BOUND_NS)
-    if result.plan.get("scenario"):  # open-loop arrivals are iterations
-        late = sum(w.get("iterations_late", 0) for w in result.workers)
-        arrivals = sum(w.get("iterations", 0) + w.get("iterations_dropped", 0) for w in result.workers)
-    else:
-        tot = result.totals()
-        late = int(tot.counters[C_LATE])
-        arrivals = int(tot.counters[C_SENT] + tot.counters[C_DROPPED])
+    tot = result.totals()
+    late, arrivals = tot.late, tot.arrivals
     late_share = late / arrivals if arrivals else 0.0
     figures = {
         "seconds": n,

@@ -1,0 +1,90 @@
+"""The run's verdict: the exit code, failed checks nobody judged, threshold verdicts as text.
+
+Verdicts are the dicts driver.stats.thresholds.evaluate makes; this module only reads
+them (and the Result), so reports and the CLI can use it without the threshold parser.
+"""
+from __future__ import annotations
+
+from driver.durations import format_ns
+from driver.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD
+
+__all__ = ["exit_code", "unjudged_check_failures", "describe", "format_value", "render"]
+
+
+def unjudged_check_failures(result, verdicts: list[dict] | None = None) -> int:
+    """Failed checks (on requests, and failed flows) that no `check_failure_rate` threshold judges.
+
+    A `check_failure_rate` threshold for the whole run judges every check; one for an
+    endpoint judges that endpoint's. Failures left over fail the run by themselves
+    (exit 1), as in Locust, where a run with failures exits 1.
+    """
+    verdicts = result.verdicts if verdicts is None else verdicts
+    judged = {v.get("endpoint") for v in verdicts or () if v.get("metric") == "check_failure_rate"}
+    if None in judged:
+        return 0
+    return sum(ep.check_failures for ep in result.endpoints if ep.name not in judged)
+
+
+def exit_code(result, verdicts: list[dict] | None = None) -> int:
+    """The CLI's exit code for a finished run, the first that applies:
+
+    130 interrupted (Ctrl-C) > 3 not carried out (aborted by a threshold, or incomplete:
+    a worker died) > 4 not valid (the load generator could not measure: validity) >
+    1 a threshold failed (`verdicts`, by default `result.verdicts`), or checks failed
+    and no `check_failure_rate` threshold sets the tolerance for them
+    (`unjudged_check_failures`: Locust's convention, a run with failures exits 1) >
+    0 passed. A run that did not finish says nothing trustworthy about thresholds,
+    hence the order.
+    """
+    verdicts = result.verdicts if verdicts is None else verdicts
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.aborted or not result.complete:
+        return EXIT_NOT_RUN
+    if result.validity.get("valid") is False:
+        return EXIT_INVALID
+    if any(not v["passed"] for v in verdicts) or unjudged_check_failures(result, verdicts):
+        return EXIT_THRESHOLD
+    return EXIT_OK
+
+
+def _compact_ns(ns: float) -> str:
+    """A limit in the largest unit that keeps it >= 1: 5s, 300ms, 1.5µs."""
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:g}{unit}"
+    return f"{ns:g}ns"
+
+
+def format_value(value: float | None, unit: str, limit: bool = False) -> str:
+    """A verdict's value (or, with limit=True, its limit) for people."""
+    if value is None:
+        return "no data"
+    if unit == "ns":
+        return _compact_ns(value) if limit else format_ns(value)
+    if unit == "ratio":
+        return f"{value * 100:g}%" if limit else f"{value * 100:.2f}%"
+    if unit == "rps":
+        return f"{value:g}" if limit else f"{value:.1f}"
+    return f"{value:.0f}"
+
+
+def describe(verdict: dict) -> str:
+    """`p99 = 6.20s (limit < 5s) FAILED`, with `ENDPOINT: ` before it for an endpoint."""
+    where = f"{verdict['endpoint']}: " if verdict.get("endpoint") is not None else ""
+    value = format_value(verdict["value"], verdict["unit"])
+    if verdict["value"] is None and verdict.get("endpoint") is not None and "t" not in verdict:
+        value = "no data (no such endpoint, or nothing recorded)"
+    limit = format_value(verdict["limit"], verdict["unit"], limit=True)
+    status = "passed" if verdict["passed"] else "FAILED"
+    return f"{where}{verdict['metric']} = {value} (limit {verdict['op']} {limit}) {status}"
+
+
+def render(verdicts: list[dict]) -> str:
+    """The report's threshold block: one line per verdict and a count ('' when none)."""
+    if not verdicts:
+        return ""
+    failed = sum(1 for v in verdicts if not v["passed"])
+    lines = [f"thresholds: {len(verdicts) - failed} passed, {failed} failed"]
+    lines += [f"  {'ok  ' if v['passed'] else 'FAIL'}  {describe(v)}" for v in verdicts]
+    return "\n".join(lines)
