@@ -9,7 +9,8 @@ EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUN = 3
 EXIT_INVALID = 4
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM): timeout, docker stop, Kubernetes, CI cancellation
 
 
 class DriverError(Exception):

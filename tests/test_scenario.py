@@ -6,7 +6,6 @@ from dataclasses import replace
 import pytest
 
 import driver
-from driver import layout
 from driver.cli import build_plan
 from driver.engine.endpoints import default_name
 from driver.errors import DriverError

@@ -169,7 +169,8 @@ def run_notices(result: Result) -> list[str]:
         at = f" at {t:.1f}s" if isinstance(t, (int, float)) else ""
         out.append(f"aborted{at} by threshold {result.aborted.get('threshold', '?')}")
     if result.interrupted:
-        out.append("interrupted (Ctrl-C): the numbers cover the run up to the interruption")
+        how = "SIGTERM" if result.interrupted_by == "SIGTERM" else "Ctrl-C"
+        out.append(f"interrupted ({how}): the numbers cover the run up to the interruption")
     if not result.complete:
         # the interruption and the abort have their own notice above
         reasons = [r for r in result.reasons if not r.startswith(("interrupted", "aborted"))]

@@ -347,6 +347,7 @@ class _Run:
             environment=describe_environment(self.plan.workers),
             complete=not self.reasons and not self.interrupted,
             interrupted=self.interrupted,
+            interrupted_by=self.interrupted_by,
             reasons=self.reasons + ([f"interrupted ({self.interrupted_by})"] if self.interrupted else []),
             checks=checks,
             aborted=self.aborted,

@@ -40,6 +40,7 @@ class Result:
     environment: dict = field(default_factory=dict)
     complete: bool = True
     interrupted: bool = False
+    interrupted_by: str | None = None  # "SIGINT" (Ctrl-C) or "SIGTERM"
     reasons: list[str] = field(default_factory=list)
     checks: list[dict] = field(default_factory=list)  # failed checks: endpoint, reason, failures
     verdicts: list[dict] = field(default_factory=list)  # threshold verdicts (driver.stats.thresholds)
@@ -73,6 +74,7 @@ class Result:
             "duration_s": self.duration_s,
             "complete": self.complete,
             "interrupted": self.interrupted,
+            "interrupted_by": self.interrupted_by,
             "reasons": self.reasons,
             "checks": self.checks,
             "verdicts": self.verdicts,
@@ -117,6 +119,7 @@ class Result:
             started_at=data.get("started_at", ""), series=data.get("series", []),
             workers=data.get("workers", []), environment=data.get("environment", {}),
             complete=data.get("complete", True), interrupted=data.get("interrupted", False),
+            interrupted_by=data.get("interrupted_by"),
             reasons=data.get("reasons", []),
             checks=data.get("checks", []),
             verdicts=data.get("verdicts", []),
@@ -157,6 +160,7 @@ class Result:
             environment=self.environment,
             complete=self.complete and other.complete,
             interrupted=self.interrupted or other.interrupted,
+            interrupted_by=self.interrupted_by or other.interrupted_by,
             reasons=[*self.reasons, *other.reasons],
             checks=_merge_checks(self.checks, other.checks),
         )

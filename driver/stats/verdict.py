@@ -6,7 +6,7 @@ them (and the Result), so reports and the CLI can use it without the threshold p
 from __future__ import annotations
 
 from driver.durations import format_ns
-from driver.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD
+from driver.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD
 
 __all__ = ["exit_code", "unjudged_check_failures", "describe", "format_value", "render"]
 
@@ -28,7 +28,7 @@ def unjudged_check_failures(result, verdicts: list[dict] | None = None) -> int:
 def exit_code(result, verdicts: list[dict] | None = None) -> int:
     """The CLI's exit code for a finished run, the first that applies:
 
-    130 interrupted (Ctrl-C) > 3 not carried out (aborted by a threshold, or incomplete:
+    130 interrupted (Ctrl-C; 143: SIGTERM) > 3 not carried out (aborted by a threshold, or incomplete:
     a worker died) > 4 not valid (the load generator could not measure: validity) >
     1 a threshold failed (`verdicts`, by default `result.verdicts`), or checks failed
     and no `check_failure_rate` threshold sets the tolerance for them
@@ -38,7 +38,7 @@ def exit_code(result, verdicts: list[dict] | None = None) -> int:
     """
     verdicts = result.verdicts if verdicts is None else verdicts
     if result.interrupted:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if result.interrupted_by == "SIGTERM" else EXIT_INTERRUPTED
     if result.aborted or not result.complete:
         return EXIT_NOT_RUN
     if result.validity.get("valid") is False:
