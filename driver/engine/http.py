@@ -39,7 +39,7 @@ class EngineBase:
         self.address = address
         self.start_ns = start_ns
         self.loop = asyncio.get_running_loop()
-        self.ssl_ctx = make_ssl_context(plan.meta.get("insecure", False)) if plan.target.tls else None
+        self.ssl_ctx = make_ssl_context(plan.insecure) if plan.target.tls else None
         # requests (scenarios: iterations) this worker may still start; -1: no limit
         self.remaining = split(plan.max_requests, n_workers, index) if plan.max_requests else -1
         self.stopping = False

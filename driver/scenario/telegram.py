@@ -48,8 +48,8 @@ class CatalogBot(User):
         engine = self.http.engine
         cat = _catalogs.get(id(engine))
         if cat is None:
-            items = engine.plan.meta.get("catalog")
-            cat = _catalogs[id(engine)] = load_catalog(list(items)) if items else self.catalog
+            items = engine.plan.catalog
+            cat = _catalogs[id(engine)] = items or self.catalog
         return cat
 
     @task

@@ -89,7 +89,7 @@ class ScenarioEngine(EngineBase):
         self.task_names = [t for t, _ in tasks]
         self.task_cum_weights = list(itertools.accumulate(w for _, w in tasks))
         self.honour_retry_after = self.spec.retry_after == "honour"
-        self.base_path = plan.meta.get("base_path", "").rstrip("/")
+        self.base_path = plan.base_path.rstrip("/")
         self.vus: list[_VU] = []
         self.idle_vus: list[_VU] = []
         self.last_connect_error = None
