@@ -148,8 +148,8 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
 
 
 def build_plan(url: str, load: dict, scenario: str | None, **request):
-    """`driver.make_plan(url, scenario=scenario, **load, **request)`, in the argument shape
-    tests/test_scenario.py calls it with."""
+    """`make_plan(url, scenario=scenario, **load, **request)`: the shape tests/test_scenario.py
+    calls; everything else calls driver.make_plan."""
     return make_plan(url, scenario=scenario, **load, **request)
 
 

@@ -119,7 +119,7 @@ class UserPoolSpec:
 class ScenarioSpec:
     """What a virtual user does: a Python User class, or tasks and flows declared in YAML.
 
-    YAML tasks are normalised dicts (driver.config.loader writes them, driver.scenario.api runs them):
+    YAML tasks are normalised dicts (driver.config.tasks writes them, driver.scenario runs them):
       {"name", "weight", "method", "path", "headers": {name: template},
        "body": None | {"json": obj} | {"text": str} | {"telegram": {...}} | {"whatsapp": {...}},
        "expect": {"status": [int | "2xx", ...], "json": {path: value}, "contains": str, "headers": {n: v}},
