@@ -205,8 +205,10 @@ def profiles_cmd(config_file):
     for name, p in rows.items():
         rate = p.get("rate")
         rate = f"{rate:g}" if isinstance(rate, (int, float)) else "-"
-        click.echo(f"{name:<10} {p.get('users', '-'):>6} {rate:>7} {str(p.get('duration', '-')):>9}  "
-                   f"{p.get('description', '')}")
+        duration = p.get("duration", "-")
+        if "stages" in p and "duration" not in p:  # stages set their own length
+            duration = f"{sum(d for d, _ in p['stages']):g}s"
+        click.echo(f"{name:<10} {p.get('users', '-'):>6} {rate:>7} {str(duration):>9}  {p.get('description', '')}")
 
 
 @cli.command("validate")

@@ -195,3 +195,12 @@ def test_a_config_error_is_one_line_with_file_and_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.decode().splitlines() == [
         f"driver: error: {cfg}:3: load.users must be an integer, got 'many'"]
+
+
+def test_profiles_lists_a_config_profile_whose_stages_set_its_length(tmp_path):
+    cfg = tmp_path / "driver.yaml"
+    cfg.write_text("target: {base_url: 'http://127.0.0.1:8080/'}\nprofiles:\n  smoke: {stages: ['10s:5', '5s:0']}\n")
+    proc = driver_cli("profiles", "-c", str(cfg))
+    assert proc.returncode == 0, proc.stderr.decode()
+    smoke = next(line for line in proc.stdout.decode().splitlines() if line.startswith("smoke"))
+    assert smoke.split()[1:4] == ["5", "10", "15s"]  # the built-in's users and rate, the stages' length
