@@ -33,7 +33,6 @@ SECRET_HEADERS = frozenset(
 )
 MASK = "***"
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_METHOD = re.compile(r"^[A-Z]+$")
 
 
 @dataclass(frozen=True)
