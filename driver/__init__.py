@@ -9,8 +9,9 @@ The package root is a facade with no side effects on import:
 """
 __version__ = "0.1.0"
 
-from driver.errors import DriverError, PlanError, RunFailed, TargetUnreachable  # noqa: E402
-from driver.plan import Plan, make_plan  # noqa: E402
+from driver.errors import DriverError, PlanError, PlanWarning, RunFailed, TargetUnreachable  # noqa: E402
+from driver.plan import Plan  # noqa: E402
+from driver.planning import make_plan  # noqa: E402
 from driver.stats.result import Result  # noqa: E402
 
 
@@ -29,6 +30,7 @@ __all__ = [
     "Result",
     "DriverError",
     "PlanError",
+    "PlanWarning",
     "RunFailed",
     "TargetUnreachable",
 ]

@@ -6,18 +6,22 @@ exit codes); no traceback reaches the user for anything they can cause.
 from __future__ import annotations
 
 import sys
+import warnings
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from driver import __version__
-from driver.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError
-from driver.plan import make_plan
+from driver.config import list_profiles, load_config, validate_config
+from driver.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError, PlanError, PlanWarning
+from driver.planning import make_plan
 from driver.stats.result import Result
 from driver.reports.summary import render
 
 DEFAULT_OUTPUT = "driver-results"
+DEFAULT_FORMATS = ("json", "html")
 
 
 def _fail(message: str, code: int = EXIT_USAGE):
@@ -39,7 +43,7 @@ def output_dir(base: str | Path) -> Path:
     raise DriverError(f"cannot create a new run directory under {base}")
 
 
-def execute(plan, output: str | None, quiet: bool, formats=None) -> int:
+def execute(plan, quiet: bool) -> int:
     """Run a plan with the live view, print the report, write the result files; the exit code.
 
     Everything measured is written, also when the run was interrupted, aborted or
@@ -47,10 +51,11 @@ def execute(plan, output: str | None, quiet: bool, formats=None) -> int:
     """
     from driver.stats import thresholds
     from driver.reports.live import make_progress
-    from driver.reports import parse_formats, write_reports
+    from driver.reports import write_reports
     from driver.runner.supervisor import run
 
-    formats = parse_formats(formats or plan.meta.get("output", {}).get("report") or "json,html")
+    output = plan.output.dir or DEFAULT_OUTPUT
+    formats = plan.output.formats or DEFAULT_FORMATS
     with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
         result = run(plan, on_progress=progress.update)
     click.echo(render(result))
@@ -58,14 +63,28 @@ def execute(plan, output: str | None, quiet: bool, formats=None) -> int:
         click.echo("\n" + thresholds.render(result.verdicts))
     if not result.validity.get("valid", True):
         click.echo("\nNOT VALID: " + "; ".join(result.validity["reasons"]), err=True)
-    if output is not None:
-        try:
-            directory = output_dir(output)
-            paths = write_reports(result, directory, formats)
-        except OSError as exc:
-            raise DriverError(f"cannot write the results under {output}: {exc.strerror}") from None
-        click.echo(f"\nresults: {directory} ({', '.join(p.name for p in paths)})")
+    try:
+        directory = output_dir(output)
+        paths = write_reports(result, directory, formats)
+    except OSError as exc:
+        raise DriverError(f"cannot write the results under {output}: {exc.strerror}") from None
+    click.echo(f"\nresults: {directory} ({', '.join(p.name for p in paths)})")
     return thresholds.exit_code(result)
+
+
+@contextmanager
+def warnings_shown():
+    """Print each PlanWarning raised inside as one `driver: warning:` line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PlanWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, PlanWarning):
+                    click.echo(f"driver: warning: {w.message}", err=True)
+                else:  # not ours: as Python would have shown it
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,7 +105,7 @@ def cli():
 @click.option("--ramp-up", help="Ramp users (or the rate) up from 0 over this time.")
 @click.option("--stage", "stages", multiple=True, help="DURATION:TARGET, repeatable: k6-style stages.")
 @click.option("-w", "--workers", type=int, help="Worker processes (default: the CPUs this process may use).")
-@click.option("-m", "--method", default="GET", show_default=True)
+@click.option("-m", "--method", help="HTTP method of a URL run (default GET).")
 @click.option("-H", "--header", "headers", multiple=True, help="'Name: value', repeatable.")
 @click.option("--body", help="Request body (a JSON body gets Content-Type: application/json).")
 @click.option("--body-file", type=str, help="Read the request body from this file.")
@@ -106,91 +125,32 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
             method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
             output, threshold_list, formats, quiet):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
-    load = {"users": users, "rate": rate, "duration": duration, "requests": max_requests, "ramp_up": ramp_up,
-            "stages": stages or None, "workers": workers, "max_in_flight": max_in_flight, "profile": profile}
-    load = {k: v for k, v in load.items() if v is not None}
-    if config_file:
-        from driver.config.loader import load_config
+    from driver.reports import parse_formats
 
-        given = [flag for flag, v in (("-H", headers), ("--body", body), ("--body-file", body_file),
-                                      ("--name", name), ("-s", scenario), ("URL", url)) if v]
-        if method != "GET":
-            given.append("-m")
-        if given:
-            raise DriverError(f"{', '.join(given)} cannot be combined with -c: put them in the config file")
-        extra = {"think": think, "timeout": timeout, "connect_timeout": connect_timeout,
-                 "insecure": insecure or None}
-        plan = load_config(config_file, overrides={**load, **{k: v for k, v in extra.items() if v is not None}})
-    else:
-        if not url:
-            raise DriverError("give a URL to load, or a config file with -c FILE")
-        plan = build_plan(url, load, scenario, method=method, headers=headers, body=body, body_file=body_file,
-                          timeout=timeout, connect_timeout=connect_timeout, think=think, name=name)
-    if insecure:
-        plan.meta["insecure"] = True
-    plan = with_thresholds(plan, threshold_list)
-    if formats is not None:
-        from driver.reports import parse_formats
-
-        parse_formats(formats)  # a bad format is a usage error before the run, not after
-    output = output or plan.meta.get("output", {}).get("dir") or DEFAULT_OUTPUT
-    sys.exit(execute(plan, output, quiet, formats))
-
-
-def with_thresholds(plan, extra):
-    """The plan with the CLI's thresholds added to the config's, all parsed (bad ones: exit 2)."""
-    from dataclasses import replace
-
-    from driver.stats.thresholds import parse_all
-
-    texts = tuple(plan.thresholds) + tuple(extra)
-    parse_all(texts)
-    return replace(plan, thresholds=texts) if extra else plan
+    settings = {"users": users, "rate": rate, "duration": duration, "requests": max_requests, "ramp_up": ramp_up,
+                "stages": stages, "workers": workers, "max_in_flight": max_in_flight, "think": think,
+                "timeout": timeout, "connect_timeout": connect_timeout, "insecure": insecure, "output": output,
+                "report": parse_formats(formats) if formats is not None else None}
+    with warnings_shown():
+        if config_file:
+            given = [flag for flag, v in (("URL", url), ("-s", scenario), ("-m", method), ("-H", headers),
+                                          ("--body", body), ("--body-file", body_file), ("--name", name)) if v]
+            if given:
+                raise PlanError(f"{', '.join(given)} cannot be combined with -c: put them in the config file",
+                                flag=given[0])
+            plan = load_config(config_file, {**settings, "profile": profile, "thresholds": threshold_list})
+        elif not url:
+            raise PlanError("give a URL to load, or a config file with -c FILE", flag="URL")
+        else:
+            plan = make_plan(url, profile=profile, scenario=scenario, method=method, headers=headers, body=body,
+                             body_file=body_file, name=name, thresholds=threshold_list, **settings)
+    sys.exit(execute(plan, quiet))
 
 
 def build_plan(url: str, load: dict, scenario: str | None, **request):
-    """A plan from flags: a profile's values, then the flags; a Python scenario if given."""
-    from dataclasses import replace
-
-    from driver.plan import ScenarioSpec, parse_url
-
-    load = dict(load)
-    profile = load.pop("profile", None)
-    if profile is not None:
-        from driver.config.loader import PROFILES, unknown_profile
-
-        if profile not in PROFILES:
-            raise DriverError(unknown_profile(profile, PROFILES))
-        load = {**PROFILES[profile], **load}
-    if scenario is not None:
-        request.pop("think", None)
-    plan = make_plan(url, **load, **request)
-    if profile is not None:
-        plan = replace(plan, profile=profile)
-    if scenario is None:
-        return plan
-    spec = ScenarioSpec(python=scenario, base_dir=".")
-    check_scenario(spec)
-    _, path = parse_url(url)
-    plan = replace(plan, scenario=spec, requests=())
-    plan.meta["base_path"] = path.split("?")[0].rstrip("/")
-    return plan
-
-
-def check_scenario(spec) -> None:
-    """Import the scenario in the parent so a broken one is one line here, not a dead worker."""
-    from driver.scenario.loader import load_user_class
-
-    try:
-        cls = load_user_class(spec)
-    except DriverError:
-        raise
-    except FileNotFoundError:
-        raise DriverError(f"scenario file not found: {spec.python}") from None
-    except (Exception, SystemExit) as exc:  # anything the user's module raises while importing
-        raise DriverError(f"scenario {spec.python} does not import: {type(exc).__name__}: {exc}") from None
-    if not cls.tasks():
-        raise DriverError(f"scenario {spec.python}: {cls.__name__} has no @task methods")
+    """`make_plan(url, scenario=scenario, **load, **request)`: the shape tests/test_scenario.py
+    calls; everything else calls driver.make_plan."""
+    return make_plan(url, scenario=scenario, **load, **request)
 
 
 @cli.command("demo")
@@ -210,10 +170,9 @@ def demo_cmd(users, duration, workers, output, quiet):
 
     with DemoTargetProcess() as target:
         click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)")
-        plan = build_plan(target.url, {"users": users, "duration": duration,
-                                       "workers": workers or available_cpus()},
-                          "driver.scenario.telegram:CatalogBot")
-        code = execute(plan, output, quiet)
+        plan = make_plan(target.url, scenario="driver.scenario.telegram:CatalogBot", users=users,
+                         duration=duration, workers=workers or available_cpus(), output=output)
+        code = execute(plan, quiet)
     sys.exit(code)
 
 
@@ -241,24 +200,23 @@ def target_demo_cmd(host, port):
 @click.option("-c", "--config", "config_file", help="Also list the profiles a config file defines.")
 def profiles_cmd(config_file):
     """List the named load profiles (open loop: `rate` arrivals/s, at most `users` in flight)."""
-    from driver.config.loader import list_profiles
-
     rows = list_profiles(config_file)
     click.echo(f"{'profile':<10} {'users':>6} {'rate/s':>7} {'duration':>9}  description")
     for name, p in rows.items():
         rate = p.get("rate")
         rate = f"{rate:g}" if isinstance(rate, (int, float)) else "-"
-        click.echo(f"{name:<10} {p.get('users', '-'):>6} {rate:>7} {str(p.get('duration', '-')):>9}  "
-                   f"{p.get('description', '')}")
+        duration = p.get("duration", "-")
+        if "stages" in p and "duration" not in p:  # stages set their own length
+            duration = f"{sum(d for d, _ in p['stages']):g}s"
+        click.echo(f"{name:<10} {p.get('users', '-'):>6} {rate:>7} {str(duration):>9}  {p.get('description', '')}")
 
 
 @cli.command("validate")
 @click.argument("config_file")
 def validate_cmd(config_file):
     """Check a config file without running it."""
-    from driver.config.loader import validate_config
-
-    plan = validate_config(config_file)
+    with warnings_shown():
+        plan = validate_config(config_file)
     what = (f"scenario {plan.scenario.python}" if plan.scenario and plan.scenario.python
             else f"{len(plan.endpoints)} endpoints")
     click.echo(f"{config_file}: ok — {plan.mode} loop, {what}, target {plan.target.base_url}")

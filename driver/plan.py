@@ -1,20 +1,26 @@
 """The plan: everything a run needs, validated once in the parent, frozen and picklable.
 
 Workers receive the plan as it is (spawn-safe: no globals), so everything here is
-plain data. `make_plan` is the one place where user input becomes a plan; it raises
-PlanError with a message that names the option and the problem.
+plain data, and nothing here imports from above it. The parsers of single values
+(URL, header, duration, stage) live here too; `driver.planning` turns user input
+(flags, a config file, a profile) into a Plan with them.
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from driver import __version__
 from driver.errors import PlanError
-from driver.shapes import Shape, from_stages, ramp_then_hold
+from driver.shapes import Shape
 from driver.durations import parse_duration
+
+if TYPE_CHECKING:  # types only: both modules sit above the plan
+    from driver.payloads.catalog import Command
+    from driver.stats.thresholds import Threshold
 
 CLOSED = "closed"  # virtual users, each: request -> response -> think -> request
 OPEN = "open"  # arrivals per second on a schedule, latency from the intended start
@@ -27,7 +33,6 @@ SECRET_HEADERS = frozenset(
 )
 MASK = "***"
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_METHOD = re.compile(r"^[A-Z]+$")
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ class UserPoolSpec:
 class ScenarioSpec:
     """What a virtual user does: a Python User class, or tasks and flows declared in YAML.
 
-    YAML tasks are normalised dicts (driver.config.loader writes them, driver.scenario.api runs them):
+    YAML tasks are normalised dicts (driver.config.tasks writes them, driver.scenario runs them):
       {"name", "weight", "method", "path", "headers": {name: template},
        "body": None | {"json": obj} | {"text": str} | {"telegram": {...}} | {"whatsapp": {...}},
        "expect": {"status": [int | "2xx", ...], "json": {path: value}, "contains": str, "headers": {n: v}},
@@ -134,6 +139,14 @@ class ScenarioSpec:
 
 
 @dataclass(frozen=True)
+class OutputSpec:
+    """Where the results go: a directory (each run gets its own under it) and the formats."""
+
+    dir: str | None = None  # None: the CLI's default (./driver-results)
+    formats: tuple[str, ...] | None = None  # None: json and html
+
+
+@dataclass(frozen=True)
 class Plan:
     target: Target
     requests: tuple[RequestSpec, ...]
@@ -149,19 +162,15 @@ class Plan:
     grace_s: float = 3.0  # at the end: how long in-flight requests may still finish
     scenario: ScenarioSpec | None = None  # None: the fast path, `requests` on every connection
     user_pool: UserPoolSpec = UserPoolSpec()
-    thresholds: tuple[str, ...] = ()  # SLO expressions, e.g. "p99<5s", "/start:p95<1s"
+    thresholds: tuple[Threshold, ...] = ()  # parsed SLOs, each with its text and where it was given
     secrets: tuple[str, ...] = ()  # values never printed or written (masked as MASK)
     max_endpoints: int = 64  # endpoint slots per worker; names beyond them go to "other"
     profile: str | None = None
-    meta: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def insecure(self) -> bool:
-        return bool(self.meta.get("insecure", False))
-
-    @property
-    def base_path(self) -> str:
-        return self.meta.get("base_path", "")
+    insecure: bool = False  # TLS certificates are not verified
+    base_path: str = ""  # put before a Python scenario's paths: the URL's path ("/api"), no trailing "/"
+    output: OutputSpec = OutputSpec()
+    config_path: str | None = None  # the config file the plan was read from
+    catalog: tuple[Command, ...] | None = None  # the config's bot commands (driver.scenario.telegram)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -199,8 +208,9 @@ class Plan:
         return {
             "scenario": scenario,
             "profile": self.profile,
-            "thresholds": list(self.thresholds),
+            "thresholds": [th.text for th in self.thresholds],
             "target": self.target.base_url,
+            "insecure": self.insecure,
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,
@@ -322,34 +332,8 @@ def parse_stage(text: str) -> tuple[float, float]:
     )
 
 
-def make_plan(
-    url: str,
-    *,
-    users: int | None = None,
-    rate: float | None = None,
-    duration=None,
-    requests: int | None = None,
-    ramp_up=None,
-    stages=(),
-    workers: int | None = None,
-    method: str = "GET",
-    headers=(),
-    body: bytes | str | None = None,
-    body_file: str | None = None,
-    timeout=None,
-    connect_timeout=None,
-    think=None,
-    max_in_flight: int | None = None,
-    name: str | None = None,
-) -> Plan:
-    """Validate user input into a Plan. Raises PlanError with one clear message."""
-    target, path = parse_url(url)
-    method = (method or "GET").upper()
-    if not _METHOD.match(method):
-        raise PlanError(f"invalid HTTP method {method!r}")
-    parsed_headers = tuple(parse_header(h) if isinstance(h, str) else tuple(h) for h in headers)
-    if body is not None and body_file is not None:
-        raise PlanError("give either --body or --body-file, not both")
+def read_body(body: bytes | str | None, body_file: str | None) -> bytes | str | None:
+    """The request body: `body`, or the contents of `body_file` when one is given."""
     if body_file is not None:
         try:
             with open(body_file, "rb") as f:
@@ -358,60 +342,4 @@ def make_plan(
             raise PlanError(f"body file not found: {body_file}") from None
         except OSError as exc:
             raise PlanError(f"cannot read body file {body_file}: {exc.strerror}") from None
-    body_bytes = body.encode() if isinstance(body, str) else (body or b"")
-    names = {k.lower() for k, _ in parsed_headers}
-    if body_bytes and "content-type" not in names and body_bytes.lstrip()[:1] in (b"{", b"["):
-        parsed_headers += (("Content-Type", "application/json"),)
-
-    users = _positive("--users", users, int)
-    rate = _positive("--rate", rate)
-    duration_s = _seconds("--duration", duration)
-    max_requests = _positive("--requests", requests, int)
-    ramp_s = _seconds("--ramp-up", ramp_up, allow_zero=True) or 0.0
-    think_s = _seconds("--think", think, allow_zero=True) or 0.0
-    request_timeout = _seconds("--timeout", timeout) or 30.0
-    connect_timeout = _seconds("--connect-timeout", connect_timeout) or min(5.0, request_timeout)
-    cap = _positive("--max-in-flight", max_in_flight, int)
-    n_workers = _positive("--workers", workers, int)
-    stage_list = [parse_stage(s) if isinstance(s, str) else tuple(s) for s in stages]
-    if stage_list and ramp_s:
-        raise PlanError("give either --ramp-up or --stage, not both")
-    if duration_s is None and max_requests is None:
-        duration_s = sum(d for d, _ in stage_list) if stage_list else DEFAULT_DURATION_S
-    if stage_list and duration_s is None:
-        duration_s = sum(d for d, _ in stage_list)
-
-    if rate is not None:
-        mode = OPEN
-        if users is not None:  # with --rate, --users caps the requests in flight (like wrk2's -c)
-            cap = cap or users
-        # with --rate, stage targets are arrivals/s, ramping from --rate
-        shape = from_stages(stage_list, rate) if stage_list else ramp_then_hold(rate, ramp_s, duration_s or 0.0)
-    else:
-        mode = CLOSED
-        if stage_list:
-            shape = from_stages(stage_list)
-        else:
-            shape = ramp_then_hold(users or DEFAULT_USERS, ramp_s, duration_s or 0.0)
-    if shape.peak <= 0:
-        raise PlanError("the load never rises above zero: give --users, --rate or a stage target > 0")
-
-    if n_workers is None:
-        n_workers = available_cpus()
-        if mode == CLOSED:
-            n_workers = max(1, min(n_workers, int(shape.peak)))
-    request = RequestSpec(name or f"{method} {path.split('?')[0]}", method, path, parsed_headers, body_bytes)
-    return Plan(
-        target=target,
-        requests=(request,),
-        mode=mode,
-        shape=shape,
-        duration_s=duration_s,
-        max_requests=max_requests,
-        workers=n_workers,
-        think_s=think_s,
-        connect_timeout_s=connect_timeout,
-        request_timeout_s=request_timeout,
-        max_in_flight=cap or DEFAULT_MAX_IN_FLIGHT,
-        grace_s=min(3.0, request_timeout),
-    )
+    return body

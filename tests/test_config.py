@@ -11,7 +11,9 @@ import pytest
 
 from driver.config import PROFILES, list_profiles, load_config, unknown_profile, validate_config
 from driver.errors import PlanError
-from driver.plan import CLOSED, OPEN, ThinkTime, UserPoolSpec, make_plan
+from driver.payloads.catalog import Command
+from driver.plan import CLOSED, OPEN, OutputSpec, ThinkTime, UserPoolSpec
+from driver.planning import make_plan
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TARGET = "target:\n  base_url: http://127.0.0.1:8080\n"
@@ -336,8 +338,10 @@ def test_example_telegram_bot():
     assert spec.telegram_secret == "demo-secret-token" and "demo-secret-token" in plan.secrets
     assert plan.user_pool == UserPoolSpec(size=10000, seed=42, tiers=(("free", 0.8), ("premium", 0.15),
                                                                        ("admin", 0.05)))
-    assert plan.thresholds == ("p99<500ms", "/start:p95<200ms", "error_rate<1%")
-    assert plan.meta["output"] == {"dir": "./driver-results", "report": ("json", "html")}
+    assert [t.text for t in plan.thresholds] == ["p99<500ms", "/start:p95<200ms", "error_rate<1%"]
+    assert [t.metric for t in plan.thresholds] == ["p99", "p95", "error_rate"]  # parsed once, here
+    assert plan.thresholds[1].endpoint == "/start"
+    assert plan.output == OutputSpec(dir="./driver-results", formats=("json", "html"))
     assert plan.requests == ()
 
 
@@ -447,11 +451,10 @@ def test_catalog_and_user_pool(tmp_path):
     """)
     plan = load_config(path, env={})
     assert plan.user_pool == UserPoolSpec(size=20, seed=0, tiers=(("premium", 1.0),), languages=("de",))
-    assert plan.meta["catalog"] == (
-        {"name": "/start", "weight": 10.0, "tier": "free", "args": (), "description": ""},
-        {"name": "/remind", "weight": 1.0, "tier": "premium", "args": ("18:00", "call", "mom"),
-         "description": "set a reminder"},
-        {"name": "/echo", "weight": 1.0, "tier": "free", "args": ("hello", "world"), "description": ""},
+    assert plan.catalog == (
+        Command("/start", 10.0, "free", (), ""),
+        Command("/remind", 1.0, "premium", ("18:00", "call", "mom"), "set a reminder"),
+        Command("/echo", 1.0, "free", ("hello", "world"), ""),
     )
 
 
@@ -460,7 +463,7 @@ def test_config_without_scenario_is_the_fast_path(tmp_path):
     plan = load_config(path, env={})
     assert plan.scenario is None
     assert [(r.method, r.path) for r in plan.requests] == [("GET", "/")]
-    assert plan.meta["insecure"] is True and plan.meta["config"] == str(path)
+    assert plan.insecure is True and plan.config_path == str(path)
 
 
 # --- the python scenario -------------------------------------------------------------------
@@ -595,7 +598,7 @@ def test_overrides_think_timeout_and_insecure(tmp_path):
     path = write(tmp_path, TARGET + "scenario:\n  think: {between: [1s, 2s]}\n  tasks: [{name: t, path: /}]\n")
     plan = load_config(path, {"think": "250ms", "timeout": "3s", "insecure": True}, env={})
     assert plan.scenario.think == ThinkTime("constant", 0.25)
-    assert plan.request_timeout_s == 3.0 and plan.meta["insecure"] is True
+    assert plan.request_timeout_s == 3.0 and plan.insecure is True
 
 
 def test_bad_override_names_the_flag_not_the_file(tmp_path):
@@ -640,7 +643,7 @@ def test_message_kinds_match_the_payload_generators():
     """Every kind and key a config accepts is a generator method and one of its arguments."""
     import inspect
 
-    from driver.config.schema import TELEGRAM_KINDS, WHATSAPP_KINDS
+    from driver.config.tasks import TELEGRAM_KINDS, WHATSAPP_KINDS
     from driver.payloads import telegram, whatsapp
 
     for table, module, cls in ((TELEGRAM_KINDS, telegram, telegram.TelegramUpdates),

@@ -16,10 +16,12 @@ LAYERS = [
     ["driver.errors", "driver.durations", "driver.layout", "driver.histogram", "driver.recorder",
      "driver.httpparse", "driver._speedups", "driver._recorder", "driver._httpparse", "driver.shapes",
      "driver.environment"],
-    ["driver.plan", "driver.shm", "driver.payloads"],
+    ["driver.payloads"],  # payload generators: pure, they import nothing else of driver
+    ["driver.plan", "driver.shm"],
     ["driver.stats"],
     ["driver.engine"],
     ["driver.scenario"],
+    ["driver.planning"],  # flags and config layers into a Plan
     ["driver.runner", "driver.config"],
     ["driver.reports"],
     ["driver.targets"],  # demo servers: beside the run path, not on it

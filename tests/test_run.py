@@ -137,8 +137,8 @@ def test_https(tmp_path):
     t.start()
     ready.wait(10)
     try:
-        plan = driver.make_plan(f"https://127.0.0.1:{port[0]}/", users=2, requests=40, workers=1)
-        plan.meta["insecure"] = True  # self-signed: the CLI's -k
+        plan = driver.make_plan(f"https://127.0.0.1:{port[0]}/", users=2, requests=40, workers=1,
+                                insecure=True)  # self-signed: the CLI's -k
         result = driver.run(plan)
     finally:
         loop.call_soon_threadsafe(loop.stop)

@@ -1,81 +1,48 @@
-"""YAML config file + profile + CLI overrides -> one validated Plan.
+"""YAML config file + profile + flags -> one validated Plan.
 
-    plan = load_config("driver.yaml", {"users": 200})   # CLI flags win over the file
+    plan = load_config("driver.yaml", {"users": 200})   # flags win over the file
 
-Every error a user can cause is one PlanError line naming the file and the line
+Every error a user can cause is one PlanError placed at the file and line
 ("driver.yaml:12: load.users must be an integer, got 'many'"). The file is composed,
 not loaded, so that every value keeps its line (driver.config.schema walks the nodes).
-Precedence of the load numbers: built-in profile < the config's `profiles` < `load`
-< overrides. With no rate anywhere the load is a closed loop of `users`.
+The settings layer as everywhere (driver.planning.layers): built-in profile < the
+config's `profiles` < the config (`load`, target timeouts, `scenario.think`,
+`output`) < overrides (the flags). With no rate anywhere the load is a closed loop.
 """
 from __future__ import annotations
 
 import base64
-import dataclasses
-import importlib
-import importlib.util
 import math
 import os
 import re
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 from yaml.nodes import MappingNode, Node
 
-from driver.config.schema import Doc, join, scenario_flows, scenario_tasks, suggest
-from driver.errors import PlanError
-from driver.plan import SECRET_HEADERS, Plan, ScenarioSpec, ThinkTime, UserPoolSpec, make_plan, parse_url
+from driver.config.scenario import read_scenario
+from driver.config.schema import Doc, join
 from driver.durations import parse_duration
-
-try:  # the id ranges of the tiers live with the command catalog
-    from driver.payloads.catalog import TIERS
-except ImportError:  # pragma: no cover - the payloads package is optional here
-    TIERS = ("free", "premium", "admin")
+from driver.errors import PlanError
+from driver.plan import SECRET_HEADERS, Plan, UserPoolSpec, parse_url
+from driver.planning.layers import FLAGS, PROFILE_KEYS, Source, flag_layer, layer
+from driver.planning.make import (
+    REPORT_FORMATS, THRESHOLD_FLAG, assemble, check_abort, http_request, parse_thresholds,
+)
+from driver.planning.profiles import PROFILE_NOTES, PROFILES, merged_profiles, profile_layers, unknown_profile
+from driver.stats.thresholds import Threshold, parse_threshold
 
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
 TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
-SCENARIO_KEYS = ("python", "tasks", "flows", "think", "retry_after", "telegram", "whatsapp", "users",
-                 "catalog")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
-PROFILE_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "description")
-POOL_KEYS = ("size", "seed", "tiers", "languages")
-CATALOG_KEYS = ("name", "weight", "tier", "args", "description")
 OUTPUT_KEYS = ("dir", "report")
-REPORT_FORMATS = ("json", "html", "md", "csv", "junit")
-# What `overrides` may hold: make_plan's keyword names (None means "not given").
-OVERRIDE_KEYS = LOAD_KEYS + ("profile", "timeout", "connect_timeout", "insecure", "think")
-_COMMAND = re.compile(r"^/[a-z0-9_]{1,32}$")
+# What `overrides` may hold: the layered settings (make_plan's keywords), the profile's
+# name, and thresholds added to the config's. None, () and False mean "not given".
+OVERRIDE_KEYS = (*FLAGS, "profile", "thresholds")
 _STR = yaml.resolver.BaseResolver.DEFAULT_SCALAR_TAG
-
-# Built-in profiles, ready for make_plan: open loop at `rate` arrivals/s with at most
-# `users` in flight.
-PROFILES: dict[str, dict] = {
-    "smoke": {"users": 5, "rate": 10.0, "duration": "30s"},
-    "light": {"users": 10, "rate": 50.0, "duration": "60s"},
-    "normal": {"users": 50, "rate": 200.0, "duration": "5m"},
-    "heavy": {"users": 100, "rate": 500.0, "duration": "10m"},
-    "stress": {"users": 200, "rate": 1000.0, "duration": "5m"},
-    "soak": {"users": 30, "rate": 100.0, "duration": "1h"},
-    "spike": {"users": 150, "rate": 500.0, "duration": "2m"},
-}
-PROFILE_NOTES = {
-    "smoke": "does it work at all",
-    "light": "a quiet day",
-    "normal": "expected production load",
-    "heavy": "a busy peak",
-    "stress": "past the expected peak",
-    "soak": "steady, for leaks and drift",
-    "spike": "a sudden burst",
-}
-
-
-def unknown_profile(name: str, profiles=PROFILES) -> str:
-    """The message for a profile name that is not in `profiles`."""
-    return f"unknown profile '{name}'{suggest(name, profiles)} (driver profiles lists them)"
 
 
 def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
@@ -83,54 +50,40 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
 
     `env` is the environment ${VAR} expands from (default os.environ).
     """
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None and v != () and v != []}
+    overrides = dict(overrides or {})
     unknown = set(overrides) - set(OVERRIDE_KEYS)
     if unknown:
         raise TypeError(f"load_config: unknown overrides {sorted(unknown)}")
+    extra_thresholds = overrides.pop("thresholds", None) or ()
+    profile_flag = overrides.pop("profile", None)
+    flags = flag_layer(overrides)
     doc, root = _compose(path, os.environ if env is None else env)
     got = doc.fields(root, "", TOP_KEYS)
     if "target" not in got:
         raise doc.error(root, "the config has no 'target' (required: target: {base_url: http://...})")
     target = _target(doc, got["target"])
-    base_dir = Path(path).resolve().parent
-    scenario, pool, catalog = None, UserPoolSpec(), None
+    scenario, pool, catalog, config = None, UserPoolSpec(), None, dict(target["settings"])
     if "scenario" in got:
-        scenario, pool, catalog = _scenario(doc, got["scenario"], target, base_dir)
-    thresholds = _thresholds(doc, got.get("thresholds"))
-    output = _output(doc, got["output"]) if "output" in got else None
-    profiles = _profiles(doc, got.get("profiles"))
-    load, profile = _load(doc, got, overrides, profiles)
-    kwargs = {k: target[k] for k in ("timeout", "connect_timeout") if target[k] is not None}
-    kwargs.update({k: overrides[k] for k in ("timeout", "connect_timeout", "think") if k in overrides})
-    try:
-        plan = make_plan(target["url"], headers=tuple(target["headers"].items()), **load, **kwargs)
-    except PlanError as exc:
-        flag = re.search(r"--([a-z-]+)", str(exc))
-        key = flag.group(1).replace("-", "_") if flag else ""
-        if key in overrides or key + "s" in overrides:  # --stage: stages
-            raise  # about a CLI flag: its message names the flag
-        at = got.get("load") or got.get("profile")
-        raise (doc.error(at, str(exc)) if at is not None else PlanError(f"{doc.file}: {exc}")) from None
-    if scenario is not None and "think" in overrides:  # --think: a constant pause for every user
-        scenario = dataclasses.replace(scenario, think=ThinkTime("constant", plan.think_s))
-    plan = dataclasses.replace(
-        plan,
-        scenario=scenario,
-        requests=() if scenario else plan.requests,
-        thresholds=thresholds,
-        secrets=tuple(doc.secrets),
-        user_pool=pool,
-        profile=profile,
-        meta=dict(plan.meta),
+        scenario, pool, catalog, own = read_scenario(doc, got["scenario"], target, Path(path).resolve().parent)
+        config.update(own)
+    thresholds = _thresholds(doc, got.get("thresholds")) + parse_thresholds(extra_thresholds, THRESHOLD_FLAG)
+    if "output" in got:
+        config.update(_output(doc, got["output"]))
+    if "load" in got:
+        config.update(_load_values(doc, got["load"], "load", LOAD_KEYS, given=True))
+    custom, _ = _profiles(doc, got.get("profiles"))
+    profile, where = profile_flag, Source.of_flag("--profile")
+    if profile is None and "profile" in got:
+        profile = doc.string(got["profile"], "profile")
+        where = Source("profile", file=doc.file, line=doc.line(got["profile"]))
+    settings = layer(*profile_layers(profile, custom, where), config, flags)
+    requests = () if scenario else (http_request(target["path"], headers=tuple(target["headers"].items())),)
+    return assemble(
+        target["target"], settings, requests=requests, scenario=scenario, pool=pool, catalog=catalog,
+        thresholds=thresholds, secrets=tuple(doc.secrets), profile=profile, config_path=str(path),
+        # task paths in YAML already start with the base path; a Python scenario's get it at run time
+        base_path=target["base_path"] if scenario is not None and scenario.python else "",
     )
-    plan.meta["config"] = str(path)
-    if target["insecure"] or overrides.get("insecure"):
-        plan.meta["insecure"] = True
-    if catalog is not None:
-        plan.meta["catalog"] = catalog
-    if output is not None:
-        plan.meta["output"] = output
-    return plan
 
 
 def validate_config(path, overrides: dict | None = None, *, env=None) -> Plan:
@@ -142,12 +95,14 @@ def validate_config(path, overrides: dict | None = None, *, env=None) -> Plan:
 def list_profiles(path=None, *, env=None) -> dict:
     """Profile name -> {users, rate, duration, description}: the built-ins, plus a config's
     own (which may also set ramp_up and stages), for `driver profiles`."""
-    profiles = PROFILES
+    custom: dict = {}
+    notes = dict(PROFILE_NOTES)
     if path is not None:
         doc, root = _compose(path, os.environ if env is None else env)
-        profiles = _profiles(doc, doc.fields(root, "", TOP_KEYS).get("profiles"))
-    return {name: {**values, "description": values.get("description", PROFILE_NOTES.get(name, ""))}
-            for name, values in profiles.items()}
+        custom, own_notes = _profiles(doc, doc.fields(root, "", TOP_KEYS).get("profiles"), as_written=True)
+        notes.update(own_notes)
+    return {name: {**values, "description": notes.get(name, "")}
+            for name, values in merged_profiles(custom).items()}
 
 
 # --- reading the file --------------------------------------------------------------
@@ -162,27 +117,27 @@ def _compose(path, env) -> tuple[Doc, MappingNode]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PlanError(f"config file not found: {file}") from None
+        raise PlanError(f"config file not found: {file}", flag="--config") from None
     except IsADirectoryError:
-        raise PlanError(f"{file}: is a directory, not a config file") from None
+        raise PlanError("is a directory, not a config file", file=file) from None
     except UnicodeDecodeError as exc:
-        raise PlanError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+        raise PlanError(f"not UTF-8 text (byte {exc.start})", file=file) from None
     except OSError as exc:
-        raise PlanError(f"cannot read config file {file}: {exc.strerror}") from None
+        raise PlanError(f"cannot read config file {file}: {exc.strerror}", flag="--config") from None
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
         problem = exc.problem or exc.context or "malformed YAML"
         if exc.context and exc.problem and exc.context_mark:
             problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise PlanError(f"{where}: YAML syntax error: {problem}") from None
+        raise PlanError(f"YAML syntax error: {problem}", file=file, line=mark.line + 1 if mark else None,
+                        column=mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise PlanError(f"{file}: YAML error: {' '.join(str(exc).split())}") from None
+        raise PlanError(f"YAML error: {' '.join(str(exc).split())}", file=file) from None
     doc = Doc(file, env)
     if root is None:
-        raise PlanError(f"{file}:1: the config is empty (it needs at least target: {{base_url: ...}})")
+        raise PlanError("the config is empty (it needs at least target: {base_url: ...})", file=file, line=1)
     if not isinstance(root, MappingNode):
         raise doc.error(root, f"the config must be a mapping of keys ({', '.join(TOP_KEYS)}), "
                               f"got {'a list' if isinstance(root, yaml.SequenceNode) else repr(root.value)}")
@@ -193,12 +148,13 @@ def _compose(path, env) -> tuple[Doc, MappingNode]:
 
 
 def _target(doc: Doc, node: Node) -> dict:
+    """The Target, its path (the base path, at least "/"), headers, and its settings layer."""
     got = doc.fields(node, "target", TARGET_KEYS, required=("base_url",))
     url = doc.string(got["base_url"], "target.base_url")
     try:
-        parse_url(url)
+        target, path = parse_url(url)
     except PlanError as exc:
-        raise doc.error(got["base_url"], f"target.base_url: {exc}") from None
+        raise doc.error(got["base_url"], f"target.base_url: {exc.message}") from None
     if "?" in url or "#" in url:
         raise doc.error(got["base_url"], f"target.base_url must not have a query or fragment: {url!r}")
     base_path = urlsplit(url).path  # task paths are relative to it
@@ -210,15 +166,13 @@ def _target(doc: Doc, node: Node) -> dict:
         if any(k.lower() == "authorization" for k in headers):
             raise doc.error(got["auth"], "give either target.auth or an Authorization header, not both")
         headers["Authorization"] = _auth(doc, got["auth"])
-    return {
-        "url": url if base_path else url + "/",  # make_plan wants a path
-        "base_path": base_path.rstrip("/"),
-        "headers": headers,
-        "insecure": doc.boolean(got["insecure"], "target.insecure") if "insecure" in got else False,
-        "timeout": doc.duration(got["timeout"], "target.timeout") if "timeout" in got else None,
-        "connect_timeout": doc.duration(got["connect_timeout"], "target.connect_timeout")
-        if "connect_timeout" in got else None,
-    }
+    settings = {}
+    for key, read in (("insecure", doc.boolean), ("timeout", doc.duration), ("connect_timeout", doc.duration)):
+        if key in got:
+            where = f"target.{key}"
+            settings[key] = (read(got[key], where), Source(where, file=doc.file, line=doc.line(got[key])))
+    return {"target": target, "path": path, "base_path": base_path.rstrip("/"), "headers": headers,
+            "settings": settings}
 
 
 def _auth(doc: Doc, node: Node) -> str:
@@ -240,163 +194,10 @@ def _auth(doc: Doc, node: Node) -> str:
     return f"Basic {encoded}"
 
 
-def _scenario(doc: Doc, node: Node, target: dict, base_dir: Path):
-    """(ScenarioSpec, UserPoolSpec, catalog or None) from the scenario section."""
-    got = doc.fields(node, "scenario", SCENARIO_KEYS)
-    kw: dict = {"base_dir": str(base_dir)}
-    ctx = {"base_path": target["base_path"], "headers": target["headers"]}
-    if "python" in got:
-        if "tasks" in got or "flows" in got:
-            raise doc.error(got["python"], "give either scenario.python or scenario.tasks/flows, not both")
-        kw["python"] = _python(doc, got["python"], base_dir)
-    if "tasks" in got:
-        kw["tasks"] = scenario_tasks(doc, got["tasks"], "scenario.tasks", ctx)
-    if "flows" in got:
-        kw["flows"] = scenario_flows(doc, got["flows"], "scenario.flows", ctx)
-    if "think" in got:
-        kw["think"] = doc.think(got["think"], "scenario.think")
-    if "retry_after" in got:
-        kw["retry_after"] = doc.choice(got["retry_after"], "scenario.retry_after", ("honour", "ignore"))
-    if "telegram" in got:
-        secret = doc.fields(got["telegram"], "scenario.telegram", ("secret_token",))
-        if "secret_token" in secret:
-            kw["telegram_secret"] = doc.string(secret["secret_token"], "scenario.telegram.secret_token")
-            doc.secret(kw["telegram_secret"])
-    if "whatsapp" in got:
-        secret = doc.fields(got["whatsapp"], "scenario.whatsapp", ("app_secret",))
-        if "app_secret" in secret:
-            kw["whatsapp_app_secret"] = doc.string(secret["app_secret"], "scenario.whatsapp.app_secret")
-            doc.secret(kw["whatsapp_app_secret"])
-    pool = _user_pool(doc, got["users"]) if "users" in got else UserPoolSpec()
-    catalog = _catalog(doc, got["catalog"]) if "catalog" in got else None
-    if not {"python", "tasks", "flows"} & set(got):
-        raise doc.error(node, "the scenario needs python: FILE.py, or tasks: and/or flows:")
-    return ScenarioSpec(**kw), pool, catalog
+def _load_values(doc: Doc, node: Node, where: str, keys: tuple, given: bool, as_written: bool = False) -> dict:
+    """A layer from a `load` or a profile mapping: key -> (value, Source), each checked on its line.
 
-
-def _python(doc: Doc, node: Node, base_dir: Path) -> str:
-    """`file.py`, `file.py:Class` or `module:Class`, checked by importing it here."""
-    spec = doc.string(node, "scenario.python")
-    source, sep, cls = spec.rpartition(":")
-    if not sep:
-        source, cls = spec, ""
-    if sep and not cls.isidentifier():
-        raise doc.error(node, f"scenario.python: {cls!r} is not a class name (use FILE.py:Class)")
-    is_file = source.endswith(".py") or "/" in source or os.sep in source
-    if not is_file and not cls:
-        raise doc.error(node, f"scenario.python must be FILE.py, FILE.py:Class or module:Class, got {spec!r}")
-    if is_file:
-        file = Path(source) if os.path.isabs(source) else base_dir / source
-        if not file.is_file():
-            raise doc.error(node, f"scenario file '{source}' not found (looked for {file})")
-        module = _import(doc, node, source, file=file)
-        resolved = str(file) + (f":{cls}" if cls else "")
-    else:
-        module, resolved = _import(doc, node, source, base_dir=base_dir), spec
-    _check_class(doc, node, module, source, cls)
-    return resolved
-
-
-def _import(doc: Doc, node: Node, shown: str, file: Path | None = None, base_dir: Path | None = None):
-    """Import the scenario in the parent, so a broken one is one line here, not N tracebacks later."""
-    directory = str(file.parent if file else base_dir)
-    sys.path.insert(0, directory)  # scenario files import their siblings
-    name = f"_driver_scenario_{file.stem}" if file else shown
-    try:
-        if file is None:
-            return importlib.import_module(shown)
-        loader_spec = importlib.util.spec_from_file_location(name, file)
-        module = importlib.util.module_from_spec(loader_spec)
-        sys.modules[name] = module  # dataclasses and pickling look the module up
-        loader_spec.loader.exec_module(module)
-        return module
-    except SyntaxError as exc:
-        where = f" ({os.path.basename(exc.filename or shown)}, line {exc.lineno})" if exc.lineno else ""
-        raise doc.error(node, f"scenario '{shown}' does not import: SyntaxError: {exc.msg}{where}") from None
-    except (Exception, SystemExit) as exc:
-        text = " ".join(str(exc).split())  # one line, whatever the scenario raised
-        raise doc.error(node, f"scenario '{shown}' does not import: {type(exc).__name__}: {text}") from None
-    finally:
-        if file is not None:
-            sys.modules.pop(name, None)
-        try:
-            sys.path.remove(directory)
-        except ValueError:
-            pass
-
-
-def _check_class(doc: Doc, node: Node, module, shown: str, cls: str) -> None:
-    try:
-        from driver.scenario.api import User
-    except Exception:  # driver.scenario.api not written yet, or broken: the runner will say
-        User = None
-    if cls:
-        obj = getattr(module, cls, None)
-        if obj is None:
-            classes = [k for k, v in vars(module).items() if isinstance(v, type)]
-            raise doc.error(node, f"scenario '{shown}' has no class '{cls}'{suggest(cls, classes)}")
-        if User is not None and not (isinstance(obj, type) and issubclass(obj, User)):
-            raise doc.error(node, f"scenario '{shown}': {cls} is not a subclass of driver.scenario.User")
-    elif User is not None:
-        if not any(isinstance(v, type) and issubclass(v, User) and v is not User for v in vars(module).values()):
-            raise doc.error(node, f"scenario '{shown}' defines no subclass of driver.scenario.User")
-
-
-def _user_pool(doc: Doc, node: Node) -> UserPoolSpec:
-    got = doc.fields(node, "scenario.users", POOL_KEYS)
-    kw: dict = {}
-    if "size" in got:
-        kw["size"] = doc.integer(got["size"], "scenario.users.size")
-    if "seed" in got:
-        kw["seed"] = doc.integer(got["seed"], "scenario.users.seed", minimum=0)
-    if "tiers" in got:
-        tiers = []
-        for name, key, value in doc.items(got["tiers"], "scenario.users.tiers"):
-            if name not in TIERS:
-                raise doc.error(key, f"scenario.users.tiers: unknown tier '{name}'{suggest(name, TIERS)} "
-                                     f"(tiers are {', '.join(TIERS)})")
-            tiers.append((name, doc.number(value, f"scenario.users.tiers.{name}")))
-        if not tiers:
-            raise doc.error(got["tiers"], "scenario.users.tiers must not be empty")
-        kw["tiers"] = tuple(tiers)
-    if "languages" in got:
-        items = doc.seq(got["languages"], "scenario.users.languages")
-        kw["languages"] = tuple(doc.string(n, "scenario.users.languages") for n in items)
-    return UserPoolSpec(**kw)
-
-
-def _catalog(doc: Doc, node: Node) -> tuple:
-    """The bot's commands: ({name, weight, tier, args, description}, ...) as in payloads.catalog."""
-    out, seen = [], {}
-    for i, item in enumerate(doc.seq(node, "scenario.catalog")):
-        at = join("scenario.catalog", i)
-        got = doc.fields(item, at, CATALOG_KEYS, required=("name",))
-        name = doc.string(got["name"], join(at, "name"))
-        if not _COMMAND.match(name):
-            raise doc.error(got["name"], f"{at}.name must be a command like /start (1-32 of a-z, 0-9, _), "
-                                         f"got {name!r}")
-        if name in seen:
-            raise doc.error(got["name"], f"{at}: duplicate command {name} (first at line {seen[name]})")
-        seen[name] = got["name"].start_mark.line + 1
-        args = got.get("args")
-        if args is not None and isinstance(args, yaml.SequenceNode):
-            args = tuple(doc.string(a, join(at, "args")) for a in doc.seq(args, join(at, "args"), False))
-        elif args is not None:
-            args = tuple(doc.string(args, join(at, "args")).split())
-        out.append({
-            "name": name,
-            "weight": doc.number(got["weight"], join(at, "weight")) if "weight" in got else 1.0,
-            "tier": doc.choice(got["tier"], join(at, "tier"), TIERS) if "tier" in got else "free",
-            "args": args or (),
-            "description": doc.string(got["description"], join(at, "description"), empty=True)
-            if "description" in got else "",
-        })
-    return tuple(out)
-
-
-def _load_values(doc: Doc, node: Node, where: str, keys: tuple, as_written: bool = False) -> dict:
-    """make_plan keywords from a `load` or a profile mapping, each value checked on its line.
-
+    given: the values are this run's own (`load`), not a profile's.
     as_written: durations stay as the text the user wrote ("20s"), for listing profiles.
     """
     got = doc.fields(node, where, keys)
@@ -406,21 +207,22 @@ def _load_values(doc: Doc, node: Node, where: str, keys: tuple, as_written: bool
     for key, value in got.items():
         at = join(where, key)
         if key in ("users", "requests", "workers", "max_in_flight"):
-            out[key] = doc.integer(value, at)
+            read = doc.integer(value, at)
         elif key == "rate":
-            out[key] = doc.number(value, at)
+            read = doc.number(value, at)
         elif key in ("duration", "ramp_up"):
-            out[key] = doc.duration(value, at, zero=key == "ramp_up")
+            read = doc.duration(value, at, zero=key == "ramp_up")
             if as_written and isinstance(value, yaml.ScalarNode) and value.tag == _STR:
-                out[key] = doc.string(value, at)
+                read = doc.string(value, at)
         elif key == "stages":
-            out[key] = tuple(_stage(doc, n, join(at, i)) for i, n in enumerate(doc.seq(value, at)))
-            if not any(t > 0 for _, t in out[key]):
+            read = tuple(_stage(doc, n, join(at, i)) for i, n in enumerate(doc.seq(value, at)))
+            if not any(t > 0 for _, t in read):
                 raise doc.error(value, f"{at}: every stage target is 0, the load never starts")
-            if not sum(d for d, _ in out[key]):
+            if not sum(d for d, _ in read):
                 raise doc.error(value, f"{at}: the stages last 0s in all")
-        elif key == "description":
-            out[key] = doc.string(value, at, empty=True)
+        else:  # a profile's description: not a setting
+            continue
+        out[key] = (read, Source(at, file=doc.file, line=doc.line(value), given=given))
     return out
 
 
@@ -445,68 +247,47 @@ def _stage(doc: Doc, node: Node, where: str) -> tuple[float, float]:
     return seconds, value
 
 
-def _profiles(doc: Doc, node: Node | None) -> dict:
-    """Built-ins, with the config's `profiles` merged key by key over them."""
-    profiles = {k: dict(v) for k, v in PROFILES.items()}
-    if node is None:
-        return profiles
-    for name, key, value in doc.items(node, "profiles"):
+def _profiles(doc: Doc, node: Node | None, as_written: bool = False) -> tuple[dict, dict]:
+    """The config's own profiles: (name -> layer, laid over a built-in of the same name;
+    name -> description, for those that have one)."""
+    layers, notes = {}, {}
+    for name, key, value in doc.items(node, "profiles") if node is not None else ():
         if not re.match(r"^[A-Za-z0-9_-]+$", name):
             raise doc.error(key, f"profiles: {name!r} is not a profile name (letters, digits, - and _)")
-        values = _load_values(doc, value, f"profiles.{name}", PROFILE_KEYS, as_written=True)
-        base = profiles.get(name, {})
-        if "ramp_up" in values or "stages" in values:  # one replaces the other
-            base = {k: v for k, v in base.items() if k not in ("ramp_up", "stages")}
-        profiles[name] = {**base, **values}
-    return profiles
+        where = f"profiles.{name}"
+        layers[name] = _load_values(doc, value, where, (*PROFILE_KEYS, "description"), given=False,
+                                    as_written=as_written)
+        description = doc.fields(value, where, (*PROFILE_KEYS, "description")).get("description")
+        if description is not None:
+            notes[name] = doc.string(description, f"{where}.description", empty=True)
+    return layers, notes
 
 
-def _load(doc: Doc, got: dict, overrides: dict, profiles: dict) -> tuple[dict, str | None]:
-    """make_plan keywords: profile < load < overrides; and the profile's name."""
-    profile = overrides.get("profile")
-    if profile is None and "profile" in got:
-        profile = doc.string(got["profile"], "profile")
-    if profile is not None and profile not in profiles:
-        message = unknown_profile(profile, profiles)
-        raise doc.error(got["profile"], message) if "profile" not in overrides else PlanError(message)
-    values: dict = {}
-    layers = [profiles[profile] if profile else {}, _load_values(doc, got["load"], "load", LOAD_KEYS)
-              if "load" in got else {}, overrides]
-    for layer in layers:
-        # A layer's ramp_up replaces lower stages; its stages replace lower ramp_up and the
-        # duration (stages set their own length). Both in one layer stay, for make_plan to refuse.
-        if "stages" in layer:
-            values.pop("ramp_up", None)
-            values.pop("duration", None)
-        if "ramp_up" in layer:
-            values.pop("stages", None)
-        values.update({k: v for k, v in layer.items() if k in LOAD_KEYS})
-    return values, profile
-
-
-def _thresholds(doc: Doc, node: Node | None) -> tuple[str, ...]:
-    """SLO expressions, kept as text; each parsed here so a bad one names its line."""
-    from driver.stats.thresholds import parse_threshold
-
+def _thresholds(doc: Doc, node: Node | None) -> tuple[Threshold, ...]:
+    """The config's SLOs, each parsed here so that a bad one names its line."""
     out = []
     for i, item in enumerate(doc.seq(node, "thresholds") if node is not None else ()):
         text = doc.string(item, join("thresholds", i), empty=True).strip()
         if not text:
             raise doc.error(item, f"{join('thresholds', i)} must not be empty")
         try:
-            parse_threshold(text)
+            threshold = parse_threshold(text, source=f"{doc.file}:{doc.line(item)}")
         except PlanError as exc:
-            raise doc.error(item, str(exc)) from None
-        out.append(text)
+            raise doc.error(item, exc.message) from None
+        check_abort(threshold, Source(join("thresholds", i), file=doc.file, line=doc.line(item)))
+        out.append(threshold)
     return tuple(out)
 
 
 def _output(doc: Doc, node: Node) -> dict:
+    """The `output` section's part of the config layer: output (the directory) and report."""
     got = doc.fields(node, "output", OUTPUT_KEYS)
     out: dict = {}
     if "dir" in got:
-        out["dir"] = doc.string(got["dir"], "output.dir")
+        out["output"] = (doc.string(got["dir"], "output.dir"),
+                         Source("output.dir", file=doc.file, line=doc.line(got["dir"])))
     if "report" in got:
         items = got["report"].value if isinstance(got["report"], yaml.SequenceNode) else [got["report"]]
-        out["report"] = tuple(doc.choice(n, "output.report", REPORT_FORMATS) for n in items)
+        out["report"] = (tuple(doc.choice(n, "output.report", REPORT_FORMATS) for n in items),
+                         Source("output.report", file=doc.file, line=doc.line(got["report"])))
     return out

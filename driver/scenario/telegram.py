@@ -20,7 +20,6 @@ from driver.payloads.catalog import (
     REFUSAL_PREFIX,
     command_text,
     expected_reply,
-    load_catalog,
     tier_of_id,
 )
 from driver.payloads.telegram import TelegramUpdates
@@ -46,8 +45,8 @@ class CatalogBot(User):
         ctx = self.http.context
         cat = ctx.shared.get("catalog")
         if cat is None:
-            items = ctx.plan.meta.get("catalog")
-            cat = ctx.shared["catalog"] = load_catalog(list(items)) if items else self.catalog
+            items = ctx.plan.catalog
+            cat = ctx.shared["catalog"] = items or self.catalog
         return cat
 
     @task

@@ -30,7 +30,7 @@ from __future__ import annotations
 import difflib
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from driver.errors import PlanError
 from driver.durations import parse_duration
@@ -65,14 +65,19 @@ class Threshold:
     percentile: float | None = None  # for p metrics, 0..100
     abort: bool = False
     grace_s: float = DEFAULT_GRACE_S
+    source: str = field(default="", compare=False)  # where it was given: "--threshold", "driver.yaml:12"
 
     def holds(self, value: float | None) -> bool:
         """True when `value` meets the threshold; no value (no data) never does."""
         return value is not None and OPS[self.op](value, self.limit)
 
 
-def parse_threshold(text: str) -> Threshold:
-    """A Threshold from its text; PlanError `invalid threshold 'TEXT': WHY` otherwise."""
+def parse_threshold(text: str, source: str = "") -> Threshold:
+    """A Threshold from its text, given at `source`; PlanError `invalid threshold 'TEXT': WHY` otherwise.
+
+    Thresholds are parsed once, when the plan is made (driver.planning, driver.config);
+    everything after takes the Threshold objects.
+    """
     raw = str(text).strip()
 
     def fail(why: str):
@@ -102,12 +107,14 @@ def parse_threshold(text: str) -> Threshold:
         raise fail("empty endpoint name before ':'")
     metric, percentile = _parse_metric(metric_text, fail)
     limit, unit = _parse_value(metric, right.strip(), fail)
-    return Threshold(raw, endpoint.strip() if sep else None, metric, op, limit, unit, percentile, abort, grace)
+    return Threshold(raw, endpoint.strip() if sep else None, metric, op, limit, unit, percentile, abort, grace,
+                     source)
 
 
-def parse_all(texts) -> list[Threshold]:
-    """Each of `texts` (strings or Thresholds) as a Threshold; PlanError on the first bad one."""
-    return [t if isinstance(t, Threshold) else parse_threshold(t) for t in texts]
+def parse_all(thresholds) -> list[Threshold]:
+    """`thresholds` as Threshold objects: a plan's pass as they are; a text (for a one-off
+    call from Python) is parsed here. PlanError on the first bad text."""
+    return [t if isinstance(t, Threshold) else parse_threshold(t) for t in thresholds]
 
 
 def _parse_metric(text: str, fail) -> tuple[str, float | None]:
@@ -181,7 +188,7 @@ def _ratio(metric: str, value: float, unit: str, fail, allow_bare: bool) -> floa
 
 
 def evaluate(thresholds, result) -> list[dict]:
-    """One verdict per threshold (strings or Thresholds) on a Result, in order.
+    """One verdict per threshold (a plan's Threshold objects; see parse_all) on a Result, in order.
 
     A verdict: {"threshold", "endpoint", "metric", "op", "limit", "value", "unit",
     "passed", "abort"}. `value` is None when there is nothing to measure (an endpoint
@@ -253,6 +260,7 @@ class LiveCheck:
     """
 
     def __init__(self, thresholds):
+        """`thresholds`: a plan's Threshold objects (see parse_all); only the live ones are kept."""
         self.thresholds = [th for th in parse_all(thresholds) if is_live(th)]
         self.counts = [0] * len(self.thresholds)  # count thresholds: their count since the start
 
@@ -297,6 +305,7 @@ class AbortWatch:
     """
 
     def __init__(self, thresholds):
+        """`thresholds`: a plan's Threshold objects (see parse_all); only `abort` ones are watched."""
         self.live = LiveCheck([th for th in parse_all(thresholds) if th.abort])
         self.grace = {th.text: th.grace_s for th in self.live.thresholds}
         self.since: dict[str, float] = {}  # threshold text -> start of its broken streak (s)
