@@ -17,8 +17,8 @@ LAYERS = [
      "driver.httpparse", "driver._speedups", "driver._recorder", "driver._httpparse", "driver.shapes",
      "driver.environment"],
     ["driver.payloads"],  # payload generators: pure, they import nothing else of driver
+    ["driver.stats"],  # results, thresholds, verdicts: numbers, no plan
     ["driver.plan", "driver.shm"],
-    ["driver.stats"],
     ["driver.engine"],
     ["driver.scenario"],
     ["driver.planning"],  # flags and config layers into a Plan
