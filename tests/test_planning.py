@@ -332,8 +332,8 @@ def test_ignored_config_settings_warn_at_their_line(tmp_path):
 
 def test_an_abort_that_cannot_be_judged_live_warns_at_its_line(tmp_path):
     cfg = write_config(tmp_path, f"target: {{base_url: '{URL}'}}\nthresholds:\n  - p99<1s abort\n"
-                                 "  - check_failure_rate<1% abort\n")
+                                 "  - mean<1s abort\n")
     with pytest.warns(PlanWarning) as caught:
         load_config(cfg, env={})
     assert [w.message.where for w in caught] == [f"{cfg}:4"]
-    assert "'check_failure_rate<1% abort': abort is ignored" in str(caught[0].message)
+    assert "'mean<1s abort': abort is ignored" in str(caught[0].message)
