@@ -13,6 +13,9 @@ Rules (each breach is a reason; any reason makes the run not valid):
   than MOST of the measured seconds.
 - Open loop: more than LATE_BOUND of the arrivals started over LATE_NS late (the
   arrivals of the run's total: requests, or in a scenario iterations).
+- Connections: connects failed at the process's open-file limit (EMFILE/ENFILE): the
+  run had fewer users or connections than asked, and its numbers describe a
+  smaller load.
 The first second (start-up) and a final partial second are left out.
 """
 from __future__ import annotations
@@ -46,6 +49,8 @@ def assess(result) -> dict:
         "lag_max_ns": max(lag) if lag else None,
         "late": late,
         "late_share": late_share,
+        "fd_limit_errors": sum(w.get("fd_limit_errors", 0) for w in result.workers),
+        "connections_max": sum(w.get("connections_max", 0) for w in result.workers),
     }
     reasons = []
     if n and cpu_bound > MOST * n:
@@ -56,4 +61,16 @@ def assess(result) -> dict:
     if result.plan.get("mode") == "open" and late_share > LATE_BOUND:
         reasons.append(f"{late_share:.1%} of the arrivals started more than {LATE_NS / 1e6:g} ms after "
                        f"their intended time (limit {LATE_BOUND:.0%})")
+    if figures["fd_limit_errors"]:
+        reasons.append(f"{figures['fd_limit_errors']} connects failed at the open-file limit: at most "
+                       f"{figures['connections_max']} connections were open of the {_asked(result.plan)} asked "
+                       f"(raise `ulimit -n`, or ask for fewer users)")
     return {"valid": not reasons, "reasons": reasons, "figures": figures}
+
+
+def _asked(plan: dict) -> str:
+    """The connections the plan asked for at its peak: users (closed loop) or the cap."""
+    if plan.get("mode") == "open":
+        return f"{plan.get('max_in_flight')} (--max-in-flight)"
+    peak = max((p[1] for p in plan.get("shape") or [[0, 0]]), default=0)
+    return f"{int(peak)} users"
