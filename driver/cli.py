@@ -8,8 +8,6 @@ from __future__ import annotations
 import sys
 import warnings
 from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
 
 import click
 
@@ -29,46 +27,39 @@ def _fail(message: str, code: int = EXIT_USAGE):
     sys.exit(code)
 
 
-def output_dir(base: str | Path) -> Path:
-    """A new directory for this run under `base`, never one an earlier run wrote."""
-    base = Path(base)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for n in range(1000):
-        path = base / (stamp if n == 0 else f"{stamp}-{n}")
-        try:
-            path.mkdir(parents=True, exist_ok=False)
-            return path
-        except FileExistsError:
-            continue
-    raise DriverError(f"cannot create a new run directory under {base}")
-
-
 def execute(plan, quiet: bool) -> int:
-    """Run a plan with the live view, print the report, write the result files; the exit code.
+    """Run a plan with the live view, save the result files, print the report; the exit code.
 
-    Everything measured is written, also when the run was interrupted, aborted or
-    lost a worker: the result says so and the exit code tells which.
+    The output is checked before the load starts, and saved before anything is
+    printed: everything measured is written, also when the run was interrupted,
+    aborted, lost a worker, or the summary cannot be shown.
     """
     from driver.stats import thresholds
     from driver.reports.live import make_progress
-    from driver.reports import write_reports
+    from driver.reports.output import check_writable, save_run
     from driver.runner.supervisor import run
 
     output = plan.output.dir or DEFAULT_OUTPUT
     formats = plan.output.formats or DEFAULT_FORMATS
+    check_writable(output)
     with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
         result = run(plan, on_progress=progress.update)
-    click.echo(render(result))
-    if result.verdicts:
-        click.echo("\n" + thresholds.render(result.verdicts))
+    saved = save_run(result, output, formats)
+    try:
+        click.echo(render(result))
+        if result.verdicts:
+            click.echo("\n" + thresholds.render(result.verdicts))
+    except Exception as exc:  # the files are written: a summary that fails must not hide that
+        click.echo(f"driver: error: the summary could not be shown ({type(exc).__name__}: {exc}); "
+                   f"the result is saved", err=True)
     if not result.validity.get("valid", True):
         click.echo("\nNOT VALID: " + "; ".join(result.validity["reasons"]), err=True)
-    try:
-        directory = output_dir(output)
-        paths = write_reports(result, directory, formats)
-    except OSError as exc:
-        raise DriverError(f"cannot write the results under {output}: {exc.strerror}") from None
-    click.echo(f"\nresults: {directory} ({', '.join(p.name for p in paths)})")
+    if saved.fallback_from:
+        click.echo(f"driver: warning: {saved.fallback_from} could not be written any more; "
+                   f"the results are in {saved.directory}", err=True)
+    for failure in saved.failed:
+        click.echo(f"driver: warning: report not written: {failure}", err=True)
+    click.echo(f"\nresults: {saved.directory} ({', '.join(p.name for p in saved.paths)})")
     return thresholds.exit_code(result)
 
 
@@ -229,11 +220,11 @@ def validate_cmd(config_file):
 def report_cmd(result_file, formats, output):
     """Render reports again from a saved result.json."""
     from driver.reports import parse_formats, write_reports
+    from driver.reports.output import report_dir
 
     fmts = parse_formats(formats)
     result = Result.load(result_file)
-    directory = Path(output) if output else Path(result_file).parent
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = report_dir(output, result_file)
     for path in write_reports(result, directory, fmts):
         click.echo(str(path))
 

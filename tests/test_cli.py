@@ -81,13 +81,6 @@ def test_demo_runs_the_builtin_target(tmp_path):
     assert {"/start", "/help"} <= names  # per-command stats
 
 
-def test_each_run_gets_its_own_directory(tmp_path):
-    from driver.cli import output_dir
-
-    a, b = output_dir(tmp_path), output_dir(tmp_path)
-    assert a != b and a.is_dir() and b.is_dir()
-
-
 def test_target_demo_serves_on_the_given_port():
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "driver.cli", "target", "demo", "--port", str(port)],

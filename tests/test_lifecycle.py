@@ -119,3 +119,18 @@ def test_a_task_that_is_not_async_is_a_usage_error(tmp_path):
     err = proc.stderr.decode().strip()
     assert proc.returncode == 2
     assert len(err.splitlines()) == 1 and "Bot.hit must be `async def`" in err
+
+
+def test_a_task_that_hides_a_user_attribute_is_a_usage_error(tmp_path):
+    # a task named `wait` would replace the user's think time with a method
+    path = _scenario(tmp_path, """
+        class Bot(User):
+            @task
+            async def wait(self):
+                pass
+    """)
+    proc = subprocess.run([sys.executable, "-m", "driver.cli", "run", "http://127.0.0.1:9/", "-s", path],
+                          cwd=ROOT, capture_output=True, timeout=60)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2
+    assert len(err.splitlines()) == 1 and "Bot.wait: a task may not be named 'wait'" in err

@@ -48,12 +48,22 @@ def load_user_class(spec: ScenarioSpec) -> type[User]:
     return cls
 
 
+# attributes of driver.scenario.User a task would hide (e.g. a task named `wait` replaces
+# the think time with a method)
+RESERVED = frozenset({"wait", "http", "user", "rng", "state", "captured", "on_start", "on_stop", "tasks",
+                      "iteration_start_ns"})
+
+
 def check_tasks(cls: type[User]) -> list[tuple[str, float]]:
     """The class's (task, weight) list; PlanError when there is none, or when a task or
     hook is a plain function (it would block the worker's event loop: `async def` it)."""
     tasks = cls.tasks()
     if not tasks:
         raise PlanError(f"scenario {cls.__name__} has no @task methods")
+    for name, _ in tasks:
+        if name in RESERVED:
+            raise PlanError(f"{cls.__name__}.{name}: a task may not be named {name!r}, the User class uses "
+                            f"that name ({', '.join(sorted(RESERVED))} are taken)")
     for name in [t for t, _ in tasks] + ["on_start", "on_stop"]:
         if not inspect.iscoroutinefunction(getattr(cls, name)):
             raise PlanError(f"{cls.__name__}.{name} must be `async def` (a plain function would block "
