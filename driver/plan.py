@@ -17,6 +17,7 @@ from driver.errors import PlanError
 from driver.shapes import Shape, from_stages, ramp_then_hold
 from driver.durations import parse_duration
 from driver.limits import check_limits, read_regular
+from driver.masking import MASK, SECRET_HEADERS, mask_secrets, mask_url
 
 CLOSED = "closed"  # virtual users, each: request -> response -> think -> request
 OPEN = "open"  # arrivals per second on a schedule, latency from the intended start
@@ -28,15 +29,8 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 # lasts 30 years at a million requests a second. The machine's own ceilings are in limits.
 MAX_COUNT = 10**15
 MAX_BODY_BYTES = 64 * 2**20  # every request carries the whole body, built once into each worker
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
-     "x-telegram-bot-api-secret-token", "x-hub-signature-256"}
-)
-# Header names that carry credentials by convention: X-Auth-Token, X-Access-Token,
-# Api-Key, X-Client-Secret, X-Password, Session-Id...
-_SECRET_NAME = re.compile(r"token|secret|key|passw|auth|cookie|credential|session|signature", re.I)
-MASK = "***"
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN_CHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # what an HTTP header name is made of (RFC 9110 tchar)
+_TOKEN = re.compile(rf"^{_TOKEN_CHAR}+$")
 _METHOD = re.compile(r"^[A-Z]+$")
 
 
@@ -225,58 +219,6 @@ class Plan:
         }
 
 
-def is_secret_header(name: str, extra=()) -> bool:
-    """Whether a header's value is a secret: a well-known credential header, a name with
-    token/secret/key/passw/auth/cookie/credential/session/signature in it, or one of
-    `extra` (names a config marks secret; any case)."""
-    lowered = name.strip().lower()
-    return (lowered in SECRET_HEADERS or bool(_SECRET_NAME.search(lowered))
-            or lowered in {e.strip().lower() for e in extra})
-
-
-def mask_secrets(data, secrets):
-    """`data` (JSON-like) with every secret value in any string replaced by MASK, URL
-    credentials (`http://user:password@host`) masked, and the value of every secret
-    header (`is_secret_header`) under a "headers" key masked, whether the headers are
-    a mapping or [name, value] pairs. (A config's own secret header names reach here as
-    secret values: the config loader registers their values.)"""
-    secrets = sorted({s for s in secrets if s}, key=len, reverse=True)  # longest first: no partial leftovers
-    return _mask(data, secrets)
-
-
-def _mask(data, secrets):
-    if isinstance(data, str):
-        for secret in secrets:
-            data = data.replace(secret, MASK)
-        return mask_url(data) if "@" in data else data
-    if isinstance(data, dict):
-        return {k: _mask_headers(v, secrets) if k == "headers" else _mask(v, secrets) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_mask(v, secrets) for v in data]
-    return data
-
-
-def _mask_headers(headers, secrets):
-    if isinstance(headers, dict):
-        return {k: MASK if is_secret_header(str(k)) else _mask(v, secrets) for k, v in headers.items()}
-    if isinstance(headers, (list, tuple)):
-        return [[pair[0], MASK if is_secret_header(pair[0]) else _mask(pair[1], secrets)]
-                if isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
-                else _mask(pair, secrets) for pair in headers]
-    return _mask(headers, secrets)
-
-
-# scheme://, then the authority's userinfo up to its last @ (as urlsplit reads it); a
-# quote ends it too, since messages quote the URLs they show
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#'\"]*@")
-
-
-def mask_url(text: str) -> str:
-    """`text` with the credentials of every URL in it masked: `http://alice:pw@host/` ->
-    `http://***@host/`."""
-    return _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
-
-
 def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:
     """Names a YAML scenario records under, in a fixed order: tasks, then each flow's steps and itself."""
     names: list[str] = []
@@ -359,7 +301,7 @@ def _shown_name(text: str) -> str:
     """The leading name of a malformed header, quoted, with anything after it masked:
     `Authorization Bearer SUPERSECRET` -> 'Authorization ***'."""
     text = text.strip()
-    m = re.match(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}", text)
+    m = re.match(rf"{_TOKEN_CHAR}{{1,64}}", text)
     name = m.group(0) if m else ""
     return repr(name + (" " + MASK if name != text else "") if name else MASK)
 

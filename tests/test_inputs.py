@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from driver import limits
-from driver.config.loader import MAX_CONFIG_BYTES, MAX_DEPTH, MAX_VALUES, validate_config
+from driver.config.loader import validate_config
+from driver.config.reading import MAX_CONFIG_BYTES, MAX_DEPTH, MAX_VALUES
 from driver.durations import MAX_SECONDS, parse_duration
 from driver.errors import PlanError
 from driver.limits import Machine, problem

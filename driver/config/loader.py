@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node
 
+from driver.config.reading import compose_file
 from driver.config.schema import Doc, join, scenario_flows, scenario_tasks, suggest
 from driver.errors import PlanError
 from driver.plan import (SECRET_HEADERS, Plan, ScenarioSpec, ThinkTime, UserPoolSpec, make_plan,
                          parse_header, parse_url)
 from driver.durations import parse_duration
-from driver.limits import read_regular
 
 try:  # the id ranges of the tiers live with the command catalog
     from driver.payloads.catalog import TIERS
@@ -155,72 +155,14 @@ def list_profiles(path=None, *, env=None) -> dict:
 # --- reading the file --------------------------------------------------------------
 
 
-MAX_CONFIG_BYTES = 4 * 2**20  # a config is text a person wrote: 4 MiB is far beyond any
-MAX_DEPTH = 64  # nesting, also through aliases: walkers recurse; orjson refuses 255+
-MAX_VALUES = 1_000_000  # values after YAML aliases are expanded (a "billion laughs" has 10^9)
-MAX_TEXT = 32 * 2**20  # characters of scalars after aliases are expanded
-
-
-class _TooLarge(yaml.MarkedYAMLError):
-    """The document goes over one of the bounds above (raised while composing)."""
-
-
-class _Loader(yaml.SafeLoader):
-    """Composes only: values stay nodes with their marks; `!secret` is left as a tag.
-
-    Composing recurses once per level of nesting, so the depth is bounded here, before
-    100,000 nested `[` can reach Python's recursion limit.
-    """
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent, index):
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _TooLarge(problem=f"nested deeper than {MAX_DEPTH} levels",
-                                problem_mark=self.peek_event().start_mark)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
 def _compose(path, env) -> tuple[Doc, MappingNode]:
-    """The file's root node and a Doc to read it with; one PlanError line for a file that
-    is missing, not a regular file, too large, not UTF-8, not YAML, too deep, or that
-    expands (through aliases) beyond MAX_VALUES or MAX_TEXT."""
+    """The file's root node (read within driver.config.reading's bounds) and a Doc to
+    read it with; the config's `secret_headers` already taken out and known to the Doc."""
     file = str(path)
-    try:
-        text = read_regular(path, MAX_CONFIG_BYTES).decode("utf-8")
-    except FileNotFoundError:
-        raise PlanError(f"config file not found: {file}") from None
-    except UnicodeDecodeError as exc:
-        raise PlanError(f"{file}: not UTF-8 text (byte {exc.start})") from None
-    except ValueError as exc:  # a directory, a device or pipe, or too large
-        raise PlanError(f"{file}: {exc}; give a config file") from None
-    except OSError as exc:
-        raise PlanError(f"cannot read config file {file}: {exc.strerror}") from None
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except _TooLarge as exc:
-        raise PlanError(f"{file}:{exc.problem_mark.line + 1}: the config is {exc.problem}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-        problem = exc.problem or exc.context or "malformed YAML"
-        if exc.context and exc.problem and exc.context_mark:
-            problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise PlanError(f"{where}: YAML syntax error: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{file}: YAML error: {' '.join(str(exc).split())}") from None
+    root = compose_file(path)
     doc = Doc(file, env)
     if root is None:
         raise PlanError(f"{file}:1: the config is empty (it needs at least target: {{base_url: ...}})")
-    too_large = _expansion(root)
-    if too_large is not None:
-        raise doc.error(*too_large)
     if not isinstance(root, MappingNode):
         raise doc.error(root, f"the config must be a mapping of keys ({', '.join(TOP_KEYS)}), "
                               f"got {'a list' if isinstance(root, yaml.SequenceNode) else repr(root.value)}")
@@ -230,7 +172,7 @@ def _compose(path, env) -> tuple[Doc, MappingNode]:
 
 def _secret_headers(doc: Doc, root: MappingNode) -> tuple[str, ...]:
     """The config's `secret_headers: [Name, ...]`: more header names whose values are
-    secrets, beside those driver.plan.is_secret_header knows by name. Taken out of the
+    secrets, beside those driver.masking.is_secret_header knows by name. Taken out of the
     root before any section is read, since every section's headers depend on it."""
     found = [i for i, (key, _) in enumerate(root.value)
              if isinstance(key, yaml.ScalarNode) and key.value == "secret_headers"]
@@ -249,54 +191,6 @@ def _secret_headers(doc: Doc, root: MappingNode) -> tuple[str, ...]:
             raise doc.error(item, f"secret_headers: invalid header name {name!r}") from None
         names.append(name)
     return tuple(names)
-
-
-def _expansion(root: Node) -> tuple[Node, str] | None:
-    """(node, problem) for the smallest value that, with every alias expanded where it is
-    used, holds more than MAX_VALUES values or MAX_TEXT characters, or nests deeper than
-    MAX_DEPTH; None if the document stays within them.
-
-    Each distinct node is measured once (iteratively, children first), so a "billion
-    laughs" costs as many steps as it has lines. An alias to a node that contains it is
-    skipped here: Doc.enter reports it on its line.
-    """
-    sizes: dict[int, tuple[int, int, int]] = {}  # id -> (values, characters, depth)
-    open_ids: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        children = _children(node)
-        if not done:
-            if key in sizes or key in open_ids:
-                continue
-            open_ids.add(key)
-            stack.append((node, True))
-            stack.extend((child, False) for child in children)
-            continue
-        open_ids.discard(key)
-        known = [sizes[id(c)] for c in children if id(c) in sizes]
-        values = 1 + sum(k[0] for k in known)
-        text = (len(node.value) if isinstance(node, yaml.ScalarNode) else 0) + sum(k[1] for k in known)
-        depth = 1 + max((k[2] for k in known), default=0)
-        sizes[key] = (values, text, depth)
-        if values > MAX_VALUES:
-            return node, f"this value expands to more than {MAX_VALUES:,} values (YAML aliases count " \
-                         "each time they are used)"
-        if text > MAX_TEXT:
-            return node, f"this value expands to more than {MAX_TEXT // 2**20} MiB of text (YAML aliases " \
-                         "count each time they are used)"
-        if depth > MAX_DEPTH:
-            return node, f"this value nests deeper than {MAX_DEPTH} levels through YAML aliases"
-    return None
-
-
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
 
 
 # --- sections ------------------------------------------------------------------------

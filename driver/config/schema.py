@@ -17,7 +17,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from driver.errors import PlanError
-from driver.plan import ThinkTime, header_value_problem, is_secret_header, parse_header
+from driver.masking import is_secret_header
+from driver.plan import ThinkTime, header_value_problem, parse_header
 from driver.durations import parse_duration
 
 try:  # the placeholder grammar lives with the template engine: compile once here to check
