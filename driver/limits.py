@@ -20,6 +20,9 @@ The override: `DRIVER_LIMITS=off` in the environment skips these ceilings (for a
 that really can, or to see what happens). It does not skip the checks of the numbers
 themselves (`nan`, `inf`, negative), which driver.plan makes.
 
+`read_regular` is the one bounded way to read a file a user names (a body, a config):
+only a regular file, only up to a size.
+
 The figures are measured, with headroom: an idle worker is ~42 MB RSS; a virtual user
 costs ~7 KB on the fast path and ~15 KB as a YAML or Python scenario user (peak RSS of
 one worker at 10 and at 3,000-15,000 users against nginx, -w 1, 3 s).
