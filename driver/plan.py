@@ -7,6 +7,7 @@ plain data, and nothing here imports from above it. The parsers of single values
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from driver import __version__
 from driver.errors import PlanError
 from driver.shapes import Shape
 from driver.durations import parse_duration
+from driver.limits import read_regular
+from driver.masking import MASK, SECRET_HEADERS, mask_secrets, mask_url
 
 if TYPE_CHECKING:  # types only: both modules sit above the plan
     from driver.payloads.catalog import Command
@@ -28,11 +31,13 @@ OPEN = "open"  # arrivals per second on a schedule, latency from the intended st
 DEFAULT_DURATION_S = 10.0
 DEFAULT_USERS = 10
 DEFAULT_MAX_IN_FLIGHT = 1000
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-telegram-bot-api-secret-token"}
-)
-MASK = "***"
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Any count or rate: 1e15 is exact in a float and in JSON, fits the int64 counters, and
+# lasts 30 years at a million requests a second. The machine's own ceilings are in limits.
+MAX_COUNT = 10**15
+MAX_BODY_BYTES = 64 * 2**20  # every request carries the whole body, built once into each worker
+_TOKEN_CHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # what an HTTP header name is made of (RFC 9110 tchar)
+_TOKEN = re.compile(rf"^{_TOKEN_CHAR}+$")
+_METHOD = re.compile(r"^[A-Z]+$")
 
 
 @dataclass(frozen=True)
@@ -233,22 +238,6 @@ class Plan:
         }
 
 
-def mask_secrets(data, secrets):
-    """`data` (JSON-like) with every occurrence of a secret value in any string replaced by MASK."""
-    secrets = [s for s in secrets if s]
-    if not secrets:
-        return data
-    if isinstance(data, str):
-        for secret in secrets:
-            data = data.replace(secret, MASK)
-        return data
-    if isinstance(data, dict):
-        return {k: mask_secrets(v, secrets) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [mask_secrets(v, secrets) for v in data]
-    return data
-
-
 def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:
     """Names a YAML scenario records under, in a fixed order: tasks, then each flow's steps and itself."""
     names: list[str] = []
@@ -268,19 +257,23 @@ def available_cpus() -> int:
 
 
 def parse_url(url: str) -> tuple[Target, str]:
-    """(target, path-with-query) from a URL; PlanError naming the problem otherwise."""
+    """(target, path-with-query) from a URL; PlanError naming the problem otherwise.
+
+    Credentials in the URL (`http://user:password@host/`) are masked in every message.
+    """
+    shown = repr(mask_url(url))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise PlanError(f"malformed URL {url!r}: {exc}") from None
+        raise PlanError(f"malformed URL {shown}: {mask_url(str(exc))}") from None
     if parts.scheme not in ("http", "https"):
-        shown = parts.scheme or "none"
-        raise PlanError(f"unsupported URL scheme {shown!r} in {url!r}: use http:// or https://")
+        scheme = parts.scheme or "none"
+        raise PlanError(f"unsupported URL scheme {scheme!r} in {shown}: use http:// or https://")
     if not parts.hostname:
-        raise PlanError(f"malformed URL {url!r}: no host")
+        raise PlanError(f"malformed URL {shown}: no host")
     if any(c.isspace() for c in url):
-        raise PlanError(f"malformed URL {url!r}: contains whitespace")
+        raise PlanError(f"malformed URL {shown}: contains whitespace")
     port = port or (443 if parts.scheme == "https" else 80)
     path = parts.path or "/"
     if parts.query:
@@ -289,30 +282,81 @@ def parse_url(url: str) -> tuple[Target, str]:
 
 
 def parse_header(text: str) -> tuple[str, str]:
+    """`Name: value` -> (name, value); PlanError that never shows the value (it may be a secret)."""
     name, sep, value = text.partition(":")
     name, value = name.strip(), value.strip()
     if not sep:
-        raise PlanError(f"header {text!r} has no colon: use -H 'Name: value'")
+        raise PlanError(f"header {_shown_name(text)} has no colon: use -H 'Name: value'")
+    if not name:
+        raise PlanError(f"header {_shown_name(text)} has no name before its colon: use -H 'Name: value'")
     if not _TOKEN.match(name):
-        raise PlanError(f"header {text!r} has an invalid name {name!r}")
-    if "\r" in value or "\n" in value:
-        raise PlanError(f"header {name!r} has a line break in its value")
+        raise PlanError(f"header name {_shown_name(name)} is not valid: use letters, digits and "
+                        "!#$%&'*+-.^_`|~")
+    problem = header_value_problem(value)
+    if problem:
+        raise PlanError(f"header {name!r} has {problem}")
     return name, value
 
 
+def header_value_problem(value: str) -> str | None:
+    """What is wrong with a header value, in words that do not show it; None if it can be sent.
+
+    HTTP/1.1 field values are visible ASCII, spaces and tabs (RFC 9110 5.5): a line break
+    would start a new header, other control characters are sent as they are, and a
+    non-ASCII character cannot be encoded on the wire (percent-encode or base64 it).
+    """
+    for i, c in enumerate(value):
+        if c in "\r\n":
+            return f"a line break in its value (character {i + 1})"
+        if (c < " " and c != "\t") or c == "\x7f":
+            return f"a control character in its value (character {i + 1}, {ord(c):#04x})"
+        if c > "\x7f":
+            return (f"a non-ASCII character in its value (character {i + 1}): header values are ASCII; "
+                    "percent-encode or base64 it")
+    return None
+
+
+def _shown_name(text: str) -> str:
+    """The leading name of a malformed header, quoted, with anything after it masked:
+    `Authorization Bearer SUPERSECRET` -> 'Authorization ***'."""
+    text = text.strip()
+    m = re.match(rf"{_TOKEN_CHAR}{{1,64}}", text)
+    name = m.group(0) if m else ""
+    return repr(name + (" " + MASK if name != text else "") if name else MASK)
+
+
+def read_body_file(path: str) -> bytes:
+    """A request body from a regular file of at most MAX_BODY_BYTES (a device such as
+    /dev/zero, a pipe or a socket could be read forever), or PlanError."""
+    try:
+        return read_regular(path, MAX_BODY_BYTES)
+    except FileNotFoundError:
+        raise PlanError(f"body file not found: {path}") from None
+    except OSError as exc:
+        raise PlanError(f"cannot read body file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise PlanError(f"--body-file {path}: {exc}") from None
+
+
 def _positive(name: str, value, kind=float, allow_zero=False):
+    """A finite number > 0 (>= 0 with allow_zero) and at most MAX_COUNT, or PlanError naming `name`."""
     if value is None:
         return None
     try:
         number = kind(value)
-    except (TypeError, ValueError):
-        raise PlanError(f"{name} must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+        raise PlanError(f"{name} must be a{'n integer' if kind is int else ' number'}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise PlanError(f"{name} must be a finite number, got {value!r}")
     if number < 0 or (number == 0 and not allow_zero):
         raise PlanError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    if number > MAX_COUNT:
+        raise PlanError(f"{name} must be at most {MAX_COUNT:,}, got {value!r}")
     return number
 
 
 def _seconds(name: str, value, allow_zero=False):
+    """Seconds from a duration (finite, at most durations.MAX_SECONDS), or PlanError naming `name`."""
     if value is None:
         return None
     try:
@@ -335,11 +379,5 @@ def parse_stage(text: str) -> tuple[float, float]:
 def read_body(body: bytes | str | None, body_file: str | None) -> bytes | str | None:
     """The request body: `body`, or the contents of `body_file` when one is given."""
     if body_file is not None:
-        try:
-            with open(body_file, "rb") as f:
-                body = f.read()
-        except FileNotFoundError:
-            raise PlanError(f"body file not found: {body_file}") from None
-        except OSError as exc:
-            raise PlanError(f"cannot read body file {body_file}: {exc.strerror}") from None
+        body = read_body_file(body_file)
     return body

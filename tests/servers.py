@@ -8,7 +8,9 @@ daemon thread with their own event loop (plain asyncio, so the server side is th
 reference, not the loop under test); nginx runs as a subprocess.
 
 Faults are real: `reset_server` sends a TCP RST (SO_LINGER 0), `stall_server` never
-answers, `close_mid_body_server` sends a short body and a FIN, and so on.
+answers, `hang_every_server` never answers every Nth request, `drip_server` sends its
+response a byte at a time, `close_mid_body_server` sends a short body and a FIN,
+`tls_server` serves HTTPS with a certificate from a CA nobody trusts, and so on.
 """
 from __future__ import annotations
 
@@ -43,6 +45,9 @@ __all__ = [
     "chunked_server",
     "close_delimited_server",
     "slow_server",
+    "hang_every_server",
+    "drip_server",
+    "tls_server",
     "find_nginx",
     "nginx_server",
     "OK_BODY",
@@ -70,11 +75,12 @@ class ServerInfo:
     port: int
     connections: int = 0
     requests: int = 0
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def addr(self) -> tuple[str, int]:
@@ -407,16 +413,51 @@ def slow_server(delay_s: float, body: bytes = OK_BODY, host: str = "127.0.0.1"):
     return _stream_server(handler, host, "slow_server")
 
 
+def hang_every_server(every: int = 10, host: str = "127.0.0.1"):
+    """Answers every request correctly except each `every`-th one (counted over the
+    server), which it reads and never answers: that connection hangs until closed."""
+    if every < 1:
+        raise ValueError("every must be >= 1")
+
+    async def handler(reader, writer, info: ServerInfo) -> None:
+        async for request in _requests(reader, info):
+            if info.requests % every == 0:
+                await asyncio.Event().wait()  # never set: stop() cancels it
+            writer.write(_response(keep_alive=request.keep_alive))
+            await writer.drain()
+            if not request.keep_alive:
+                return
+
+    return _stream_server(handler, host, "hang_every_server")
+
+
+def drip_server(interval_s: float = 1.0, host: str = "127.0.0.1"):
+    """Answers every request correctly, one byte every `interval_s` seconds (a 1 byte/s
+    drip by default: the response is never late enough for a read timeout per byte)."""
+
+    async def handler(reader, writer, info: ServerInfo) -> None:
+        async for request in _requests(reader, info):
+            for i in range(len(response := _response(keep_alive=request.keep_alive))):
+                writer.write(response[i:i + 1])
+                await writer.drain()
+                await asyncio.sleep(interval_s)
+            if not request.keep_alive:
+                return
+
+    return _stream_server(handler, host, "drip_server")
+
+
 # --- aiohttp ---------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def aiohttp_server(app_factory: Any, host: str = "127.0.0.1") -> Iterator[ServerInfo]:
+def aiohttp_server(app_factory: Any, host: str = "127.0.0.1", ssl_context: Any = None) -> Iterator[ServerInfo]:
     """Serve an aiohttp app in a thread. `app_factory`: an Application, or a
-    callable (sync or async) returning one; called inside the server's loop."""
+    callable (sync or async) returning one; called inside the server's loop.
+    With `ssl_context` (a server-side ssl.SSLContext) it serves HTTPS."""
     from aiohttp import web
 
-    info = ServerInfo(host, 0)
+    info = ServerInfo(host, 0, scheme="https" if ssl_context is not None else "http")
 
     async def start() -> web.AppRunner:
         app = app_factory
@@ -428,7 +469,7 @@ def aiohttp_server(app_factory: Any, host: str = "127.0.0.1") -> Iterator[Server
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=1.0)
         await runner.setup()
-        await web.TCPSite(runner, host, 0).start()
+        await web.TCPSite(runner, host, 0, ssl_context=ssl_context).start()
         info.port = runner.addresses[0][1]
         return runner
 
@@ -436,6 +477,35 @@ def aiohttp_server(app_factory: Any, host: str = "127.0.0.1") -> Iterator[Server
         await runner.cleanup()
 
     with _in_thread("aiohttp_server", start, stop):
+        yield info
+
+
+def _ok_app():
+    from aiohttp import web
+
+    async def ok(request):
+        await request.read()
+        return web.Response(body=OK_BODY, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", ok)
+    return app
+
+
+@contextlib.contextmanager
+def tls_server(app_factory: Any = None, host: str = "127.0.0.1") -> Iterator[ServerInfo]:
+    """HTTPS on loopback with a certificate for `host` issued by a fresh trustme CA that
+    nothing trusts (a self-signed setup: verification fails unless the client skips it).
+    `app_factory` as for aiohttp_server (default: 200 {"ok":true} on every path).
+    The yielded ServerInfo has `.ca` (the trustme.CA) for a client that wants to trust it."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(host).configure_cert(ctx)
+    with aiohttp_server(app_factory or _ok_app, host, ssl_context=ctx) as info:
+        info.ca = ca
         yield info
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent / "driver"
 LAYERS = [
     ["driver.errors", "driver.durations", "driver.layout", "driver.histogram", "driver.recorder",
      "driver.httpparse", "driver._speedups", "driver._recorder", "driver._httpparse", "driver.shapes",
-     "driver.environment"],
+     "driver.environment", "driver.limits", "driver.masking"],
     ["driver.payloads"],  # payload generators: pure, they import nothing else of driver
     ["driver.stats"],  # results, thresholds, verdicts: numbers, no plan
     ["driver.plan", "driver.shm"],

@@ -23,9 +23,11 @@ from yaml.nodes import MappingNode, Node
 
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
+from driver.config.reading import compose_file
 from driver.durations import parse_duration
 from driver.errors import PlanError
-from driver.plan import SECRET_HEADERS, Plan, UserPoolSpec, parse_url
+from driver.masking import is_secret_header, mask_url
+from driver.plan import Plan, UserPoolSpec, parse_header, parse_url
 from driver.planning.layers import FLAGS, PROFILE_KEYS, Source, flag_layer, layer
 from driver.planning.make import (
     REPORT_FORMATS, THRESHOLD_FLAG, assemble, check_abort, http_request, parse_thresholds,
@@ -108,40 +110,42 @@ def list_profiles(path=None, *, env=None) -> dict:
 # --- reading the file --------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """Composes only: values stay nodes with their marks; `!secret` is left as a tag."""
-
-
 def _compose(path, env) -> tuple[Doc, MappingNode]:
+    """The file's root node (read within driver.config.reading's bounds) and a Doc to
+    read it with; the config's `secret_headers` already taken out and known to the Doc."""
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(f"config file not found: {file}", flag="--config") from None
-    except IsADirectoryError:
-        raise PlanError("is a directory, not a config file", file=file) from None
-    except UnicodeDecodeError as exc:
-        raise PlanError(f"not UTF-8 text (byte {exc.start})", file=file) from None
-    except OSError as exc:
-        raise PlanError(f"cannot read config file {file}: {exc.strerror}", flag="--config") from None
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "malformed YAML"
-        if exc.context and exc.problem and exc.context_mark:
-            problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise PlanError(f"YAML syntax error: {problem}", file=file, line=mark.line + 1 if mark else None,
-                        column=mark.column + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise PlanError(f"YAML error: {' '.join(str(exc).split())}", file=file) from None
+    root = compose_file(path)
     doc = Doc(file, env)
     if root is None:
         raise PlanError("the config is empty (it needs at least target: {base_url: ...})", file=file, line=1)
     if not isinstance(root, MappingNode):
         raise doc.error(root, f"the config must be a mapping of keys ({', '.join(TOP_KEYS)}), "
                               f"got {'a list' if isinstance(root, yaml.SequenceNode) else repr(root.value)}")
+    doc.secret_headers = _secret_headers(doc, root)
     return doc, root
+
+
+def _secret_headers(doc: Doc, root: MappingNode) -> tuple[str, ...]:
+    """The config's `secret_headers: [Name, ...]`: more header names whose values are
+    secrets, beside those driver.masking.is_secret_header knows by name. Taken out of the
+    root before any section is read, since every section's headers depend on it."""
+    found = [i for i, (key, _) in enumerate(root.value)
+             if isinstance(key, yaml.ScalarNode) and key.value == "secret_headers"]
+    if not found:
+        return ()
+    if len(found) > 1:
+        first = root.value[found[0]][0].start_mark.line + 1
+        raise doc.error(root.value[found[1]][0], f"duplicate key 'secret_headers' (first at line {first})")
+    node = root.value.pop(found[0])[1]
+    names = []
+    for i, item in enumerate(doc.seq(node, "secret_headers")):
+        name = doc.string(item, join("secret_headers", i))
+        try:
+            parse_header(f"{name}: x")
+        except PlanError:
+            raise doc.error(item, f"secret_headers: invalid header name {name!r}") from None
+        names.append(name)
+    return tuple(names)
 
 
 # --- sections ------------------------------------------------------------------------
@@ -156,11 +160,11 @@ def _target(doc: Doc, node: Node) -> dict:
     except PlanError as exc:
         raise doc.error(got["base_url"], f"target.base_url: {exc.message}") from None
     if "?" in url or "#" in url:
-        raise doc.error(got["base_url"], f"target.base_url must not have a query or fragment: {url!r}")
+        raise doc.error(got["base_url"], f"target.base_url must not have a query or fragment: {mask_url(url)!r}")
     base_path = urlsplit(url).path  # task paths are relative to it
     headers = doc.headers(got["headers"], "target.headers") if "headers" in got else {}
     for name, value in headers.items():  # well-known secret headers are secrets without a tag
-        if name.lower() in SECRET_HEADERS and "{{" not in value:
+        if is_secret_header(name, doc.secret_headers) and "{{" not in value:
             doc.secret(value)
     if "auth" in got:
         if any(k.lower() == "authorization" for k in headers):

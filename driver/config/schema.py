@@ -15,7 +15,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from driver.errors import PlanError, suggest
-from driver.plan import ThinkTime, parse_header
+from driver.masking import is_secret_header
+from driver.plan import ThinkTime, header_value_problem, parse_header
 from driver.durations import parse_duration
 
 try:  # the placeholder grammar lives with the template engine: compile once here to check
@@ -69,6 +70,7 @@ class Doc:
         self.file = file
         self.env = env
         self.secrets: list[str] = []
+        self.secret_headers: tuple[str, ...] = ()  # the config's own names of secret headers
         self._open: set[int] = set()  # ids of the mappings and lists being walked
 
     # --- errors and structure -------------------------------------------------
@@ -297,6 +299,9 @@ class Doc:
         return value
 
     def headers(self, node: Node, where: str, template: bool = True) -> dict[str, str]:
+        """Header names and values that can be sent (ASCII, no control characters). The value
+        of a secret header (`is_secret_header`, with the config's `secret_headers`) becomes a
+        secret unless it is a template; no message shows a value."""
         out: dict[str, str] = {}
         for name, key, value in self.items(node, where):
             text = self.string(value, join(where, name), empty=True, template=template)
@@ -304,8 +309,11 @@ class Doc:
                 parse_header(f"{name}: x")
             except PlanError:
                 raise self.error(key, f"{where}: invalid header name {name!r}") from None
-            if "\r" in text or "\n" in text:
-                raise self.error(value, f"{join(where, name)} has a line break in its value")
+            problem = header_value_problem(text)
+            if problem:
+                raise self.error(value, f"{join(where, name)} has {problem}")
+            if is_secret_header(name, self.secret_headers) and "{{" not in text:
+                self.secret(text)
             out[name] = text
         return out
 

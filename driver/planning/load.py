@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from driver.limits import check_limits
 from driver.errors import PlanError
 from driver.plan import (
     CLOSED, DEFAULT_DURATION_S, DEFAULT_MAX_IN_FLIGHT, DEFAULT_USERS, OPEN, ScenarioSpec, ThinkTime, _positive,
@@ -90,6 +91,7 @@ def load_fields(values: dict, scenario: ScenarioSpec | None = None) -> dict:
         n_workers = available_cpus()
         if mode == CLOSED:
             n_workers = max(1, min(n_workers, int(shape.peak)))
+    check_limits(mode, shape.peak, n_workers, cap or DEFAULT_MAX_IN_FLIGHT)  # the machine's ceilings
     _warn_ignored(values, mode, scenario)
     if think is not None and scenario is not None and not scenario.python:
         scenario = replace(scenario, think=think)
