@@ -23,7 +23,10 @@ DEFAULT_FORMATS = ("json", "html")
 
 
 def _fail(message: str, code: int = EXIT_USAGE):
-    click.echo(f"driver: error: {message}", err=True)
+    from driver.masking import mask_url
+
+    # URL credentials are masked where each message is made; this is the net under them
+    click.echo(f"driver: error: {mask_url(message)}", err=True)
     sys.exit(code)
 
 

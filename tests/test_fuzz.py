@@ -65,14 +65,8 @@ def _settings(examples: int):
 # --- crashes found here that belong to code this battery does not fix ------------------
 # (predicate on the traceback, reason). A matching example is accepted while the test
 # runs, and the test ends as xfail naming the issue-8 item, so the crash stays visible.
-KNOWN: list[tuple[str, str]] = [
-    ("KeyError: 'dropped'",
-     "issue 8 §1 (dropped arrivals are an error kind): the reports (summary._ERROR_SHORT, the validity "
-     "line) have no 'dropped' yet, so a run with dropped arrivals crashes with KeyError before its outcome "
-     "is printed"),
-]
-NO_JSON_REPORT = ("issue 8 §2 (the result is never lost): `--report` without json writes no result.json, "
-                  "the source of `report`, `compare` and `merge`")
+KNOWN: list[tuple[str, str]] = []  # none now: the KeyError on 'dropped' (§1) and the missing
+# result.json of `--report` without json (§2) were fixed where they belonged
 
 
 @dataclass
@@ -170,9 +164,6 @@ class Battery:
             assert runs, f"exit {outcome.code} but no result was saved ({argv})"
         for run_dir in runs:
             result = run_dir / "result.json"
-            if not result.is_file() and _report_without_json(argv):
-                self.known.setdefault(NO_JSON_REPORT, []).append(argv)
-                continue
             assert result.is_file(), f"a run directory without result.json: {sorted(run_dir.iterdir())} ({argv})"
             Result.load(result)  # raises on anything but a valid result
 
@@ -180,11 +171,6 @@ class Battery:
         if self.known:
             lines = [f"{reason} [{len(hits)} examples, e.g. {hits[0]}]" for reason, hits in self.known.items()]
             pytest.xfail("; ".join(lines))
-
-
-def _report_without_json(argv: list[str]) -> bool:
-    formats = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--report"]
-    return bool(formats) and "json" not in formats[-1]
 
 
 # --- strategies -----------------------------------------------------------------------

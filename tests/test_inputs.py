@@ -19,7 +19,8 @@ from driver.config.reading import MAX_CONFIG_BYTES, MAX_DEPTH, MAX_VALUES
 from driver.durations import MAX_SECONDS, parse_duration
 from driver.errors import PlanError
 from driver.limits import Machine, problem
-from driver.plan import make_plan, parse_header
+from driver.plan import parse_header
+from driver.planning import make_plan
 from tests.servers import nginx_server, refused_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +159,7 @@ def test_the_machine_is_read():
 
 _RAISE = """
 import resource, sys
-from driver.plan import make_plan
+from driver.planning import make_plan
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
 make_plan("http://127.0.0.1/", users=int(sys.argv[1]), workers=1)

@@ -14,7 +14,8 @@ import pytest
 from driver.config.loader import validate_config
 from driver.errors import PlanError
 from driver.masking import MASK, is_secret_header, mask_secrets, mask_url
-from driver.plan import make_plan, parse_header, parse_url
+from driver.plan import parse_header, parse_url
+from driver.planning import make_plan
 from tests.servers import aiohttp_server, refused_port
 
 ROOT = Path(__file__).resolve().parents[1]
