@@ -415,13 +415,15 @@ def slow_server(delay_s: float, body: bytes = OK_BODY, host: str = "127.0.0.1"):
 
 def hang_every_server(every: int = 10, host: str = "127.0.0.1"):
     """Answers every request correctly except each `every`-th one (counted over the
-    server), which it reads and never answers: that connection hangs until closed."""
+    server), which it reads and never answers: that connection hangs until closed.
+    `info.hung` counts the requests it sat on."""
     if every < 1:
         raise ValueError("every must be >= 1")
 
     async def handler(reader, writer, info: ServerInfo) -> None:
         async for request in _requests(reader, info):
             if info.requests % every == 0:
+                info.hung = getattr(info, "hung", 0) + 1
                 await asyncio.Event().wait()  # never set: stop() cancels it
             writer.write(_response(keep_alive=request.keep_alive))
             await writer.drain()

@@ -5,7 +5,6 @@ Relation pinned on every run here, per endpoint:
     sent == responses + request timeouts + resets + protocol errors + unfinished
 and, open loop: arrivals == sent + dropped.
 """
-import asyncio
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 
 import driver
 from driver.layout import SENT_ERRORS
-from servers import _requests, _response, _stream_server, stall_server
+from servers import drip_server, hang_every_server, stall_server
 
 
 def _relation(ep):
@@ -31,35 +30,6 @@ def _run(url, **kw):
     grace = kw.pop("grace_s", 0.5)
     plan = driver.make_plan(url, workers=1, **kw)
     return driver.run(replace(plan, grace_s=grace))
-
-
-def hang_every_server(n: int):
-    """Answers every request but each n-th (counted over the server), which it reads and
-    never answers; `info.hung` counts those."""
-
-    async def handler(reader, writer, info):
-        async for request in _requests(reader, info):
-            if info.requests % n == 0:
-                info.hung = getattr(info, "hung", 0) + 1
-                await asyncio.Event().wait()  # this connection never answers again
-            writer.write(_response(keep_alive=request.keep_alive))
-            await writer.drain()
-
-    return _stream_server(handler, "127.0.0.1", "hang_every_server")
-
-
-def drip_server(interval_s: float = 0.2):
-    """Answers with a valid head announcing 1000 bytes, then one byte per interval."""
-
-    async def handler(reader, writer, info):
-        async for _ in _requests(reader, info):
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-            for _ in range(1000):
-                await asyncio.sleep(interval_s)
-                writer.write(b"x")
-                await writer.drain()
-
-    return _stream_server(handler, "127.0.0.1", "drip_server")
 
 
 def test_requests_never_answered_are_counted_unfinished_with_their_age():
@@ -161,3 +131,47 @@ def test_arrivals_never_sent_are_dropped_and_counted_as_errors():
     assert c["sent"] == c["unfinished"] == 2
     assert c["sent"] + c["dropped"] == 200  # every arrival of 1 s at 200/s
     assert tot.error_rate == 1.0
+
+
+def test_users_cut_by_the_open_file_limit_make_the_run_not_valid(tmp_path):
+    # 300 users asked, 100 file descriptors allowed (soft = hard: nothing to raise): the
+    # run cannot have the load it was asked for, and says so instead of reporting 300 users
+    import resource
+    import subprocess
+    from pathlib import Path
+
+    import orjson
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    root = Path(__file__).resolve().parent.parent
+    with hang_every_server(10**9) as srv:
+        proc = subprocess.run(
+            [sys.executable, "-m", "driver.cli", "run", srv.url + "/", "-u", "300", "-w", "1", "-d", "1.5s",
+             "-q", "-o", str(tmp_path)],
+            cwd=root, capture_output=True, timeout=120, preexec_fn=low_limit,
+            env={**os.environ, "DRIVER_LIMITS": "off"})  # past the check before the run, on purpose
+    assert proc.returncode == 4, proc.stderr.decode()
+    (path,) = tmp_path.glob("*/result.json")
+    data = orjson.loads(path.read_bytes())
+    reasons = " ".join(data["validity"]["reasons"])
+    assert "open-file limit" in reasons and "of the 300 users asked" in reasons
+    assert data["validity"]["figures"]["connections_max"] < 100
+    assert b"Traceback" not in proc.stderr
+
+
+def test_the_machine_ceiling_refuses_users_over_the_open_file_limit_before_the_run():
+    import resource
+    import subprocess
+    from pathlib import Path
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "driver.cli", "run", "http://127.0.0.1:9/", "-u", "300", "-w", "1"],
+                          cwd=root, capture_output=True, timeout=60, preexec_fn=low_limit)
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2 and len(err.splitlines()) == 1, err
+    assert "open" in err and "DRIVER_LIMITS=off" in err

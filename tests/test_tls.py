@@ -1,11 +1,8 @@
 """TLS: a certificate that does not verify is a reachability failure before the run
 (exit 3, one line), not a clean run of errors; TLS errors during a run have a kind."""
-import asyncio
 import contextlib
-import ssl
 import subprocess
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,47 +11,17 @@ import pytest
 
 import driver
 from driver.runner.supervisor import run as supervisor_run
+from servers import tls_server
 
 trustme = pytest.importorskip("trustme")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
-def self_signed_server(hostname="127.0.0.1"):
-    """An aiohttp https server on loopback with a certificate from a CA nobody trusts."""
-    from aiohttp import web
-
-    ca = trustme.CA()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(hostname).configure_cert(ctx)
-
-    async def ok(request):
-        return web.json_response({"tls": True})
-
-    app = web.Application()
-    app.router.add_get("/", ok)
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    state = {}
-
-    async def start():
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-        await site.start()
-        state["runner"] = runner
-        state["port"] = site._server.sockets[0].getsockname()[1]
-        ready.set()
-
-    t = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
-        yield f"https://127.0.0.1:{state['port']}/"
-    finally:
-        asyncio.run_coroutine_threadsafe(state["runner"].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(5)
+def self_signed_server():
+    """tests/servers.tls_server: a certificate from a CA nobody trusts; yields its https URL."""
+    with tls_server() as srv:
+        yield f"https://127.0.0.1:{srv.port}/"
 
 
 def _cli(*args):
