@@ -60,9 +60,14 @@ def bind(ns: dict, value) -> str:
     return name
 
 
+# The file name generated code reports (tracebacks, profilers): it reads as this package's.
+_GENERATED = "driver/payloads/<template>"
+
+
 def function(source: str, ns: dict) -> Getter:
     """The getter `lambda u, c, r, x: SOURCE` over the names bound in `ns`."""
-    return eval(f"lambda u, c, r, x: {source}", ns)  # noqa: S307 - source is built here only
+    code = compile(f"lambda u, c, r, x: {source}", _GENERATED, "eval")
+    return eval(code, ns)  # noqa: S307 - the source is built here only, from checked parts
 
 
 def parse(expr: str, where: str, ns: dict) -> tuple[str, str, bool]:
