@@ -80,6 +80,8 @@ _PHOTO = b'"photo":[' + b",".join(
     for tag, (w, h, size) in zip((b"s", b"m", b"x", b"y"), _PHOTO_SIZES)) + b"]"
 _PHOTO_FILE_ID = _PREFIX["photo"].encode() + b"%010X%016X"
 _FILE_UNIQUE_ID = b"AQAD%012x"
+_CACHED_COMMANDS = 1024  # distinct commands whose text and entities are kept serialised
+_DEFAULT_MESSAGE_TEXT = _dumps("Choose an option:")
 
 
 def utf16_len(text: str) -> int:
@@ -143,6 +145,7 @@ class TelegramUpdates:
         self._bot_json = _dumps(self._bot)
         self._peers: dict[int, _Peer] = {}  # user id -> _Peer, built on first use
         self._last_message_id: dict[int, int] = {}  # chat id -> last message id used
+        self._commands: dict[tuple, bytes] = {}  # (command, args, mention) -> its message fields
         self._render = {kind: getattr(self, kind) for kind in KINDS}
 
     # --- shared per-render helpers ------------------------------------------------
@@ -284,7 +287,13 @@ class TelegramUpdates:
     def command(self, user, command: str = "/start", args: str | None = None,
                 mention: bool = False) -> bytes:
         """`/cmd args` or `/cmd@bot args`; `command` may carry the args ("/remind 18:00 x")."""
-        return self._message(user, next(self._ids), self._command_members(command, args, mention))
+        key = (command, args, mention)
+        members = self._commands.get(key)
+        if members is None:  # a scenario sends a few commands over and over: serialise each once
+            if len(self._commands) >= _CACHED_COMMANDS:
+                self._commands.clear()
+            members = self._commands[key] = self._command_members(command, args, mention)
+        return self._message(user, next(self._ids), members)
 
     def photo(self, user, caption: str | None = None) -> bytes:
         return self._photo(user, b"" if caption is None else b',"caption":' + _dumps(caption))
@@ -372,16 +381,22 @@ class TelegramUpdates:
     def callback_query(self, user, data: str = "menu:1", button_text: str | None = None,
                        message_text: str = "Choose an option:") -> bytes:
         """A tap on an inline-keyboard button of a message the bot sent to this chat."""
-        return self._callback(user, _dumps(data), _dumps(button_text) if button_text else None,
-                              _dumps(message_text))
+        text_json = _DEFAULT_MESSAGE_TEXT if message_text == "Choose an option:" else _dumps(message_text)
+        return self._callback(user, _dumps(data), _dumps(button_text) if button_text else None, text_json)
 
     def _callback(self, user, data_json: bytes, button_json: bytes | None, text_json: bytes) -> bytes:
         """callback_query from JSON pieces; no `button_json`: the button's text is the data."""
         peer = self._peers.get(user.id) or self._peer(user)
         update_id = next(self._ids)
-        return _CALLBACK % (update_id, user.id, update_id, peer.sender_json, self._message_id(user.chat_id),
-                            self._bot_json, peer.chat_json, int(_time()) - 2, text_json,
-                            button_json or data_json, data_json, peer.instance_json, data_json)
+        chat_id = user.chat_id
+        last = self._last_message_id.get(chat_id)  # _message_id, inlined: once per request
+        if last is None:
+            last = 99 + (chat_id * 0x9E3779B1) % 1000
+        last += 1
+        self._last_message_id[chat_id] = last
+        return _CALLBACK % (update_id, user.id, update_id, peer.sender_json, last, self._bot_json, peer.chat_json,
+                            int(_time()) - 2, text_json, button_json or data_json, data_json, peer.instance_json,
+                            data_json)
 
     def inline_query(self, user, query: str = "pizza", offset: str = "",
                      chat_type: str = "sender") -> bytes:
