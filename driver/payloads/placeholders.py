@@ -26,7 +26,7 @@ import orjson
 
 from driver.payloads.users import SyntheticUser
 
-__all__ = ["Getter", "TemplateError", "USER_ATTRS", "function", "parse", "text_of"]
+__all__ = ["Getter", "TemplateError", "USER_ATTRS", "bind", "function", "parse", "text_of"]
 
 
 class TemplateError(ValueError):

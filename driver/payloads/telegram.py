@@ -84,6 +84,11 @@ _CACHED_COMMANDS = 1024  # distinct commands whose text and entities are kept se
 _DEFAULT_MESSAGE_TEXT = _dumps("Choose an option:")
 
 
+def _history(chat_id: int) -> int:
+    """The last message id of a chat before the run: chats have some history, ids 99..1098."""
+    return 99 + (chat_id * 0x9E3779B1) % 1000
+
+
 def utf16_len(text: str) -> int:
     """Length of `text` in UTF-16 code units, the unit of Bot API entity offsets."""
     if text.isascii():
@@ -164,9 +169,6 @@ class TelegramUpdates:
             raise ValueError(f"unknown Telegram update kind {kind!r}; "
                              f"expected one of {', '.join(KINDS)}") from None
 
-    def _update_id(self) -> int:
-        return next(self._ids)
-
     def _peer(self, user) -> _Peer:
         peer = self._peers.get(user.id)
         if peer is None:
@@ -174,10 +176,7 @@ class TelegramUpdates:
         return peer
 
     def _message_id(self, chat_id: int) -> int:
-        last = self._last_message_id.get(chat_id)
-        if last is None:  # a chat with some history already: 100..1099
-            last = 99 + (chat_id * 0x9E3779B1) % 1000
-        last += 1
+        last = (self._last_message_id.get(chat_id) or _history(chat_id)) + 1
         self._last_message_id[chat_id] = last
         return last
 
@@ -186,10 +185,7 @@ class TelegramUpdates:
         the message's content fields, without braces (`"text":"hi"`)."""
         peer = self._peers.get(user.id) or self._peer(user)
         chat_id = user.chat_id
-        last = self._last_message_id.get(chat_id)  # _message_id, inlined: once per request
-        if last is None:
-            last = 99 + (chat_id * 0x9E3779B1) % 1000
-        last += 1
+        last = (self._last_message_id.get(chat_id) or _history(chat_id)) + 1  # _message_id, inlined
         self._last_message_id[chat_id] = last
         return _MESSAGE % (update_id, last, peer.from_chat, int(_time()), members)
 
@@ -265,10 +261,6 @@ class TelegramUpdates:
         return lambda user, c=None, r=None: callback(user, data_json, button_json, text_json)
 
     # --- messages -----------------------------------------------------------------
-
-    @staticmethod
-    def _text_members(text: str = "Hello!") -> bytes:
-        return b'"text":' + _dumps(text)
 
     def text(self, user, text: str = "Hello!") -> bytes:
         return self._message(user, next(self._ids), b'"text":' + _dumps(text))
@@ -389,10 +381,7 @@ class TelegramUpdates:
         peer = self._peers.get(user.id) or self._peer(user)
         update_id = next(self._ids)
         chat_id = user.chat_id
-        last = self._last_message_id.get(chat_id)  # _message_id, inlined: once per request
-        if last is None:
-            last = 99 + (chat_id * 0x9E3779B1) % 1000
-        last += 1
+        last = (self._last_message_id.get(chat_id) or _history(chat_id)) + 1  # _message_id, inlined
         self._last_message_id[chat_id] = last
         return _CALLBACK % (update_id, user.id, update_id, peer.sender_json, last, self._bot_json, peer.chat_json,
                             int(_time()) - 2, text_json, button_json or data_json, data_json, peer.instance_json,
