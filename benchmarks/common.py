@@ -696,10 +696,11 @@ def _git(*args: str) -> str:
                           timeout=60, check=True).stdout.strip()
 
 
-def prepare_driver(src: str = "head", cmd_spec: str | None = None) -> DriverSetup:
+def prepare_driver(src: str = "head", cmd_spec: str | None = None, rev: str | None = None) -> DriverSetup:
     """Snapshot driver so that a rebuild of driver/*.so in the shared working tree during
     a run can neither crash it (an extension overwritten under a running process) nor
-    change what is measured half-way."""
+    change what is measured half-way. `rev` (with src "head"): build that commit instead
+    of HEAD, e.g. the code before a change, to measure both in one run."""
     spec = cmd_spec or os.environ.get("DRIVER_CMD")
     if src == "tree":
         root, source = REPO_DIR, f"working tree at git {git_revision()}"
@@ -710,13 +711,14 @@ def prepare_driver(src: str = "head", cmd_spec: str | None = None) -> DriverSetu
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         source = f"copy of the working tree's driver/ at git {git_revision()}"
     else:
-        rev = _git("rev-parse", "HEAD")
+        head = _git("rev-parse", "HEAD")
+        rev = _git("rev-parse", "--verify", (rev or "HEAD") + "^{commit}")
         root = OUT_DIR / f"driver-build-{rev[:12]}"
         built = root / ".built"
         if not built.exists():
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
-            log(f"building driver at {rev[:12]} (git HEAD) in {root}")
+            log(f"building driver at {rev[:12]}{' (git HEAD)' if rev == head else ''} in {root}")
             archive = subprocess.run(["git", "-C", str(REPO_DIR), "archive", rev], capture_output=True,
                                      check=True, timeout=120).stdout
             subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True, timeout=120)
@@ -725,7 +727,7 @@ def prepare_driver(src: str = "head", cmd_spec: str | None = None) -> DriverSetu
             if p.returncode != 0:
                 raise RuntimeError(f"building driver at {rev[:12]} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
             built.write_text(rev + "\n")
-        source = f"clean build of git {rev[:7]} (HEAD)"
+        source = f"clean build of git {rev[:7]}" + (" (HEAD)" if rev == head else "")
     env = dict(os.environ)
     env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if spec:

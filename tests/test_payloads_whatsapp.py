@@ -206,3 +206,33 @@ def test_render_dispatch_and_errors(users):
         g.status(users[0], "failed")
     with pytest.raises(ValueError, match="worker_index"):
         gen(worker_index=1, n_workers=1)
+
+
+@pytest.mark.parametrize(
+    "kind, static, templated",
+    [
+        # a templated text
+        ("text", {}, {"body": "hi 👋"}),
+        # static arguments only
+        ("list_reply", {"row_id": "r2", "title": "Two"}, {}),
+        # static and templated together
+        ("button_reply", {"button_id": "b1"}, {"title": "Yes {{seq}}"}),
+        # defaults only
+        ("status", {}, {}),
+    ],
+)
+def test_compiled_renderer_equals_the_method(kind, static, templated, users, monkeypatch):
+    import driver.payloads.whatsapp as wa
+
+    monkeypatch.setattr(wa.time, "time", lambda: 1_700_000_000.5)
+    a, b = gen(app_secret="k"), gen(app_secret="k")
+    render = a.compile(kind, static, {k: (lambda v: lambda u, c, r: v)(v) for k, v in templated.items()})
+    for i in range(4):
+        assert render(users[i % 2], None, None) == getattr(b, kind)(users[i % 2], **static, **templated)
+
+
+def test_compile_refuses_unknown_kinds_and_arguments():
+    with pytest.raises(ValueError, match="unknown WhatsApp notification kind 'nope'"):
+        gen().compile("nope")
+    with pytest.raises(ValueError, match="WhatsApp notification kind text"):
+        gen().compile("text", {"caption": "x"})

@@ -189,3 +189,38 @@ def test_placeholders_listed_in_document_order():
     template = compile_template({"{{user.tier}}": ["{{seq}}", "{{user.id}}/{{uuid}}"]})
     assert isinstance(template, Template)
     assert template.placeholders == ("user.tier", "seq", "user.id", "uuid")
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        # quotes, backslashes, braces and newlines around placeholders stay literal text
+        ('a"b\'c\\d{e}\n{{seq}}}x{', 'a"b\'c\\d{e}\n1}x{'),
+        # text that reads like Python is only text: the generated code never contains it
+        ('" + __import__("os").getcwd() + "{{seq}}', '" + __import__("os").getcwd() + "1'),
+        ("{{choice:a\"),b}}", None),  # an item with a quote and a paren: drawn as it is
+        # an f-string's own syntax inside the literal parts
+        ("{x!r:>{w}} {{user.tier}} }} {{", "{x!r:>{w}} premium }} {{"),
+    ],
+)
+def test_literals_are_never_code(source, expected):
+    value = compile_template(source).render(USER, CAPTURED, random.Random(3))
+    if expected is not None:
+        assert value == expected
+    else:
+        assert value in ('a")', "b")
+
+
+def test_placeholder_names_cannot_reach_python():
+    # dunder attributes are not SyntheticUser fields: refused at compile time
+    for bad in ("{{user.__class__}}", "{{user.id.__class__}}", "{{user.id;x}}"):
+        with pytest.raises(TemplateError, match="unknown placeholder"):
+            compile_template(bad)
+
+
+def test_generated_code_reports_the_payloads_package():
+    """Profiles and tracebacks name the template's generated code as this package's."""
+    template = compile_template({"a": "{{captured.missing}}"})
+    with pytest.raises(TemplateError) as info:
+        template.render_json(USER, {}, None)
+    assert any("driver/payloads/<template>" in str(tb.path) for tb in info.traceback)

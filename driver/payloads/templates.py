@@ -23,181 +23,84 @@ bools / objects as JSON). Keys may hold placeholders too; they always render as 
 Unknown placeholders raise TemplateError at compile time, naming the placeholder and
 where it is.
 
-What is compiled: a string becomes a constant, one getter (exactly one placeholder),
-or a formatter (an f-string around one placeholder, str.format for more). A
+What is compiled: a string becomes a constant or one generated function (see
+driver.payloads.placeholders: an f-string of its literals and placeholder
+expressions, or the one placeholder's expression when it is exact). A
 structure becomes a tree in which each container on a path to a placeholder copies
 its precompiled static part and fills in only its placeholder slots (static subtrees
 are shared between renders: treat results as read-only). For `render_json` the
 template is serialised once with markers in place of the placeholder strings and cut
 into byte chunks at the markers: a render serialises only the placeholder values and
-joins them with the chunks (a 4 KB body with two placeholders costs about as much as
-a 50-byte one).
+joins them with the chunks in one generated function (a 4 KB body with two
+placeholders costs about as much as a 50-byte one).
 
 `rng` is a `random.Random` (anything with `.random()`); None uses the `random` module.
 """
 from __future__ import annotations
 
 import dataclasses
-import operator
 import random as _random
 import re
 import secrets
-import uuid
 from time import time_ns as _time_ns
-from typing import Any, Callable
 
 import orjson
 from orjson import dumps as _dumps
 
-from driver.payloads.users import SyntheticUser
+from driver.payloads.placeholders import Getter, TemplateError, bind, function, parse, text_of
 
 __all__ = ["Template", "TemplateError", "compile_template"]
 
-
-class TemplateError(ValueError):
-    """A template that cannot compile, or a value missing when it renders."""
-
-
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
-_INT = re.compile(r"\s*(-?\d+)\s*")
-_NAME = re.compile(r"[A-Za-z_][\w.-]*")
-_MAX_SPAN = 2**53  # randint draws int(random() * span): exact up to 2**53
-_USER_ATTRS = frozenset(
-    [f.name for f in dataclasses.fields(SyntheticUser)]
-    + [n for n, v in vars(SyntheticUser).items() if isinstance(v, property)])
-
-# A getter is g(user, captured, rng, ctx) -> value; ctx = (seq, now_ns) of this render.
-Getter = Callable[[Any, Any, Any, tuple], Any]
-
-
-def _text(value) -> str:
-    """A value as it reads inside a larger string."""
-    if type(value) is str:
-        return value
-    if type(value) is int or type(value) is float:
-        return str(value)
-    return orjson.dumps(value).decode()  # None -> null, True -> true, dict -> {...}
-
-
-def _same(get: Getter, clock: bool = False) -> tuple[Getter, Getter, bool]:
-    return get, get, clock
-
-
-def _getter(expr: str, where: str) -> tuple[Getter, Getter, bool]:
-    """(getter, getter for use inside text, needs the clock) for one placeholder.
-
-    The text getter returns a str or an int (both format as themselves); only captured
-    values, which may be anything, need a different one.
-    """
-    name, _, arg = expr.partition(":")
-    if expr.startswith("user."):
-        attr = expr[5:]
-        if attr not in _USER_ATTRS:
-            raise TemplateError(f"unknown placeholder {{{{{expr}}}}}{where}: SyntheticUser has "
-                                f"no attribute {attr!r} (known: {', '.join(sorted(_USER_ATTRS))})")
-        get = operator.attrgetter(attr)  # every SyntheticUser attribute is a str or an int
-        user_attr = lambda u, c, r, x: get(u)  # noqa: E731
-        return user_attr, user_attr, False
-    if expr.startswith("captured."):
-        key = expr[9:]
-        if not _NAME.fullmatch(key):
-            raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: "
-                                "captured names are letters, digits, _, . and -")
-
-        def captured(u, c, r, x):
-            try:
-                return c[key]
-            except (KeyError, TypeError):
-                raise TemplateError(f"captured value {key!r} not set") from None
-
-        def captured_text(u, c, r, x):
-            try:
-                value = c[key]
-            except (KeyError, TypeError):
-                raise TemplateError(f"captured value {key!r} not set") from None
-            return value if type(value) is str else _text(value)
-        return captured, captured_text, False
-    if expr == "seq":
-        return _same(lambda u, c, r, x: x[0])
-    if expr == "now":
-        return _same(lambda u, c, r, x: x[1] // 1_000_000_000, clock=True)
-    if expr == "now_ms":
-        return _same(lambda u, c, r, x: x[1] // 1_000_000, clock=True)
-    if expr == "uuid":
-        return _same(lambda u, c, r, x: str(uuid.uuid4()))
-    if name == "randint":
-        bounds = arg.split(",")
-        matches = [_INT.fullmatch(b) for b in bounds]
-        if len(bounds) != 2 or not all(matches):
-            raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: use {{{{randint:A,B}}}} "
-                                "with integers A <= B")
-        low, high = (int(m.group(1)) for m in matches)
-        span = high - low + 1
-        if span < 1 or span > _MAX_SPAN:
-            raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: need A <= B and "
-                                f"B - A < 2**53")
-        return _same(lambda u, c, r, x: low + int(r.random() * span))
-    if name == "choice":
-        items = tuple(arg.split(","))
-        if not arg:
-            raise TemplateError(f"bad placeholder {{{{{expr}}}}}{where}: "
-                                "use {{choice:a,b,...}} with at least one item")
-        n = len(items)
-        return _same(lambda u, c, r, x: items[int(r.random() * n)])
-    raise TemplateError(f"unknown placeholder {{{{{expr}}}}}{where}; expected user.ATTR, seq, "
-                        "now, now_ms, uuid, randint:A,B, choice:a,b,... or captured.NAME")
+_text = text_of
 
 
 @dataclasses.dataclass(frozen=True)
 class _Str:
     """A compiled string: a constant, or `value` (typed when the string is exactly one
-    placeholder, else text) and `text` (always text) getters."""
+    placeholder, else text) and `text` (always text) getters, with the expressions
+    they were generated from (render_json inlines those)."""
 
     const: str | None  # set when the string has no placeholder
     value: Getter | None
     text: Getter | None
     names: tuple[str, ...]
     timed: bool
+    value_src: str = ""
+    text_src: str = ""
 
 
-def _compile_str(s: str, where: str) -> _Str:
-    literals, getters, names, timed = [], [], [], False
+def _compile_str(s: str, where: str, ns: dict) -> _Str:
+    """Compile one string; helpers and literals go into the template's namespace `ns`."""
+    parts, names, timed = [], [], False
     pos, exact = 0, None
     for m in _PLACEHOLDER.finditer(s):
         expr = m.group(1)
-        get, get_text, clock = _getter(expr, where)
+        value_src, text_src, clock = parse(expr, where, ns)
         if m.start() == 0 and m.end() == len(s):
-            exact = get  # the whole string is this one placeholder: keep the value's type
-        literals.append(s[pos:m.start()])
-        getters.append(get_text)
+            exact = value_src  # the whole string is this one placeholder: keep the value's type
+        if m.start() > pos:
+            parts.append("{" + bind(ns, s[pos:m.start()]) + "}")
+        parts.append("{" + text_src + "}")
         names.append(expr)
         timed = timed or clock
         pos = m.end()
-    if not getters:
+    if not names:
         return _Str(s, None, None, (), False)
-    literals.append(s[pos:])
-    text = _formatter(literals, getters)
+    if pos < len(s):
+        parts.append("{" + bind(ns, s[pos:]) + "}")
     if exact is not None:
-        value, text = exact, (lambda g: lambda u, c, r, x: _text(g(u, c, r, x)))(exact)
-    else:
-        value = text
-    return _Str(None, value, text, tuple(names), timed)
+        value_src, text_src = exact, f"{bind(ns, _text)}({exact})"
+    else:  # an f-string of bound literals and placeholder expressions: str and int format as such
+        value_src = text_src = 'f"' + "".join(parts) + '"'
+    value, text = function(value_src, ns), function(text_src, ns)
+    return _Str(None, value, text, tuple(names), timed, value_src, text_src)
 
 
-def _formatter(literals: list[str], getters: list[Getter]) -> Getter:
-    """A getter for the text: literals[0] + value0 + literals[1] + ... (str or int values)."""
-    if len(getters) == 1:  # the common case, one f-string, no format() parsing
-        (pre, post), (g,) = literals, getters
-        return lambda u, c, r, x: f"{pre}{g(u, c, r, x)}{post}"
-    pattern = "{}".join(lit.replace("{", "{{").replace("}", "}}") for lit in literals)
-    fmt = pattern.format
-    return lambda u, c, r, x: fmt(*[g(u, c, r, x) for g in getters])
-
-
-def _compile_node(obj, path: str, slots: list):
+def _compile_node(obj, path: str, slots: list, ns: dict):
     """(static?, value or render function); records placeholder strings in `slots`."""
     if isinstance(obj, str):
-        compiled = _compile_str(obj, f" at {path}" if path else "")
+        compiled = _compile_str(obj, f" at {path}" if path else "", ns)
         if compiled.const is not None:
             return True, obj
         slots.append((compiled, False))
@@ -205,18 +108,18 @@ def _compile_node(obj, path: str, slots: list):
     if isinstance(obj, dict):
         items, static = [], True
         for key, value in obj.items():
-            key_c = _compile_str(key, f" in a key at {path or '$'}")
+            key_c = _compile_str(key, f" in a key at {path or '$'}", ns)
             if key_c.const is None:
                 slots.append((key_c, True))
                 static = False
-            value_static, value_node = _compile_node(value, f"{path or '$'}.{key}", slots)
+            value_static, value_node = _compile_node(value, f"{path or '$'}.{key}", slots, ns)
             static = static and value_static
             items.append((key_c, value_static, value_node))
         if static:
             return True, obj
         return False, _dict_renderer(items)
     if isinstance(obj, list):
-        nodes = [_compile_node(v, f"{path or '$'}[{i}]", slots) for i, v in enumerate(obj)]
+        nodes = [_compile_node(v, f"{path or '$'}[{i}]", slots, ns) for i, v in enumerate(obj)]
         if all(s for s, _ in nodes):
             return True, obj
         return False, _list_renderer(nodes)
@@ -264,18 +167,15 @@ def _list_renderer(nodes):
 class Template:
     """A compiled template; build with `compile_template`. Not thread-safe (`seq`)."""
 
-    __slots__ = ("source", "placeholders", "is_static", "_root", "_head", "_pairs",
-                 "_timed", "_seq", "_const_json")
+    __slots__ = ("source", "placeholders", "is_static", "_root", "_json", "_timed", "_seq", "_const_json")
 
-    def __init__(self, source, root, static: bool, slots: list, chunks: list[bytes]):
+    def __init__(self, source, root, static: bool, slots: list, chunks: list[bytes], ns: dict):
         self.source = source
         self.placeholders: tuple[str, ...] = tuple(
             name for compiled, _ in slots for name in compiled.names)
         self.is_static = static
         self._root = root
-        values = [(c.text if as_key else c.value) for c, as_key in slots]
-        self._head = chunks[0]
-        self._pairs = list(zip(values, chunks[1:]))
+        self._json = _json_function(slots, chunks, ns) if not static else None
         self._timed = any(c.timed for c, _ in slots)
         self._seq = 0
         self._const_json = orjson.dumps(source) if static else None
@@ -293,16 +193,7 @@ class Template:
         if self._const_json is not None:
             return self._const_json
         self._seq = seq = self._seq + 1
-        x = (seq, _time_ns() if self._timed else 0)
-        r = rng or _random
-        pairs = self._pairs
-        if len(pairs) == 1:  # the common case: head + value + tail
-            value, tail = pairs[0]
-            return self._head + _dumps(value(user, captured, r, x)) + tail
-        out = [self._head]
-        for value, chunk in pairs:  # chunk i+1 follows the value of slot i
-            out += (_dumps(value(user, captured, r, x)), chunk)
-        return b"".join(out)
+        return self._json(user, captured, rng or _random, (seq, _time_ns() if self._timed else 0))
 
     def render_str(self, user=None, captured: dict | None = None, rng=None) -> str:
         """Always text: a string template's text, a structure's JSON (for headers, paths)."""
@@ -324,12 +215,27 @@ def compile_template(obj) -> Template:
     while token.encode() in plain:
         token = secrets.token_hex(8)
     slots: list = []
-    static, node = _compile_node(source, "", slots)
+    ns: dict = {}
+    static, node = _compile_node(source, "", slots, ns)
     if static:
-        return Template(source, source, True, [], [plain])
+        return Template(source, source, True, [], [plain], ns)
     root = node.value if isinstance(node, _Str) else node
     chunks = _chunks(source, slots, token)
-    return Template(source, root, False, slots, chunks)
+    return Template(source, root, False, slots, chunks, ns)
+
+
+def _json_function(slots: list, chunks: list[bytes], ns: dict) -> Getter:
+    """One generated getter for the JSON bytes: chunk 0, value 0, chunk 1, ... (chunk i+1
+    follows the value of slot i), each value an inlined placeholder expression."""
+    dumps = bind(ns, _dumps)
+    parts = [bind(ns, chunks[0])]
+    for (compiled, as_key), chunk in zip(slots, chunks[1:]):
+        parts.append(f"{dumps}({compiled.text_src if as_key else compiled.value_src})")
+        if chunk:
+            parts.append(bind(ns, chunk))
+    if len(parts) <= 4:  # head + value + tail: concatenation beats building a tuple
+        return function(" + ".join(parts), ns)
+    return function(f"b''.join(({', '.join(parts)},))", ns)
 
 
 def _chunks(source, slots: list, token: str) -> list[bytes]:

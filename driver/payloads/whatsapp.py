@@ -37,6 +37,8 @@ import time
 
 import orjson
 
+from driver.payloads.renderers import Renderer, bind, check_arguments
+
 __all__ = ["KINDS", "SIGNATURE_HEADER", "STATUSES", "WhatsAppNotifications"]
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -113,12 +115,23 @@ class WhatsAppNotifications:
     # --- shared per-render helpers ------------------------------------------------
 
     def render(self, kind: str, user, **kw) -> bytes:
+        return self._method(kind)(user, **kw)
+
+    def _method(self, kind: str):
         try:
-            method = self._render[kind]
+            return self._render[kind]
         except KeyError:
             raise ValueError(f"unknown WhatsApp notification kind {kind!r}; "
                              f"expected one of {', '.join(KINDS)}") from None
-        return method(user, **kw)
+
+    def compile(self, kind: str, static: dict | None = None, dynamic: dict | None = None) -> Renderer:
+        """`render(user, captured=None, rng=None) -> bytes` for `kind` with fixed arguments:
+        `static` keyword arguments, `dynamic` ones from getters `g(user, captured, rng)`
+        (see driver.payloads.renderers). Sign the result with `headers(body)`."""
+        method = self._method(kind)
+        static, dynamic = dict(static or {}), dict(dynamic or {})
+        check_arguments(f"WhatsApp notification kind {kind}", method, static, dynamic)
+        return bind(method, static, dynamic)
 
     def _key(self) -> int:
         key = self._next_key

@@ -49,19 +49,28 @@ def _generators(context):
 
 
 class _Step:
-    """One request of a task or flow, compiled."""
+    """One request of a task or flow, compiled.
+
+    Per request a step renders only what has placeholders: a constant path, a constant
+    set of headers and a body whose arguments are fixed are prepared once, when the step
+    first runs in a worker (`_bind`: the body generators are per worker). Generated
+    Telegram / WhatsApp bodies come from a renderer compiled for the step's kind and
+    arguments (driver.payloads.renderers).
+    """
 
     def __init__(self, task: dict):
         self.name = task["name"]
         self.method = task.get("method", "GET").upper()
         self.path = _compile(task["path"])
-        self.headers = {k: _compile(v) for k, v in (task.get("headers") or {}).items()}
+        self.const_path = self.path.source if self.path.is_static else None
+        headers = {k: _compile(v) for k, v in (task.get("headers") or {}).items()}
+        self.static_headers = {k: t.source for k, t in headers.items() if t.is_static}
+        self.dynamic_headers = [(k, t) for k, t in headers.items() if not t.is_static]
         body = task.get("body") or {}
         self.body_kind = next(iter(body), None)
-        if self.body_kind == "json":
-            self.body = _compile(body["json"])
-        elif self.body_kind == "text":
-            self.body = _compile(body["text"])
+        self.body = None
+        if self.body_kind in ("json", "text"):
+            self.body = _compile(body[self.body_kind])
         elif self.body_kind in ("telegram", "whatsapp"):
             args = dict(body[self.body_kind])
             self.kind = args.pop("kind", "text")
@@ -72,27 +81,65 @@ class _Step:
             (source, arg), = how.items()
             self.capture[var] = (source, re.compile(arg) if source == "regex" else arg)
         self.think = task.get("think")
+        self._context = None  # the worker's ScenarioContext _bind prepared the fields below for
+        self._render = None  # render(user, captured, rng) -> body bytes
+        self._headers = None  # the request's headers when none depends on the request
+        self._signed = None  # WhatsApp with an app secret: headers(body) per request
+        self._base_headers: dict = {}
+
+    def _bind(self, context) -> None:
+        """Prepare the body renderer and the constant headers for this worker's context."""
+        kind = self.body_kind
+        headers = {}
+        self._signed = None
+        if kind == "json":
+            self._render, headers = self.body.render_json, {"Content-Type": "application/json"}
+        elif kind == "text":
+            render_str = self.body.render_str
+            self._render = lambda u, c, r: render_str(u, c, r).encode()
+        elif kind in ("telegram", "whatsapp"):
+            gen = _generators(context)[kind]
+            static = {k: t.source for k, t in self.body.items() if t.is_static}
+            dynamic = {k: t.render for k, t in self.body.items() if not t.is_static}
+            self._render = gen.compile(self.kind, static, dynamic)
+            headers = {"Content-Type": "application/json"}
+            if kind == "telegram":
+                headers.update(gen.headers())
+            elif gen.headers(b""):  # a signature per body
+                self._signed = gen.headers
+        else:
+            self._render = lambda u, c, r: b""
+        headers.update(self.static_headers)  # the task's own headers win
+        self._headers = headers if not self.dynamic_headers and self._signed is None else None
+        self._base_headers = headers
+        self._context = context
+
+    def _request_headers(self, body: bytes, ident, captured, rng) -> dict:
+        """The headers when some depend on the request: a signature, or a templated header."""
+        headers = dict(self._base_headers)
+        if self._signed is not None:
+            headers.update(self._signed(body))
+            headers.update(self.static_headers)
+        for k, t in self.dynamic_headers:
+            headers[k] = t.render_str(ident, captured, rng)
+        return headers
 
     def _body(self, user, context) -> tuple[bytes, dict]:
+        """The body and headers of one request (what `run` sends)."""
+        if context is not self._context:
+            self._bind(context)
         ident, captured, rng = user.user, user.captured, user.rng
-        if self.body_kind == "json":
-            return self.body.render_json(ident, captured, rng), {"Content-Type": "application/json"}
-        if self.body_kind == "text":
-            return self.body.render_str(ident, captured, rng).encode(), {}
-        if self.body_kind in ("telegram", "whatsapp"):
-            gen = _generators(context)[self.body_kind]
-            kw = {k: t.render(ident, captured, rng) for k, t in self.body.items()}
-            data = gen.render(self.kind, ident, **kw)
-            extra = gen.headers() if self.body_kind == "telegram" else gen.headers(data)
-            return data, {"Content-Type": "application/json", **extra}
-        return b"", {}
+        body = self._render(ident, captured, rng)
+        headers = self._headers
+        if headers is None:
+            headers = self._request_headers(body, ident, captured, rng)
+        return body, headers
 
     async def run(self, user) -> bool:
-        ident, captured, rng = user.user, user.captured, user.rng
-        body, headers = self._body(user, user.http.context)
-        headers.update({k: t.render_str(ident, captured, rng) for k, t in self.headers.items()})
-        path = self.path.render_str(ident, captured, rng)
-        resp = await user.http.request(self.method, path, body=body, headers=headers, name=self.name)
+        http = user.http
+        body, headers = self._body(user, http.context)
+        path = self.const_path or self.path.render_str(user.user, user.captured, user.rng)
+        resp = await http.request(self.method, path, body=body, headers=headers, name=self.name)
         ok = resp.error is None
         if self.expect:
             ok = resp.expect(**self.expect) and ok
@@ -101,7 +148,7 @@ class _Step:
         if self.capture and resp.error is None:
             ok = self._capture(user, resp) and ok
         if self.think is not None:
-            pause = self.think.pause(0.0, rng.random)
+            pause = self.think.pause(0.0, user.rng.random)
             if pause > 0:
                 await asyncio.sleep(pause)
         return ok
@@ -148,8 +195,8 @@ def build_user_class(spec: ScenarioSpec) -> type[User]:
 
 
 def _task_method(step: _Step, weight: float):
-    async def run(self):
-        await step.run(self)
+    def run(self):  # the step's coroutine itself: one coroutine less per request than an async def
+        return step.run(self)
 
     run.driver_task_weight = float(weight)
     return run
