@@ -174,6 +174,12 @@ class ResponseParser:
         return self._keep_alive
 
     @property
+    def retry_after(self) -> bool:
+        """The last complete response carried a Retry-After header (kept without keep_body:
+        a 503 with it is throttling, not an error)."""
+        return self._retry_after
+
+    @property
     def headers(self) -> list[tuple[bytes, bytes]]:
         return self._headers if self._keep_body else []
 
@@ -188,6 +194,7 @@ class ResponseParser:
     # --- internals --------------------------------------------------------------
 
     def _clear_response(self) -> None:
+        self._retry_after = False
         self._status = 0
         self._nbytes = 0
         self._keep_alive = False
@@ -206,6 +213,7 @@ class ResponseParser:
         self._state = _IDLE
         self._status = self._w_status
         self._nbytes = self._w_nbytes
+        self._retry_after = self._w_retry_after
         self._keep_alive = (
             not close_delimited
             and not self._conn_close
@@ -308,6 +316,7 @@ class ResponseParser:
         self._status_line = False
         self._cl_seen = self._te_seen = self._te_chunked = False
         self._conn_close = self._conn_ka = False
+        self._w_retry_after = False
         return True
 
     def _header(self, line: bytes) -> bool:
@@ -335,6 +344,8 @@ class ResponseParser:
                     self._conn_close = True
                 elif token == b"keep-alive":
                     self._conn_ka = True
+        elif name == b"retry-after":
+            self._w_retry_after = True
         elif name == b"transfer-encoding":
             self._te_seen = True
             codings = value.rstrip(b" \t,")

@@ -150,6 +150,7 @@ cdef class ResponseParser:
         bint _te_chunked
         bint _conn_close
         bint _conn_ka
+        bint _w_retry_after     # the response carries a Retry-After header
         long long _cl
         long long _remaining
         long long _w_nbytes
@@ -163,6 +164,7 @@ cdef class ResponseParser:
         readonly int status
         readonly long long nbytes
         readonly bint keep_alive
+        readonly bint retry_after
         readonly object error
 
     def __cinit__(self):
@@ -251,6 +253,7 @@ cdef class ResponseParser:
         self.status = 0
         self.nbytes = 0
         self.keep_alive = False
+        self.retry_after = False
         self._body = b""
         if self._keep_body:
             self._headers = []
@@ -312,6 +315,7 @@ cdef class ResponseParser:
         self._state = S_IDLE
         self.status = self._w_status
         self.nbytes = self._w_nbytes
+        self.retry_after = self._w_retry_after
         # Both framings present is a smuggling signature (RFC 9112 6.1): use the
         # response, then close.
         self.keep_alive = (not close_delimited and not self._conn_close
@@ -433,6 +437,7 @@ cdef class ResponseParser:
         self._cl_seen = False
         self._te_seen = False
         self._te_chunked = False
+        self._w_retry_after = False
         self._conn_close = False
         self._conn_ka = False
         return 0
@@ -453,6 +458,8 @@ cdef class ResponseParser:
             self._connection(s + vs, ve - vs)
         elif name_len == 17 and c0 == 116 and _ieq(s, b"transfer-encoding", 17):
             self._transfer_encoding(s + vs, ve - vs)
+        elif name_len == 11 and c0 == 114 and _ieq(s, b"retry-after", 11):
+            self._w_retry_after = True
         if self._keep_body and not (100 <= self._w_status < 200):
             name = PyBytes_FromStringAndSize(NULL, name_len)
             w = PyBytes_AS_STRING(name)

@@ -323,6 +323,29 @@ def test_no_body_or_headers_without_keep_body(Parser):
     assert (p.status, p.nbytes, p.keep_alive, p.headers, p.body) == (200, len(NGINX), True, [], b"")
 
 
+@pytest.mark.parametrize("keep_body", [False, True])
+@pytest.mark.parametrize(
+    "stream, want",
+    [
+        (b"HTTP/1.1 503 Busy\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n", True),
+        (b"HTTP/1.1 429 Slow\r\nretry-AFTER:120\r\nContent-Length: 0\r\n\r\n", True),  # any case, no space
+        (b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 503 Busy\r\nRetry-After-X: 2\r\nContent-Length: 0\r\n\r\n", False),  # another name
+        # an interim response's header is not the final response's
+        (b"HTTP/1.1 100 Continue\r\nRetry-After: 1\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n",
+         False),
+    ],
+)
+def test_retry_after_is_seen_with_or_without_keep_body(Parser, keep_body, stream, want):
+    # a 503 with Retry-After is throttling: the fast paths need to know without keeping headers
+    p = Parser(keep_body=keep_body)
+    p.start()
+    assert p.feed(stream) == 1
+    assert p.retry_after is want
+    p.start()  # forgotten with the response
+    assert p.retry_after is False
+
+
 def test_attributes_before_completion(Parser):
     p = Parser(keep_body=True)
     assert (p.status, p.nbytes, p.keep_alive, p.error, p.pending, p.headers, p.body) == (0, 0, False, None, False, [], b"")

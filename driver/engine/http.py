@@ -98,6 +98,7 @@ class HttpUnit(Unit):
         conn = await self.kind.connect(self)
         if conn is None:
             self.fails += 1
+            self._lost()
             self._done(now_ns(), sent=False)
             return
         if self.connected_once:
@@ -108,7 +109,16 @@ class HttpUnit(Unit):
         if self.retired:
             self._done(now_ns(), sent=False)
             return
+        self._send(conn, intended_ns)
+
+    def _send(self, conn: Connection, intended_ns: int) -> None:
+        """Send this unit's request on a connection just opened (kinds that vary the
+        request per piece of work override this and `start`)."""
         conn.send(intended_ns)
+
+    def _lost(self) -> None:
+        """The piece of work in flight failed without a response (its error is counted by
+        the connection); kinds that judge pieces (checks) count it here."""
 
     def _done(self, now: int, sent: bool = True) -> None:
         self.busy = False
@@ -129,6 +139,7 @@ class HttpUnit(Unit):
             return
         self.conn = None
         if self.busy:  # the request in flight failed with its connection (counted by it)
+            self._lost()
             self._done(now_ns())
 
     # -- the scheduler's calls

@@ -125,9 +125,9 @@ class _Worker:
     def _kind(self):
         """The unit kind of the plan: scenario users, or the fast path's connections."""
         if self.plan.scenario is not None:
-            from driver.scenario.unit import ScenarioKind
+            from driver.scenario.unit import make_kind
 
-            return ScenarioKind(self.plan, self.index, self.n_workers, self.rec, self.names, self.address)
+            return make_kind(self.plan, self.index, self.n_workers, self.rec, self.names, self.address)
         from driver.engine.http import HttpKind
 
         EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots

@@ -15,6 +15,10 @@ from driver.layout import C_CHECK_FAILED, C_CHECKS, C_ERR_OTHER
 from driver.plan import Plan, __version__
 
 
+_BODY_METHODS = ("POST", "PUT", "PATCH")  # Content-Length even when the body is empty
+HEADS_CACHED = 4096  # distinct request heads kept per worker (paths with ids in them would grow it)
+
+
 class ScenarioContext:
     def __init__(self, plan: Plan, index: int, n_workers: int, rec, names_table, address: str):
         self.plan = plan
@@ -32,6 +36,7 @@ class ScenarioContext:
         self.end_s = float("inf")  # loop time at which the run ends (set by the scheduler's kind)
         self.shared: dict = {}  # per-worker helpers made on first use (payload generators, catalogs)
         self._head = f"Host: {plan.target.host_header}\r\nUser-Agent: driver/{__version__}\r\n"
+        self._heads: dict[tuple, bytes] = {}
 
     # -- recording
     def slot(self, name: str) -> int:
@@ -60,7 +65,9 @@ class ScenarioContext:
         self.registry.check_failed(slot, str(exc)[:100] or type(exc).__name__)
 
     # -- requests
-    def encode(self, method: str, path: str, headers: dict, body: bytes, is_json: bool) -> bytes:
+    def head(self, method: str, path: str, headers: dict, is_json: bool, with_length: bool) -> bytes:
+        """A request head; with_length: ending in `Content-Length: %d` for `head % len(body)`
+        (every other `%` escaped), else ready to send as it is."""
         lines = [f"{method} {self.base_path}{path} HTTP/1.1\r\n{self._head}"]
         lower = set()
         for k, v in headers.items():
@@ -68,10 +75,22 @@ class ScenarioContext:
             lower.add(k.lower())
         if is_json and "content-type" not in lower:
             lines.append("Content-Type: application/json\r\n")
-        if body or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body)}\r\n")
-        lines.append("\r\n")
-        return "".join(lines).encode("latin-1") + body
+        raw = "".join(lines).encode("latin-1")
+        if with_length:
+            return raw.replace(b"%", b"%%") + b"Content-Length: %d\r\n\r\n"
+        return raw + b"\r\n"
+
+    def encode(self, method: str, path: str, headers: dict, body: bytes, is_json: bool) -> bytes:
+        """The request as bytes: its head made once per distinct (method, path, headers) in
+        this worker (up to HEADS_CACHED of them), the length and body per request."""
+        with_length = bool(body) or method in _BODY_METHODS
+        key = (method, path, is_json, with_length, *headers.items())
+        head = self._heads.get(key)
+        if head is None:
+            head = self.head(method, path, headers, is_json, with_length)
+            if len(self._heads) < HEADS_CACHED:
+                self._heads[key] = head
+        return head % len(body) + body if with_length else head
 
     async def open_connection(self, owner, slot: int) -> tuple[Connection | None, str | None]:
         """A new keep-alive connection for `owner` (a session): (connection, None), or

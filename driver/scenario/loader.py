@@ -65,7 +65,8 @@ def check_tasks(cls: type[User]) -> list[tuple[str, float]]:
             raise PlanError(f"{cls.__name__}.{name}: a task may not be named {name!r}, the User class uses "
                             f"that name ({', '.join(sorted(RESERVED))} are taken)")
     for name in [t for t, _ in tasks] + ["on_start", "on_stop"]:
-        if not inspect.iscoroutinefunction(getattr(cls, name)):
+        func = getattr(cls, name)
+        if not (inspect.iscoroutinefunction(func) or getattr(func, "driver_coroutine", False)):
             raise PlanError(f"{cls.__name__}.{name} must be `async def` (a plain function would block "
                             f"every user of its worker)")
     return tasks

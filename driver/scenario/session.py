@@ -206,7 +206,9 @@ class HttpSession:
             body = orjson.dumps(json)
         elif isinstance(body, str):
             body = body.encode()
-        data = ctx.encode(method, path, {**self.headers, **(headers or {})}, body or b"", json is not None)
+        if self.headers:
+            headers = {**self.headers, **headers} if headers else self.headers
+        data = ctx.encode(method, path, headers or {}, body or b"", json is not None)
         conn = self.conn
         if conn is None or not conn.alive:
             conn, error = await ctx.open_connection(self, slot)
@@ -227,20 +229,20 @@ class HttpSession:
             resp.expect(**expect)
         return resp
 
-    async def get(self, path, **kw):
-        return await self.request("GET", path, **kw)
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
 
-    async def post(self, path, **kw):
-        return await self.request("POST", path, **kw)
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
 
-    async def put(self, path, **kw):
-        return await self.request("PUT", path, **kw)
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
 
-    async def patch(self, path, **kw):
-        return await self.request("PATCH", path, **kw)
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
 
-    async def delete(self, path, **kw):
-        return await self.request("DELETE", path, **kw)
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
 
     def record_checks(self, slot: int, n_checks: int, failures: list[str]) -> None:
         self.context.checks(slot, n_checks, failures)

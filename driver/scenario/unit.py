@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from bisect import bisect
 import math
 import random
 
@@ -34,6 +35,28 @@ from driver.scenario.session import CheckFailed, HttpSession
 __all__ = ["ScenarioKind", "ScenarioUnit", "load_user_class"]
 
 _STOP = -1  # what a waiting user is woken with when it is retired
+
+
+def make_kind(plan: Plan, index: int, n_workers: int, rec, names_table, address: str) -> UnitKind:
+    """The unit kind of a scenario plan: YAML tasks that are single requests with a status
+    check run on callbacks (driver.scenario.steps), everything else as coroutines."""
+    from driver.scenario import steps
+
+    cls = load_user_class(plan.scenario)
+    prepared = getattr(cls, "driver_steps", None)
+    if prepared and steps.fits(plan.scenario, [s for s, _ in prepared]):
+        return steps.StepKind(plan, index, n_workers, rec, names_table, address, cls, [s for s, _ in prepared],
+                              [w for _, w in prepared], user_pool(plan, index, n_workers))
+    return ScenarioKind(plan, index, n_workers, rec, names_table, address)
+
+
+def user_pool(plan: Plan, index: int, n_workers: int):
+    """This worker's synthetic users: as many as the peak of units (or the pool's size)."""
+    from driver.payloads.users import UserPool
+
+    peak = int(math.ceil(plan.shape.peak)) if plan.mode != OPEN else plan.max_in_flight
+    size = plan.user_pool.size or max(1, peak)
+    return UserPool(plan.user_pool, index, n_workers, size)
 
 
 class ScenarioKind(UnitKind):
@@ -57,12 +80,7 @@ class ScenarioKind(UnitKind):
         self.tasks: set[asyncio.Task] = set()
 
     def _user_pool(self):
-        from driver.payloads.users import UserPool
-
-        plan = self.plan
-        peak = int(math.ceil(plan.shape.peak)) if plan.mode != OPEN else plan.max_in_flight
-        size = plan.user_pool.size or max(1, peak)
-        return UserPool(plan.user_pool, self.index, self.n_workers, size)
+        return user_pool(self.plan, self.index, self.n_workers)
 
     def new_unit(self, sched) -> "ScenarioUnit":
         if self.n_users == 0 and sched.end_ns < 1 << 62:
@@ -90,7 +108,8 @@ class ScenarioKind(UnitKind):
 
 
 class ScenarioUnit(Unit):
-    __slots__ = ("kind", "user", "session", "picks", "task", "pending", "wake", "started_ns", "ready", "fails")
+    __slots__ = ("kind", "user", "session", "picks", "task", "pending", "wake", "started_ns", "ready", "fails",
+                 "methods")
 
     def __init__(self, kind: ScenarioKind, sched, user, session: HttpSession, picks: random.Random):
         super().__init__(sched)
@@ -104,6 +123,7 @@ class ScenarioUnit(Unit):
         self.started_ns = 0
         self.ready = False  # on_start ran without raising
         self.fails = 0  # on_start failures in a row
+        self.methods = None  # the user's task methods, bound on the first iteration
 
     @property
     def connections(self) -> int:
@@ -176,10 +196,14 @@ class ScenarioUnit(Unit):
         kind, user = self.kind, self.user
         self.started_ns = now_ns()
         user.iteration_start_ns = intended_ns or self.started_ns
-        names = kind.task_names
-        name = names[0] if len(names) == 1 else self.picks.choices(names, cum_weights=kind.task_cum_weights)[0]
+        methods = self.methods
+        if methods is None:  # bound once per user
+            methods = self.methods = [getattr(user, name) for name in kind.task_names]
+        cum = kind.task_cum_weights
+        # random.choices' own algorithm (the same draws for a seeded generator), written out
+        task = methods[0] if len(methods) == 1 else methods[bisect(cum, self.picks.random() * cum[-1], 0, len(cum) - 1)]
         try:
-            await getattr(user, name)()
+            await task()
         except CheckFailed:
             pass
         except asyncio.CancelledError:

@@ -186,8 +186,10 @@ def _compact_expect(expect: dict) -> dict | None:
 
 def build_user_class(spec: ScenarioSpec) -> type[User]:
     namespace = {"wait": spec.think, "__module__": __name__}
-    for i, task in enumerate(spec.tasks):
-        namespace[f"task_{i}"] = _task_method(_Step(task), task.get("weight", 1))
+    steps = [(_Step(task), float(task.get("weight", 1))) for task in spec.tasks]
+    namespace["driver_steps"] = tuple(steps)  # for driver.scenario.steps: the same tasks on callbacks
+    for i, (step, weight) in enumerate(steps):
+        namespace[f"task_{i}"] = _task_method(step, weight)
     for j, flow in enumerate(spec.flows):
         steps = [_Step(s) for s in flow["steps"]]
         namespace[f"flow_{j}"] = _flow_method("flow:" + flow["name"], steps, flow.get("weight", 1))
@@ -199,6 +201,7 @@ def _task_method(step: _Step, weight: float):
         return step.run(self)
 
     run.driver_task_weight = float(weight)
+    run.driver_coroutine = True  # returns one, as an async def would (driver.scenario.loader)
     return run
 
 
