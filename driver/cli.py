@@ -160,7 +160,7 @@ def demo_cmd(users, duration, workers, output, quiet):
     the bot's 22 commands by weight; each reply is checked against the tier rules.
     """
     from driver.plan import available_cpus
-    from driver.targets.demo import DemoTargetProcess
+    from driver.targets.process import DemoTargetProcess
 
     with DemoTargetProcess() as target:
         click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)")

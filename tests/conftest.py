@@ -10,7 +10,7 @@ from tests.servers import NginxServer, nginx_server
 def demo_target():
     """The demo bot in its own process, shared by the session: a DemoTargetProcess
     (`.url`, `.port`). Its /health update count only grows: compare deltas."""
-    from driver.targets.demo import DemoTargetProcess
+    from driver.targets.process import DemoTargetProcess
 
     with DemoTargetProcess() as target:
         yield target

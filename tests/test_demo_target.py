@@ -22,12 +22,11 @@ from driver.targets.demo import (
     SAMPLE_UPDATE,
     SECRET_HEADER,
     WEBHOOK_PATH,
-    DemoTargetProcess,
-    TargetStartError,
     RateLimiter,
     handle_update,
     make_app,
 )
+from driver.targets.process import DemoTargetProcess, TargetStartError
 from tests.servers import aiohttp_server
 
 CHAT = {"id": 1001, "type": "private", "first_name": "Grace"}

@@ -161,7 +161,7 @@ def test_refused_target_is_reported_before_the_run():
 def test_target_killed_mid_run_is_counted_not_fatal():
     import threading
 
-    from driver.targets.demo import DemoTargetProcess
+    from driver.targets.process import DemoTargetProcess
 
     with DemoTargetProcess() as target:
         plan = driver.make_plan(target.url + "/health", users=4, duration="3s", workers=1,
