@@ -51,7 +51,7 @@ def test_open_pacer_workers_share_the_schedule_exactly():
 @pytest.mark.parametrize(
     "j, now, want",
     [
-        (50, 0.0, 0.5),  # due in 0.5 s: wake then
+        (50, 0.0, 0.5 + TICK_S / 2),  # due in 0.5 s: wake half a tick after (a timer may round down)
         (50, 0.4999, TICK_S),  # due in 0.1 ms: never sooner than one timer tick (no spinning)
         (50, 0.6, TICK_S),  # overdue: at the next tick
     ],

@@ -13,8 +13,11 @@ A pacer answers for one worker of `n_workers` (its share of the plan's load):
   `OpenPacer.next_wake(j, now)`: when the scheduler should next wake to send
   arrival j, never sooner than one timer tick after `now` — the event loop's timer
   has millisecond resolution, and waking for a due time it rounds to "now" would
-  spin a core. Sending up to a tick late costs nothing in the numbers: latency
-  counts from the intended time (coordinated omission), and LATE_NS is two ticks.
+  spin a core — and half a tick after the due time, so that a timer that rounds
+  down does not wake once early and once more (measured with uvloop at 50/s: 1.27
+  wake-ups per arrival without the half tick, 1.01 with it; median lateness 0.45 ms
+  and 0.60 ms). Sending that late costs nothing in the numbers: latency counts from
+  the intended time (coordinated omission), and LATE_NS is two ticks.
 """
 from __future__ import annotations
 
@@ -53,9 +56,9 @@ class OpenPacer:
         return self.shape.time_of(self.index + j * self.n_workers)
 
     def next_wake(self, j: int, now: float) -> float:
-        """Seconds from now until the scheduler should wake for arrival j: at its due
-        time, but never sooner than one tick (math.inf: never)."""
+        """Seconds from now until the scheduler should wake for arrival j: half a tick
+        after its due time, and never sooner than one tick (math.inf: never)."""
         due = self.due(j)
         if math.isinf(due):
             return math.inf
-        return max(TICK_S, due - now)
+        return max(TICK_S, due - now + TICK_S / 2)
