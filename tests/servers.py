@@ -482,7 +482,8 @@ def aiohttp_server(app_factory: Any, host: str = "127.0.0.1", ssl_context: Any =
         yield info
 
 
-def _ok_app():
+def ok_app():
+    """An aiohttp app that answers 200 {"ok":true} on every path and method."""
     from aiohttp import web
 
     async def ok(request):
@@ -506,7 +507,7 @@ def tls_server(app_factory: Any = None, host: str = "127.0.0.1") -> Iterator[Ser
     ca = trustme.CA()
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert(host).configure_cert(ctx)
-    with aiohttp_server(app_factory or _ok_app, host, ssl_context=ctx) as info:
+    with aiohttp_server(app_factory or ok_app, host, ssl_context=ctx) as info:
         info.ca = ca
         yield info
 

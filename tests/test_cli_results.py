@@ -7,21 +7,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.servers import aiohttp_server
+from tests.servers import aiohttp_server, ok_app
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _app():
-    from aiohttp import web
-
-    async def ok(request):
-        await request.read()
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", ok)
-    return app
 
 
 def cli(*args, env=None, timeout=120):
@@ -38,7 +26,7 @@ def _only_result(outdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server():
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         yield srv
 
 

@@ -43,6 +43,7 @@ from tests.servers import (
     drip_server,
     garbage_server,
     hang_every_server,
+    ok_app,
     refused_port,
     reset_server,
     stall_server,
@@ -289,21 +290,9 @@ def files(tmp_path_factory):
             str(d / "missing.json"), ""]
 
 
-def _ok_app():
-    from aiohttp import web
-
-    async def ok(request):
-        await request.read()
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", ok)
-    return app
-
-
 @pytest.fixture(scope="module")
 def live():
-    with aiohttp_server(_ok_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         yield srv
 
 

@@ -9,20 +9,10 @@ import time
 from pathlib import Path
 
 import orjson
-from aiohttp import web
 
-from servers import aiohttp_server
+from servers import aiohttp_server, ok_app
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _app():
-    async def ok(request):
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", ok)
-    return app
 
 
 def _popen(*args):
@@ -46,7 +36,7 @@ def _scenario(tmp_path, body) -> str:
 
 
 def test_sigterm_ends_the_run_like_ctrl_c_and_keeps_the_result(tmp_path):
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         proc = _popen("run", srv.url + "/", "-u", "4", "-d", "20s", "-w", "1", "-q", "-o", str(tmp_path))
         time.sleep(2.5)
         proc.send_signal(signal.SIGTERM)
@@ -71,7 +61,7 @@ def test_a_worker_stuck_in_user_code_is_named_and_the_run_still_ends(tmp_path):
                 if self.state["n"] == 20:
                     time.sleep(60)  # blocks the worker's event loop: every user stops
     """)
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         proc = _popen("run", srv.url, "-s", path, "-u", "1", "-d", "2s", "-w", "1", "--timeout", "1s",
                       "-q", "-o", str(tmp_path))
         out, err = proc.communicate(timeout=50)  # it ends long before the 60 s sleep would
@@ -97,7 +87,7 @@ def test_users_whose_on_start_fails_run_no_task(tmp_path):
             async def hit(self):
                 await self.http.get("/x", name="x")
     """)
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         plan = build_plan(srv.url, {"users": 2, "duration": "1s", "workers": 1}, path)
         result = driver.run(plan)
     names = [e.name for e in result.endpoints]

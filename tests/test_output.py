@@ -1,31 +1,19 @@
 """Nothing a user records is lost: the output is checked before the load, result.json
 is always written first, a broken summary or report costs nothing else, and an output
 that goes away during the run is replaced by a fallback that is named."""
-import os
 import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import orjson
-from aiohttp import web
 
 from driver.reports.output import new_run_dir
-from servers import aiohttp_server
+from servers import aiohttp_server, ok_app
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _app():
-    async def ok(request):
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", ok)
-    return app
 
 
 def _cli(*args, timeout=120):
@@ -53,7 +41,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_load(tmp_path):
         str(a_file / "below"): "is below the file",
         "/proc/self/driver-out": "/proc/self/driver-out: cannot write results there",  # not writable
     }
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         for output, needle in cases.items():
             proc = _cli("run", srv.url + "/", "-d", "5s", "-u", "1", "-w", "1", "-q", "-o", output)
             err = _one_line_error(proc)
@@ -63,7 +51,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_load(tmp_path):
 
 def test_an_output_that_goes_away_during_the_run_falls_back_and_says_where(tmp_path):
     base = tmp_path / "out"
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         proc = subprocess.Popen([sys.executable, "-m", "driver.cli", "run", srv.url + "/", "-d", "2s", "-u", "2",
                                  "-w", "1", "-q", "-o", str(base)], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
@@ -80,7 +68,7 @@ def test_an_output_that_goes_away_during_the_run_falls_back_and_says_where(tmp_p
 
 
 def test_result_json_is_written_whatever_the_formats(tmp_path):
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         proc = _cli("run", srv.url + "/", "-n", "20", "-u", "1", "-w", "1", "-q", "--report", "md",
                     "-o", str(tmp_path))
     assert proc.returncode == 0, proc.stderr.decode()
@@ -100,7 +88,7 @@ def test_a_run_that_recorded_nothing_still_saves_and_summarises(tmp_path):
                 await asyncio.sleep(0.2)  # never sends a request
     """))
     out = tmp_path / "out"
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         proc = _cli("run", srv.url, "-s", str(scenario), "-d", "1s", "-u", "2", "-w", "1", "-q", "-o", str(out))
     assert proc.returncode == 0, proc.stderr.decode()
     assert b"Traceback" not in proc.stderr
@@ -109,7 +97,7 @@ def test_a_run_that_recorded_nothing_still_saves_and_summarises(tmp_path):
 
 
 def test_report_into_a_file_is_one_line(tmp_path):
-    with aiohttp_server(_app) as srv:
+    with aiohttp_server(ok_app) as srv:
         proc = _cli("run", srv.url + "/", "-n", "5", "-u", "1", "-w", "1", "-q", "-o", str(tmp_path / "r"))
     (result,) = (tmp_path / "r").glob("*/result.json")
     target = tmp_path / "taken"
