@@ -156,3 +156,27 @@ def test_open_loop_quota_ends_arrivals(requests, want):
 
     _with_scheduler(driver.make_plan(URL, rate=1000, duration="10s", workers=1, requests=requests,
                                      max_in_flight=1000), body)
+
+
+def test_a_unit_retired_with_work_in_flight_is_still_accounted_for():
+    # ramp-down retires a busy unit: its request is still in flight, swept and, if the
+    # run ends first, abandoned (counted unfinished) — it does not vanish with the unit
+    async def body(sched, kind):
+        sched.tick(sched.start_ns + int(20e9))  # 4 -> 2 units
+        gone = kind.units[3]
+        assert gone.retired and gone.busy and sched.in_flight() == 4
+        sched.stop()
+        sched.abandon(now_ns())
+        assert gone.abandoned
+
+    _with_scheduler(driver.make_plan(URL, stages=["0s:4", "10s:4", "20s:0"], workers=1), body)
+
+
+def test_a_retired_unit_that_finishes_leaves_the_books():
+    async def body(sched, kind):
+        sched.tick(sched.start_ns + int(20e9))
+        gone = kind.units[3]
+        gone.finish()
+        assert sched.in_flight() == 3 and gone not in sched.retiring  # 2 active + the other retiring one
+
+    _with_scheduler(driver.make_plan(URL, stages=["0s:4", "10s:4", "20s:0"], workers=1), body)

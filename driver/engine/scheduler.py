@@ -46,6 +46,9 @@ class Scheduler:
         self.remaining = split(plan.max_requests, n_workers, index) if plan.max_requests else -1
         self.stopping = False
         self.units: list = []
+        # closed loop: units retired by a ramp-down with work still in flight; counted in
+        # flight, swept and abandoned until that work ends
+        self.retiring: set = set()
         self.open = plan.mode == OPEN
         self.slot = kind.arrival_slot
         if self.open:
@@ -88,7 +91,10 @@ class Scheduler:
             units.append(unit)
             self._next(unit, now)
         while len(units) > want:
-            units.pop().retire()
+            unit = units.pop()
+            unit.retire()
+            if unit.busy:
+                self.retiring.add(unit)
 
     def _next(self, unit, now: int) -> None:
         """Closed loop: the unit's next piece of work, if the run and the quota go on."""
@@ -118,6 +124,8 @@ class Scheduler:
         if not sent and self.remaining >= 0:
             self.remaining += 1
         if unit.retired or self.stopping:
+            if self.retiring:
+                self.retiring.discard(unit)
             return
         if not sent or self.kind.pauses:
             pause = unit.pause_s()
@@ -184,7 +192,7 @@ class Scheduler:
         return len(self.units)
 
     def in_flight(self) -> int:
-        return sum(1 for u in self.units if u.busy)
+        return sum(1 for u in self.units if u.busy) + sum(1 for u in self.retiring if u.busy)
 
     def connections(self) -> int:
         return sum(u.connections for u in self.units)
@@ -199,7 +207,7 @@ class Scheduler:
     def sweep(self, now: int) -> None:
         """Time out pieces of work in flight for longer than the plan's request timeout."""
         limit = int(self.plan.request_timeout_s * 1e9)
-        for unit in self.units:
+        for unit in [*self.units, *self.retiring]:
             if unit.busy:
                 unit.sweep(now, limit)
 
@@ -225,6 +233,7 @@ class Scheduler:
                 for intended in queue:
                     self.rec.record(slot, H_LATENCY, now - intended)
                 queue.clear()
-        for unit in self.units:
+        for unit in [*self.units, *self.retiring]:
             unit.abandon(now)
+        self.retiring.clear()
         self.kind.close()
