@@ -135,7 +135,7 @@ def render(a, runs, med, tools, skipped, commands, drvs, prof) -> str:
         "the same five @task methods and weights, building the same updates per request (compact JSON) and "
         "failing any answer that is not 200 (catch_response), `wait_time = constant(0)`.",
     ]
-    if a.baseline:
+    if a.baseline and "base" in drvs:
         lines.append(f"- *…@base*: the same scenario files run by driver built at `{a.baseline}` "
                      f"({drvs['base'].source}), interleaved with the rest.")
     if skipped:

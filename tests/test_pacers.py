@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from driver.engine.pacers import TICK_S, ClosedPacer, OpenPacer
+from driver.engine.pacers import LEAD_S, TICK_S, ClosedPacer, OpenPacer
 from driver.shapes import constant, from_stages, ramp_then_hold
 
 
@@ -51,7 +51,7 @@ def test_open_pacer_workers_share_the_schedule_exactly():
 @pytest.mark.parametrize(
     "j, now, want",
     [
-        (50, 0.0, 0.5 + TICK_S / 2),  # due in 0.5 s: wake half a tick after (a timer may round down)
+        (50, 0.0, 0.5 - LEAD_S),  # due in 0.5 s: wake half a tick before; what is due by then goes out
         (50, 0.4999, TICK_S),  # due in 0.1 ms: never sooner than one timer tick (no spinning)
         (50, 0.6, TICK_S),  # overdue: at the next tick
     ],

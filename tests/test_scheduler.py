@@ -180,3 +180,19 @@ def test_a_retired_unit_that_finishes_leaves_the_books():
         assert sched.in_flight() == 3 and gone not in sched.retiring  # 2 active + the other retiring one
 
     _with_scheduler(driver.make_plan(URL, stages=["0s:4", "10s:4", "20s:0"], workers=1), body)
+
+
+def test_open_loop_opens_a_few_units_at_a_time_not_the_whole_cap():
+    # 50 arrivals due at once and none of the new units ready yet (still connecting): the
+    # scheduler makes WARMING_MAX units and queues the rest for them, instead of opening
+    # a connection per arrival up to the cap of 1000
+    async def body(sched, kind):
+        assert len(kind.units) == sched_mod.WARMING_MAX
+        assert len(sched.queue) >= 50 - sched_mod.WARMING_MAX
+        sched.warmed(kind.units[0])  # one got connected: the next arrival may make one more
+        sched._arrive(now_ns(), now_ns())
+        assert len(kind.units) == sched_mod.WARMING_MAX + 1
+        kind.units[1].finish()  # a finished first piece also ends the warm-up
+        assert kind.units[1] not in sched.warming
+
+    _with_scheduler(driver.make_plan(URL, rate=1000, duration="10s", workers=1), body, started_ago_s=0.05)

@@ -82,8 +82,10 @@ class Connection(asyncio.Protocol):
         """Write the request; latency will count from `intended_ns`."""
         self.parser.start(self.head)
         self.busy = True
-        self.sent_ns = now_ns()
-        self.intended_ns = intended_ns or self.sent_ns
+        sent = self.sent_ns = now_ns()
+        # from the intended start; never from a later one (an open-loop arrival sent a
+        # little ahead of its due time): latency is never less than the service time
+        self.intended_ns = intended_ns if 0 < intended_ns < sent else sent
         rec = self.rec
         rec.count(self.ep, C_SENT, 1)
         rec.count(self.ep, C_BYTES_OUT, len(self.request))

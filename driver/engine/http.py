@@ -103,6 +103,8 @@ class HttpUnit(Unit):
             return
         if self.connected_once:
             self.kind.rec.count(self.kind.ep, C_RECONNECTS, 1)
+        else:
+            self.sched.warmed(self)
         self.connected_once = True
         self.fails = 0
         self.conn = conn

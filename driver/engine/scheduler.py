@@ -25,12 +25,18 @@ import math
 from collections import deque
 
 from driver._speedups import now_ns
-from driver.engine.pacers import ClosedPacer, OpenPacer
+from driver.engine.pacers import LEAD_S, ClosedPacer, OpenPacer
 from driver.layout import C_DROPPED, C_LATE, H_LATENCY, LATE_NS
 from driver.plan import OPEN, Plan
 from driver.shapes import split
 
 QUEUE_MAX = 100_000  # open loop: arrivals waiting for a free unit, per worker (~40 bytes each)
+LEAD_NS = int(LEAD_S * 1e9)
+# open loop: new units not ready yet (connecting, or in their on_start). While this
+# many are warming up, arrivals queue for a unit instead of each opening one more
+# connection: a start at 20,000/s otherwise opened the whole cap (1,000 connections) in
+# its first milliseconds, every arrival finding the others busy connecting.
+WARMING_MAX = 16
 
 
 class Scheduler:
@@ -59,6 +65,7 @@ class Scheduler:
             self.queue: deque[int] = deque()
             self.cap = split(plan.max_in_flight, n_workers, index) or 1
             self.timer = None
+            self.warming: set = set()  # units whose first piece has not ended
         else:
             self.pacer = ClosedPacer(plan.shape, n_workers, index)
 
@@ -110,6 +117,8 @@ class Scheduler:
         connect): the closed-loop claim is given back, and the unit's pause is its backoff.
         (The hot path of both loops: `_next` and `take` are written out here.)"""
         if self.open:
+            if self.warming:
+                self.warming.discard(unit)
             if unit.retired or self.stopping:
                 return
             if self.queue:
@@ -141,6 +150,11 @@ class Scheduler:
             self.remaining = remaining - 1
         unit.start(now)
 
+    def warmed(self, unit) -> None:
+        """A new unit is ready (connected): the next arrival may make another."""
+        if self.open and self.warming:
+            self.warming.discard(unit)
+
     # -- open loop
     def _fire(self) -> None:
         """Hand every arrival due by now to a unit (or the queue), then sleep until the
@@ -154,7 +168,7 @@ class Scheduler:
                 self.arrivals_over = True
                 return
             due = start + int(due_s * 1e9)
-            if due > now:
+            if due > now + LEAD_NS:
                 break
             if due >= self.end_ns or not self.take():
                 self.arrivals_over = True
@@ -169,9 +183,10 @@ class Scheduler:
     def _arrive(self, intended: int, now: int) -> None:
         if self.idle:
             unit = self.idle.pop()
-        elif len(self.units) < self.cap:
+        elif len(self.units) < self.cap and len(self.warming) < WARMING_MAX:
             unit = self.kind.new_unit(self)
             self.units.append(unit)
+            self.warming.add(unit)
         elif len(self.queue) < QUEUE_MAX:
             self.queue.append(intended)
             return

@@ -13,6 +13,9 @@ The conversation, all on the worker's event loop:
     scheduler -> unit.start(intended_ns)   begin one piece of work (a request, an
                                            iteration) that the schedule says began
                                            at intended_ns; latency counts from there
+    unit -> scheduler.warmed(unit)         optional: a new unit is ready (connected); until
+                                           then (or its first done) the scheduler counts it
+                                           as warming up, and makes at most a few at once
     unit -> scheduler.done(unit, now, sent) the piece ended (answered, failed, checked);
                                            sent=False: nothing reached the target (a
                                            failed connect): a closed-loop quota claim

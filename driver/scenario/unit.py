@@ -184,6 +184,7 @@ class ScenarioUnit(Unit):
                         sched.done(self, now_ns(), sent=False)
                         continue
                     self.fails = 0
+                    sched.warmed(self)
                 await self._iteration(intended)
                 self.busy = False
                 sched.done(self, now_ns())
