@@ -65,6 +65,7 @@ class Scheduler:
             self.queue: deque[int] = deque()
             self.cap = split(plan.max_in_flight, n_workers, index) or 1
             self.timer = None
+            self.next_due = 0  # ns: when this worker's next arrival is due (timer or not)
             self.warming: set = set()  # units whose first piece has not ended
         else:
             self.pacer = ClosedPacer(plan.shape, n_workers, index)
@@ -129,6 +130,12 @@ class Scheduler:
                 unit.start(intended)
             else:
                 self.idle.append(unit)
+            if now + LEAD_NS >= self.next_due and not self.arrivals_over:
+                # an arrival fell due while the timer sleeps: send it from this callback
+                # (under load responses come often: arrivals go out nearer their time)
+                if self.timer is not None:
+                    self.timer.cancel()
+                self._fire()
             return
         if not sent and self.remaining >= 0:
             self.remaining += 1
@@ -169,6 +176,7 @@ class Scheduler:
                 return
             due = start + int(due_s * 1e9)
             if due > now + LEAD_NS:
+                self.next_due = due
                 break
             if due >= self.end_ns or not self.take():
                 self.arrivals_over = True
