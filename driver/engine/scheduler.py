@@ -132,10 +132,9 @@ class Scheduler:
                 self.idle.append(unit)
             if now + LEAD_NS >= self.next_due and not self.arrivals_over:
                 # an arrival fell due while the timer sleeps: send it from this callback
-                # (under load responses come often: arrivals go out nearer their time)
-                if self.timer is not None:
-                    self.timer.cancel()
-                self._fire()
+                # (under load responses come often: arrivals go out nearer their time);
+                # the timer stays as it is armed: re-arming it per response costs more
+                self._send_due(now)
             return
         if not sent and self.remaining >= 0:
             self.remaining += 1
@@ -168,6 +167,15 @@ class Scheduler:
         next is due — at least one timer tick, so the loop never spins."""
         self.timer = None
         now = now_ns()
+        self._send_due(now)
+        if not self.stopping and not self.arrivals_over:
+            wake = self.pacer.next_wake(self.j, (now - self.start_ns) / 1e9)
+            if not math.isinf(wake):
+                self.timer = self.loop.call_later(wake, self._fire)
+
+    def _send_due(self, now: int) -> None:
+        """Every arrival due by now (LEAD_NS ahead included) to a unit or the queue; the
+        next one's due time in `next_due`."""
         start, pacer = self.start_ns, self.pacer
         while not self.stopping:
             due_s = pacer.due(self.j)
@@ -183,10 +191,6 @@ class Scheduler:
                 return
             self.j += 1
             self._arrive(due, now)
-        if not self.stopping:
-            wake = pacer.next_wake(self.j, (now - start) / 1e9)
-            if not math.isinf(wake):
-                self.timer = self.loop.call_later(wake, self._fire)
 
     def _arrive(self, intended: int, now: int) -> None:
         if self.idle:
