@@ -144,3 +144,14 @@ def _result(leak: dict) -> Result:
 def test_slope_thresholds_judged(text, leak, value, passed):
     (v,) = evaluate([parse_threshold(text)], _result(leak))
     assert (v["value"], v["passed"], v["unit"]) == (value, passed, "MB/h")
+
+
+def test_results_keep_notes_and_leak_through_json_and_merge():
+    a = Result(plan={}, endpoints=[], duration_s=1.0, started_at="a", notes=["watched process 5 exited at 2s"],
+               leak={"targets": {"5": {"slope_mb_h": 1.0}}, "driver": {}})
+    b = Result(plan={}, endpoints=[], duration_s=1.0, started_at="b",
+               leak={"targets": {"6": {"slope_mb_h": 2.0}}, "driver": {}})
+    back = Result.from_dict(a.to_dict())
+    assert (back.notes, back.leak) == (a.notes, a.leak)
+    merged = a.merge(b)
+    assert merged.notes == a.notes and set(merged.leak["targets"]) == {"5", "6"}

@@ -14,7 +14,10 @@ import pytest
 
 from driver.errors import PlanError
 from driver.planning import make_plan
+from driver.reports.summary import live_line
 from driver.runner.watch import Watcher, check_pids
+from driver.stats.window import ProcessSample
+from tests.test_thresholds import _window
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "tests" / "leaky_target.py"
@@ -114,3 +117,34 @@ def test_a_process_that_exits_is_noted_and_no_longer_sampled():
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_the_window_carries_the_samples_into_its_point_and_the_live_line():
+    sample = ProcessSample(rss_bytes=123_400_000, cpu=0.25, fds=9, threads=4)
+    win = _window(2.0, watch={77: sample}, driver_rss={"parent": 5, "worker 0": 6})
+    point = win.point()
+    assert point["watch"] == {"77": {"rss_bytes": 123_400_000, "cpu": 0.25, "fds": 9, "threads": 4}}
+    assert point["driver_rss"] == {"parent": 5, "worker 0": 6}
+    assert "rss[77] 123.4MB" in live_line(win, 10.0)
+    later = _window(3.0)  # a window without samples keeps the earlier one's when merged
+    assert win.merged(later).watch == {77: sample}
+    assert "watch" not in later.point() and "driver_rss" not in later.point()
+
+
+def test_a_watched_process_that_exits_during_the_run_is_a_note_not_an_error(tmp_path):
+    short = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    try:
+        with target("flat") as (pid, url):
+            done = driver_cli("run", url, "--watch-pid", str(pid), "--watch-pid", str(short.pid), "-d", "3s",
+                              "-u", "1", "-w", "1", "-o", str(tmp_path), "--report", "json")
+    finally:
+        short.kill()
+        short.wait(timeout=10)
+    assert done.returncode == 0, done.stderr.decode()
+    (path,) = tmp_path.glob("*/result.json")
+    result = orjson.loads(path.read_bytes())
+    assert result["complete"] and result["reasons"] == []
+    (note,) = result["notes"]
+    assert note.startswith(f"watched process {short.pid} exited")
+    assert str(short.pid) not in result["series"][-1]["watch"] and str(pid) in result["series"][-1]["watch"]
+    assert note in done.stdout.decode()

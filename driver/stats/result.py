@@ -169,6 +169,8 @@ class Result:
             interrupted_by=self.interrupted_by or other.interrupted_by,
             reasons=[*self.reasons, *other.reasons],
             checks=_merge_checks(self.checks, other.checks),
+            notes=[*self.notes, *other.notes],
+            leak={k: {**self.leak.get(k, {}), **other.leak.get(k, {})} for k in {*self.leak, *other.leak}},
         )
 
 
