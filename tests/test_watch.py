@@ -148,3 +148,12 @@ def test_a_watched_process_that_exits_during_the_run_is_a_note_not_an_error(tmp_
     assert note.startswith(f"watched process {short.pid} exited")
     assert str(short.pid) not in result["series"][-1]["watch"] and str(pid) in result["series"][-1]["watch"]
     assert note in done.stdout.decode()
+
+
+def test_the_rich_live_view_shows_each_watched_rss():
+    from tests.test_live import _rich
+
+    progress, console = _rich()
+    with progress:
+        progress.update(_window(1.0, watch={77: ProcessSample(rss_bytes=50_000_000)}))
+    assert "rss 77" in console.file.getvalue() and "50.0MB" in console.file.getvalue()
