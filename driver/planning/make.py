@@ -23,8 +23,8 @@ from driver.planning.load import load_fields
 from driver.planning.profiles import profile_layers
 from driver.stats.thresholds import Threshold, is_live, parse_threshold
 
-__all__ = ["make_plan", "assemble", "with_watch_pids", "http_request", "python_scenario", "parse_thresholds", "report_formats",
-           "REPORT_FORMATS"]
+__all__ = ["make_plan", "assemble", "with_watch_pids", "http_request", "python_scenario", "parse_thresholds",
+           "report_formats", "REPORT_FORMATS"]
 
 REPORT_FORMATS = ("json", "html", "md", "csv", "junit")
 THRESHOLD_FLAG = "--threshold"
