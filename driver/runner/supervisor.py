@@ -143,6 +143,10 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     and SIGTERM (what `timeout`, Docker, Kubernetes and CI cancellation send) end the
     run gracefully: in-flight requests get the grace, and the result comes back with
     `interrupted=True` and the signal in its reasons. A second one stops at once.
+
+    `plan.watch_pids` are checked first (a PlanError at --watch-pid for a process that
+    is not there); they and driver's own processes are sampled with every window
+    (driver.runner.watch) and judged for leaks at the end (driver.stats.leak).
     """
     check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
     remove_stale()
