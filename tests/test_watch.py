@@ -59,7 +59,9 @@ def test_a_leaking_target_is_told_from_a_steady_one(tmp_path):
         samples = [p["watch"][str(pid)] for p in result["series"] if "watch" in p]
         assert len(samples) >= 3
         assert all(s["rss_bytes"] > 0 and s["threads"] >= 1 and s["fds"] >= 1 for s in samples)
-        assert all(p["driver_rss"]["parent"] > 0 and p["driver_rss"]["worker 0"] > 0 for p in result["series"])
+        assert all(p["driver_rss"]["parent"] > 0 for p in result["series"])
+        # a worker's RSS until it ends (a last partial second may come after it exited)
+        assert sum(p["driver_rss"].get("worker 0", 0) > 0 for p in result["series"]) >= 3
         assert result["plan"]["watch_pids"] == [pid]
     rss = [p["watch"][str(leak_pid)]["rss_bytes"] for p in leaking["series"] if "watch" in p]
     assert rss[-1] > rss[0]
