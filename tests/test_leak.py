@@ -155,3 +155,11 @@ def test_results_keep_notes_and_leak_through_json_and_merge():
     assert (back.notes, back.leak) == (a.notes, a.leak)
     merged = a.merge(b)
     assert merged.notes == a.notes and set(merged.leak["targets"]) == {"5", "6"}
+
+
+def test_a_last_partial_second_does_not_widen_the_interval():
+    # a steady leak sampled each second, then one more sample 0.1 s later with some noise
+    t = [1.0, 2.0, 3.0, 4.0, 4.1]
+    y = [40 * MB, 50 * MB, 60 * MB, 70 * MB, 69 * MB]
+    v = slope(t, y, start=0.0)
+    assert v["points"] == 4 and v["low_mb_h"] == v["high_mb_h"] == pytest.approx(36000.0)

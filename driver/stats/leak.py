@@ -23,6 +23,7 @@ WARMUP_SHARE = 0.2
 WARMUP_MAX_S = 60.0
 MAX_POINTS = 1500  # longer series are thinned evenly (pairs grow as n**2: 1500 -> 1.1M slopes)
 MIN_POINTS = 3
+MIN_GAP_S = 0.5  # a sample this close after the one kept before is skipped (the run's last, partial second)
 Z95 = 1.959964  # two-sided 95% normal quantile
 
 
@@ -57,6 +58,17 @@ def warmup_s(span_s: float) -> float:
     return min(WARMUP_SHARE * max(span_s, 0.0), WARMUP_MAX_S)
 
 
+def _spaced(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Samples at least MIN_GAP_S apart: over a short gap the RSS noise of one moment
+    (an allocation in progress) becomes a wild slope that widens the interval."""
+    keep, last = [], None
+    for i, a in enumerate(t):
+        if last is None or a - last >= MIN_GAP_S:
+            keep.append(i)
+            last = a
+    return t[keep], y[keep]
+
+
 def _thin(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(t) <= MAX_POINTS:
         return t, y
@@ -77,7 +89,7 @@ def slope(t, rss_bytes, start: float | None = None) -> dict | None:
     origin = float(ts[0]) if start is None else float(start)
     cut = warmup_s(float(ts[-1]) - origin)
     keep = ts >= origin + cut
-    ts, ys = _thin(ts[keep], ys[keep])
+    ts, ys = _thin(*_spaced(ts[keep], ys[keep]))
     if len(ts) < MIN_POINTS:
         return None
     try:
