@@ -15,6 +15,7 @@ from driver import __version__
 from driver.config import list_profiles, load_config, validate_config
 from driver.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError, PlanError, PlanWarning
 from driver.planning import make_plan
+from driver.planning.make import with_watch_pids
 from driver.stats.result import Result
 from driver.reports.summary import render
 
@@ -115,9 +116,11 @@ def cli():
               help="An SLO, repeatable: 'p99<5s', '/start:p95<1s', 'error_rate<1%', 'rps>100', 'p99<2s abort'.")
 @click.option("--report", "formats", help="Report formats besides result.json: html,md,csv,junit (default json,html).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final report.")
+@click.option("--watch-pid", "watch_pids", type=int, multiple=True,
+              help="A target process to sample every second (RSS, CPU, fds, threads; leak verdict), repeatable.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
-            output, threshold_list, formats, quiet):
+            output, threshold_list, formats, quiet, watch_pids):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
 
@@ -132,12 +135,14 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
             if given:
                 raise PlanError(f"{', '.join(given)} cannot be combined with -c: put them in the config file",
                                 flag=given[0])
-            plan = load_config(config_file, {**settings, "profile": profile, "thresholds": threshold_list})
+            plan = with_watch_pids(load_config(config_file, {**settings, "profile": profile,
+                                                             "thresholds": threshold_list}), watch_pids)
         elif not url:
             raise PlanError("give a URL to load, or a config file with -c FILE", flag="URL")
         else:
             plan = make_plan(url, profile=profile, scenario=scenario, method=method, headers=headers, body=body,
-                             body_file=body_file, name=name, thresholds=threshold_list, **settings)
+                             body_file=body_file, name=name, thresholds=threshold_list, watch_pids=watch_pids,
+                             **settings)
     sys.exit(execute(plan, quiet))
 
 

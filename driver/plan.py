@@ -176,6 +176,7 @@ class Plan:
     output: OutputSpec = OutputSpec()
     config_path: str | None = None  # the config file the plan was read from
     catalog: tuple[Command, ...] | None = None  # the config's bot commands (driver.scenario.telegram)
+    watch_pids: tuple[int, ...] = ()  # --watch-pid: the target's processes sampled every second
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -216,6 +217,7 @@ class Plan:
             "thresholds": [th.text for th in self.thresholds],
             "target": self.target.base_url,
             "insecure": self.insecure,
+            "watch_pids": list(self.watch_pids),
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,

@@ -11,6 +11,7 @@ not used is a PlanWarning.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from driver.errors import DriverError, PlanError
@@ -22,8 +23,8 @@ from driver.planning.load import load_fields
 from driver.planning.profiles import profile_layers
 from driver.stats.thresholds import Threshold, is_live, parse_threshold
 
-__all__ = ["make_plan", "assemble", "http_request", "python_scenario", "parse_thresholds", "report_formats",
-           "REPORT_FORMATS"]
+__all__ = ["make_plan", "assemble", "with_watch_pids", "http_request", "python_scenario", "parse_thresholds",
+           "report_formats", "REPORT_FORMATS"]
 
 REPORT_FORMATS = ("json", "html", "md", "csv", "junit")
 THRESHOLD_FLAG = "--threshold"
@@ -57,6 +58,7 @@ def make_plan(
     thresholds=(),
     output: str | None = None,
     report=None,
+    watch_pids=(),
 ) -> Plan:
     """A validated Plan to load `url`: the built-in `profile`'s settings, then these.
 
@@ -64,8 +66,32 @@ def make_plan(
     `body_file`, stats under `name`). With it (`file.py`, `file.py:Class` or
     `module:Class`), users run that Python scenario against the URL, its path before
     theirs. `thresholds` are SLO texts (or Threshold objects); `output` and `report`
-    say where and how results are written. Raises PlanError naming the flag.
+    say where and how results are written; `watch_pids` are the target's processes to
+    sample every second (see with_watch_pids). Raises PlanError naming the flag.
     """
+    return with_watch_pids(_make_plan(url, profile, scenario, users, rate, duration, requests, ramp_up, stages,
+                                      workers, method, headers, body, body_file, timeout, connect_timeout, think,
+                                      max_in_flight, name, insecure, thresholds, output, report), watch_pids)
+
+
+def with_watch_pids(plan: Plan, pids) -> Plan:
+    """`plan` that also samples the processes `pids` (--watch-pid: RSS, CPU, fds, threads
+    every second, and the leak verdict); PlanError at --watch-pid for a pid that is not a
+    positive whole number. Whether each process exists is checked when the run starts."""
+    checked = []
+    for pid in pids or ():
+        text = str(pid).strip()
+        if isinstance(pid, bool) or not text.isdigit() or int(text) <= 0:
+            raise PlanError(f"--watch-pid {pid!r}: not a process id (a positive whole number)", flag="--watch-pid")
+        checked.append(int(text))
+    if not checked:
+        return plan
+    return dataclasses.replace(plan, watch_pids=tuple(dict.fromkeys([*plan.watch_pids, *checked])))
+
+
+def _make_plan(url, profile, scenario, users, rate, duration, requests, ramp_up, stages, workers, method, headers,
+               body, body_file, timeout, connect_timeout, think, max_in_flight, name, insecure, thresholds, output,
+               report) -> Plan:
     target, path = _at("URL", parse_url, url)
     settings = layer(*profile_layers(profile, {}, Source.of_flag("--profile")), flag_layer({
         "users": users, "rate": rate, "duration": duration, "requests": requests, "ramp_up": ramp_up,

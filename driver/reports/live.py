@@ -174,6 +174,8 @@ class RichProgress(Progress):
         for label, n in (("dropped", tot.dropped), ("unanswered", tot.unfinished)):
             if n:
                 fields.append((label, f"{n}", "yellow"))
+        for pid, s in w.watch.items():  # --watch-pid
+            fields.append((f"rss {pid}", f"{s.rss_bytes / 1e6:.1f}MB", ""))
         if w.cpu_max >= 0.95:  # the driver itself may be the bottleneck
             fields.append(("worker cpu", f"{w.cpu_max:.0%}", "yellow"))
         text = Text()

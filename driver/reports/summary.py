@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from driver.durations import format_ns
 from driver.reports.common import checks_message, outcome, rate_text
+from driver.reports.memory import leak_lines
 from driver.stats.result import Result
 
 _ERROR_SHORT = {
@@ -33,6 +34,7 @@ def live_line(window, duration_s: float | None) -> str:
         f"[{t:6.1f}{total}] users {window.active_users:>5}  req/s {window.rps:>9.0f}  "
         f"errors {tot.failures:>6} ({rate_text(tot.error_rate)})  p50 {format_ns(tot.percentile(50)):>8}  "
         f"p99 {format_ns(tot.percentile(99)):>8}  in-flight {window.in_flight}"
+        + "".join(f"  rss[{pid}] {s.rss_bytes / 1e6:.1f}MB" for pid, s in window.watch.items())
     )
 
 
@@ -78,6 +80,10 @@ def render(result: Result) -> str:
         _table(["latency", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"], lat_rows),
     ]
     out += _lost(result)
+    leaks = leak_lines(result)
+    if leaks or result.notes:
+        out += ["", "memory slope after warm-up (Theil-Sen, MB = 10**6 bytes):" if leaks else "notes:"]
+        out += [f"  {line}" for line in [*leaks, *result.notes]]
     if result.checks:
         out += ["", "failed checks:"]
         out += [f"  {c['failures']:>8}  {c['endpoint']}: {c['reason']}" for c in result.checks[:20]]

@@ -10,6 +10,8 @@ end, Ctrl-C, a dead worker, an exception) by the `finally` of `SharedBlocks`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import multiprocessing
 import signal
 import threading
@@ -53,11 +55,13 @@ from driver.layout import (
 )
 from driver.plan import Plan
 from driver.shm import SharedBlocks, remove_stale
+from driver.stats.leak import leak_verdicts
 from driver.stats.result import Result
 from driver.stats.thresholds import AbortWatch, evaluate
 from driver.stats.validity import assess
 from driver.runner.watchdog import STUCK_S
 from driver.stats.window import merge_blocks, window
+from driver.runner.watch import Watcher, check_pids
 from driver.runner.worker import worker_main
 
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -139,7 +143,12 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     and SIGTERM (what `timeout`, Docker, Kubernetes and CI cancellation send) end the
     run gracefully: in-flight requests get the grace, and the result comes back with
     `interrupted=True` and the signal in its reasons. A second one stops at once.
+
+    `plan.watch_pids` are checked first (a PlanError at --watch-pid for a process that
+    is not there); they and driver's own processes are sampled with every window
+    (driver.runner.watch) and judged for leaks at the end (driver.stats.leak).
     """
+    check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
     remove_stale()
     address = resolve(plan) if check_target else plan.target.host
     layout = BlockLayout(plan.endpoint_slots)
@@ -164,6 +173,8 @@ class _Run:
         self.start_ns = 0
         self.watch = AbortWatch(plan.thresholds)
         self.aborted = None
+        self.watcher = Watcher(plan.watch_pids)  # --watch-pid, and driver's own RSS
+        self.watcher.add_own("parent", os.getpid())
 
     def execute(self) -> Result:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -194,6 +205,7 @@ class _Run:
                 )
                 proc.start()
                 self.procs.append(proc)
+                self.watcher.add_own(f"worker {i}", proc.pid)
         finally:
             signal.signal(signal.SIGINT, old)
 
@@ -322,6 +334,8 @@ class _Run:
         """One window (driver.stats.window) from two snapshots: a point of the series, the
         abort thresholds, and the live view (`on_progress(window)`)."""
         win = window(prev, snap, self._tables(), self.layout, t, self.series[-1]["t"] if self.series else 0.0)
+        watched, own = self.watcher.sample(t)
+        win = dataclasses.replace(win, watch=watched, driver_rss=own)
         self.series.append(win.point())
         if self.aborted is None:
             hit = self.watch.update(win)
@@ -351,6 +365,8 @@ class _Run:
             reasons=self.reasons + ([f"interrupted ({self.interrupted_by})"] if self.interrupted else []),
             checks=checks,
             aborted=self.aborted,
+            notes=list(self.watcher.notes),
+            leak=leak_verdicts(self.series),
         )
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)

@@ -46,6 +46,8 @@ class Result:
     verdicts: list[dict] = field(default_factory=list)  # threshold verdicts (driver.stats.thresholds)
     validity: dict = field(default_factory=dict)  # was the load generator itself fit (driver.stats.validity)
     aborted: dict | None = None  # a threshold marked abort ended the run: {"threshold", "t"}
+    notes: list[str] = field(default_factory=list)  # what happened beside the load (a watched process exited)
+    leak: dict = field(default_factory=dict)  # memory slopes after warm-up (driver.stats.leak.leak_verdicts)
 
     def totals(self) -> EndpointResult:
         """The whole run as one endpoint (driver.stats.endpoint.total_of): aggregate endpoints
@@ -80,6 +82,8 @@ class Result:
             "verdicts": self.verdicts,
             "validity": self.validity,
             "aborted": self.aborted,
+            "notes": self.notes,
+            "leak": self.leak,
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -125,6 +129,8 @@ class Result:
             verdicts=data.get("verdicts", []),
             validity=data.get("validity", {}),
             aborted=data.get("aborted"),
+            notes=data.get("notes", []),
+            leak=data.get("leak", {}),
         )
 
     @classmethod
@@ -163,6 +169,8 @@ class Result:
             interrupted_by=self.interrupted_by or other.interrupted_by,
             reasons=[*self.reasons, *other.reasons],
             checks=_merge_checks(self.checks, other.checks),
+            notes=[*self.notes, *other.notes],
+            leak={k: {**self.leak.get(k, {}), **other.leak.get(k, {})} for k in {*self.leak, *other.leak}},
         )
 
 

@@ -4,13 +4,18 @@ Syntax: `[ENDPOINT:]METRIC OP VALUE[UNIT][ abort[=GRACE]]`
 
     p99<5s   /start:p95<1s   flow:checkout:p99<30s   p(99.95)<2s   mean<=300ms
     error_rate<1%   check_failure_rate<0.005   rps>100   dropped<10   late<5%
+    target_rss_slope<10MB/h   driver_rss_slope<50KB/s
 
 - METRIC: latency min, mean, max, p50, p90, p95, p99, p99.9 or any p(N) (0 <= N <= 100);
   error_rate, check_failure_rate (shares); rps (a bare number); dropped, late,
   throttled (a bare whole number is a count, a `%` a share: of the arrivals for
-  dropped and late, of the responses for throttled).
+  dropped and late, of the responses for throttled); target_rss_slope and
+  driver_rss_slope: the memory growth after warm-up (driver.stats.leak) of the
+  --watch-pid processes and of driver's own processes, the largest of them, judged
+  at the end of the run only and for the whole run only (no ENDPOINT).
 - A latency takes a time unit (ns, us, µs, ms, s); a rate takes `%` or a bare
-  fraction (0.01 == 1%); rps and counts take no unit.
+  fraction (0.01 == 1%); rps and counts take no unit; a memory slope takes a size
+  per time: B, KB, MB, GB (10**3 steps) or KiB, MiB, GiB, per s, min or h (MB/h, KB/s).
 - ENDPOINT: the endpoint name as in the report; names may hold ':' themselves, so
   the metric is what follows the last ':'. Without it, the whole run (the report's
   total: aggregate endpoints — `flow:NAME`, `iteration` — add their errors and
@@ -23,7 +28,7 @@ Every value is read through the accessors of driver.stats.endpoint.EndpointResul
 (error_rate, percentile, rate, arrivals...), the same at the end and live.
 
 Values are kept in one unit per kind: ns for latencies, a ratio 0..1 for rates and
-shares, requests/s for rps, plain numbers for counts.
+shares, requests/s for rps, plain numbers for counts, MB/h for memory slopes.
 """
 from __future__ import annotations
 
@@ -47,7 +52,10 @@ RATE_METRICS = ("error_rate", "check_failure_rate")
 COUNT_METRICS = ("dropped", "late", "throttled")  # a count, or with % a share
 NAMED_TIMES = ("min", "mean", "max")
 NAMED_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
-METRIC_NAMES = (*NAMED_TIMES, *NAMED_PERCENTILES, "p(N)", *RATE_METRICS, "rps", *COUNT_METRICS)
+SLOPE_METRICS = {"target_rss_slope": "targets", "driver_rss_slope": "driver"}  # -> Result.leak's key
+SIZE_UNITS = {"b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1024.0, "mib": 1024.0 ** 2, "gib": 1024.0 ** 3}
+PER_HOUR = {"s": 3600.0, "sec": 3600.0, "min": 60.0, "m": 60.0, "h": 1.0, "hr": 1.0}
+METRIC_NAMES = (*NAMED_TIMES, *NAMED_PERCENTILES, "p(N)", *RATE_METRICS, "rps", *COUNT_METRICS, *SLOPE_METRICS)
 
 _ABORT = re.compile(r"\s+abort(?:=(?P<grace>\S*))?\s*$", re.IGNORECASE)
 _VALUE = re.compile(r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)$")
@@ -61,7 +69,7 @@ class Threshold:
     metric: str  # canonical: "p99", "p99.95", "mean", "error_rate", ...
     op: str  # "<", "<=", ">", ">="
     limit: float  # ns, ratio, req/s or count, per `unit`
-    unit: str  # "ns" | "ratio" | "rps" | "count"
+    unit: str  # "ns" | "ratio" | "rps" | "count" | "MB/h"
     percentile: float | None = None  # for p metrics, 0..100
     abort: bool = False
     grace_s: float = DEFAULT_GRACE_S
@@ -106,6 +114,8 @@ def parse_threshold(text: str, source: str = "") -> Threshold:
     if sep and not endpoint.strip():
         raise fail("empty endpoint name before ':'")
     metric, percentile = _parse_metric(metric_text, fail)
+    if metric in SLOPE_METRICS and sep:
+        raise fail(f"{metric} is a process's memory, not an endpoint's: write it without 'ENDPOINT:'")
     limit, unit = _parse_value(metric, right.strip(), fail)
     return Threshold(raw, endpoint.strip() if sep else None, metric, op, limit, unit, percentile, abort, grace,
                      source)
@@ -121,7 +131,7 @@ def _parse_metric(text: str, fail) -> tuple[str, float | None]:
     name = text.lower()
     if not name:
         raise fail("no metric before the operator (e.g. p99<5s)")
-    if name in NAMED_TIMES or name in RATE_METRICS or name in COUNT_METRICS or name == "rps":
+    if name in NAMED_TIMES or name in RATE_METRICS or name in COUNT_METRICS or name in SLOPE_METRICS or name == "rps":
         return name, None
     if name in NAMED_PERCENTILES:
         return name, NAMED_PERCENTILES[name]
@@ -150,6 +160,8 @@ def _parse_value(metric: str, text: str, fail) -> tuple[float, str]:
     if value < 0:
         raise fail(f"negative value {text!r}")
     unit_key = unit.replace("\u03bc", "µ").lower()  # the Greek mu for the micro sign
+    if metric in SLOPE_METRICS:
+        return _slope(metric, value, unit, fail), "MB/h"
     if metric in NAMED_TIMES or metric.startswith("p"):
         if not unit:
             raise fail(f"missing unit: {metric} is a time, write e.g. {metric}<{m.group('num')}ms "
@@ -170,6 +182,15 @@ def _parse_value(metric: str, text: str, fail) -> tuple[float, str]:
     if value != int(value):
         raise fail(f"{metric} {text} is not a whole count; for a share write a % (e.g. {metric}<1%)")
     return value, "count"
+
+
+def _slope(metric: str, value: float, unit: str, fail) -> float:
+    """A memory slope in MB/h from VALUE SIZE/TIME (10MB/h, 50KB/s, 1MiB/min)."""
+    size, slash, per = unit.lower().partition("/")
+    if not slash or size not in SIZE_UNITS or per not in PER_HOUR:
+        raise fail(f"{metric} is a memory slope: give a size per time, e.g. {metric}<10MB/h or "
+                   f"{metric}<50KB/s (sizes: B, KB, MB, GB, KiB, MiB, GiB; per s, min, h), not {unit!r}")
+    return value * SIZE_UNITS[size] / 1e6 * PER_HOUR[per]
 
 
 def _ratio(metric: str, value: float, unit: str, fail, allow_bare: bool) -> float:
@@ -219,6 +240,10 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _final_value(th: Threshold, ep, result) -> float | None:
+    if th.metric in SLOPE_METRICS:  # the largest slope of the processes (Result.leak), None without any
+        procs = (getattr(result, "leak", None) or {}).get(SLOPE_METRICS[th.metric], {})
+        slopes = [v["slope_mb_h"] for v in procs.values()]
+        return max(slopes, default=None)
     return _measure(th, ep, result.duration_s)
 
 
@@ -283,7 +308,7 @@ class LiveCheck:
 
 def is_live(th: Threshold) -> bool:
     """Whether LiveCheck can judge `th` from the windows (see LiveCheck)."""
-    if th.metric in NAMED_TIMES:
+    if th.metric in NAMED_TIMES or th.metric in SLOPE_METRICS:
         return False
     return th.unit != "count" or th.op in UPPER_OPS
 

@@ -15,7 +15,7 @@ Result. `Window.point()` is its entry in Result.series (JSON); `point_failures`,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,10 +39,24 @@ from driver.layout import (
 )
 from driver.stats.endpoint import ERROR_COLUMNS, EndpointResult, error_rate, total_of
 
-__all__ = ["Window", "window", "merge_blocks", "point_attempts", "point_failures", "point_error_rate"]
+__all__ = ["Window", "ProcessSample", "window", "merge_blocks", "point_attempts", "point_failures", "point_error_rate"]
 
 # every counter but the latency extremes, which are merged with min/max and do not subtract
 _ACTIVITY = [c for c in range(N_COUNTERS) if c not in (C_LAT_MIN_NS, C_LAT_MAX_NS)]
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """One second of a watched process (driver.runner.watch): memory, CPU, fds, threads."""
+
+    rss_bytes: int
+    cpu: float | None = None  # share of one core since the previous sample (1.0: a whole core)
+    fds: int | None = None  # open file descriptors (None where the OS does not say)
+    threads: int | None = None
+
+    def point(self) -> dict:
+        return {"rss_bytes": self.rss_bytes, "cpu": None if self.cpu is None else round(self.cpu, 4),
+                "fds": self.fds, "threads": self.threads}
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +72,8 @@ class Window:
     connections: int = 0
     cpu_max: float = 0.0  # the busiest worker's CPU share of the window (1.0: a whole core)
     lag_mean_ns: int = 0  # the worst worker's mean event-loop lag over the window
+    watch: dict[int, ProcessSample] = field(default_factory=dict)  # --watch-pid: pid -> its sample at `t`
+    driver_rss: dict[str, int] = field(default_factory=dict)  # driver's own RSS (bytes): "parent", "worker N"
 
     def row(self, name: str) -> EndpointResult | None:
         return next((r for r in self.rows if r.name == name), None)
@@ -88,6 +104,8 @@ class Window:
             "unfinished": tot.unfinished,
             "cpu_max": round(self.cpu_max, 4),
             "lag_mean_ns": self.lag_mean_ns,
+            **({"watch": {str(pid): s.point() for pid, s in self.watch.items()}} if self.watch else {}),
+            **({"driver_rss": dict(self.driver_rss)} if self.driver_rss else {}),
         }
 
     def merged(self, later: "Window") -> "Window":
@@ -100,7 +118,8 @@ class Window:
         total.arrival_count = self.total.arrivals + later.total.arrivals
         return Window(later.t, self.dt + later.dt, rows, total, later.active_users,
                       later.in_flight, later.connections, max(self.cpu_max, later.cpu_max),
-                      max(self.lag_mean_ns, later.lag_mean_ns))
+                      max(self.lag_mean_ns, later.lag_mean_ns), later.watch or self.watch,
+                      later.driver_rss or self.driver_rss)
 
 
 def _ordered(rows) -> tuple[EndpointResult, ...]:
