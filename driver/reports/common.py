@@ -104,6 +104,8 @@ def format_measure(value, unit: str) -> str:
         return f"{value:,.1f} req/s"
     if unit == "count":
         return f"{value:,.0f}"
+    if unit == "MB/h":
+        return f"{value:,.1f} MB/h"
     return f"{value:g}"
 
 

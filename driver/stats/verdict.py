@@ -66,6 +66,8 @@ def format_value(value: float | None, unit: str, limit: bool = False) -> str:
         return f"{value * 100:g}%" if limit else f"{value * 100:.2f}%"
     if unit == "rps":
         return f"{value:g}" if limit else f"{value:.1f}"
+    if unit == "MB/h":
+        return f"{value:g}MB/h" if limit else f"{value:+.1f}MB/h"
     return f"{value:.0f}"
 
 
