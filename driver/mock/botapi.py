@@ -94,6 +94,7 @@ class _Files:
         self.max_files, self.max_bytes = max_files, max_bytes
         # file_id -> (file_unique_id, path, data)
         self._files: OrderedDict[str, tuple[str, str, bytes]] = OrderedDict()
+        self._paths: dict[str, str] = {}  # path -> file_id, for downloads
         self._bytes = 0
         self._n = 0
 
@@ -103,9 +104,11 @@ class _Files:
         ext = filename.rsplit(".", 1)[1] if filename and "." in filename else "bin"
         path = f"{kind}s/file_{self._n}.{ext}"
         self._files[file_id] = (f"u{self._n}", path, data)
+        self._paths[path] = file_id
         self._bytes += len(data)
         while self._files and (len(self._files) > self.max_files or self._bytes > self.max_bytes):
-            _, (_, _, old) = self._files.popitem(last=False)
+            _, (_, old_path, old) = self._files.popitem(last=False)
+            del self._paths[old_path]
             self._bytes -= len(old)
         return file_id, f"u{self._n}", path
 
@@ -113,10 +116,8 @@ class _Files:
         return self._files.get(file_id)
 
     def by_path(self, path: str) -> bytes | None:
-        for _, stored_path, data in self._files.values():
-            if stored_path == path:
-                return data
-        return None
+        file_id = self._paths.get(path)
+        return None if file_id is None else self._files[file_id][2]
 
 
 def _unique(text: str) -> str:
@@ -137,7 +138,10 @@ class BotApi:
         self.bot = {"id": token_id or DEFAULT_BOT_ID, "is_bot": True, "first_name": "Driver Mock",
                     "username": username}
         self._clock = clock
+        # the last message id per chat: one int per chat seen, kept for the mock's life
+        # (ids must not repeat in a chat; a soak's chats are the users driver simulates)
         self._last_id: dict[Any, int] = {}
+        self._media_groups = 0
         self.files = _Files(max_files, max_file_bytes)
         self.webhook: dict[str, Any] = {"url": "", "has_custom_certificate": False,
                                         "pending_update_count": 0}
@@ -192,8 +196,7 @@ class BotApi:
 
     def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         chat_id = _chat_id(params)
-        key = chat_id
-        self._last_id[key] = message_id = self._last_id.get(key, 0) + 1
+        self._last_id[chat_id] = message_id = self._last_id.get(chat_id, 0) + 1
         msg: dict[str, Any] = {"message_id": message_id, "from": self.bot,
                                "chat": self._chat(chat_id), "date": int(self._clock())}
         thread = params.get("message_thread_id")
@@ -282,7 +285,8 @@ class BotApi:
         media = params.get("media")
         if not isinstance(media, list) or not 2 <= len(media) <= 10:
             raise BotApiError(400, "Bad Request: media must be an array of 2-10 items")
-        group_id = str(10_000_000 + sum(self._last_id.values()))
+        self._media_groups += 1
+        group_id = str(13_000_000_000_000_000 + self._media_groups)
         out = []
         for item in media:
             if not isinstance(item, dict) or item.get("type") not in (

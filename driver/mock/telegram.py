@@ -32,12 +32,13 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from driver.mock.botapi import DEFAULT_BOT_USERNAME, BotApi, BotApiError, Upload, decode_params
 from driver.mock.calllog import DEFAULT_MAXLEN, CallLog
 from driver.mock.faults import Faults
 
-__all__ = ["MockTelegram", "make_app", "serve", "LISTENING_PREFIX", "CALLS_PATH", "FAULTS_PATH"]
+__all__ = ["MockTelegram", "make_app", "mock_of", "serve", "LISTENING_PREFIX", "CALLS_PATH", "FAULTS_PATH"]
 
 #: The line `serve` prints once bound (with the base URL after it).
 LISTENING_PREFIX = "mock telegram listening on "
@@ -108,7 +109,7 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BotApiError(413, "Request Entity Too Large") from None
-    except ValueError:  # a malformed multipart or form body
+    except (ValueError, HttpProcessingError):  # a malformed multipart or form body
         raise BotApiError(400, f"Bad Request: can't parse {ctype} body") from None
     if body.strip():
         try:
