@@ -7,6 +7,7 @@ runs the CLI as a subprocess; nothing leaves 127.0.0.1.
 import asyncio
 import http.client as httpclient
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -279,6 +280,28 @@ def test_a_hung_call_ends_unanswered_when_the_outage_is_lifted(mock):
     assert call(mock, f"/bot{TOKEN}/getMe")[0] == 200
 
 
+def test_a_hang_lets_go_of_calls_whose_clients_left(mock):
+    set_faults(mock, outage="hang")
+    port = int(mock.rsplit(":", 1)[1])
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    for sock in clients:
+        sock.sendall(f"GET /bot{TOKEN}/getMe HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+
+    def hanging():
+        return call(mock, "/_driver/calls")[1]["hanging"]
+
+    until = time.monotonic() + 10
+    while hanging() < 3 and time.monotonic() < until:
+        time.sleep(0.05)
+    assert hanging() == 3
+    for sock in clients:
+        sock.close()
+    while hanging() > 0 and time.monotonic() < until:  # the outage goes on; the clients left
+        time.sleep(0.05)
+    assert hanging() == 0 and call(mock, "/_driver/faults")[1]["outage"] == "hang"
+    set_faults(mock)
+
+
 @pytest.mark.parametrize("config, needle", [
     ({"error_rate": 1.5}, "error_rate must be a fraction"),
     ({"error_rate": 0.7, "rate_limit_rate": 0.5}, "must not exceed 1"),
@@ -325,7 +348,8 @@ def test_the_call_log_counts_methods_and_keeps_what_correlation_needs(mock):
     assert [c["text"] for c in call(mock, "/_driver/calls?limit=2")[1]["calls"]] == ["three", "no chat"]
     assert call(mock, "/_driver/calls?limit=x")[0] == 400
     assert call(mock, "/_driver/calls", method="DELETE")[0] == 200
-    assert call(mock, "/_driver/calls")[1] == {"total": 0, "counts": {}, "statuses": {}, "calls": []}
+    assert call(mock, "/_driver/calls")[1] == {"total": 0, "counts": {}, "statuses": {}, "calls": [],
+                                               "hanging": 0}
 
 
 def test_the_call_log_keeps_only_the_last_calls_but_counts_all():
@@ -431,3 +455,31 @@ def test_driver_mock_telegram_on_a_busy_port_is_one_line():
     err = proc.stderr.decode()
     assert proc.returncode == 2 and err.startswith(f"driver: error: cannot listen on 127.0.0.1:{busy.port}")
     assert err.count("\n") == 1
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def test_a_file_the_mock_never_received_still_resolves_to_placeholder_content(mock):
+    async def scenario():
+        async with ptb_bot(mock) as bot:
+            file = await bot.get_file("AgACAgIAAxkBAAIBa-user-photo")  # from an update, not an upload
+            data = bytes(await file.download_as_bytearray())
+            assert data == b"driver mock file AgACAgIAAxkBAAIBa-user-photo" and file.file_size == len(data)
+
+    asyncio.run(scenario())
+
+
+def test_the_file_store_drops_the_oldest_files_past_its_bounds():
+    from driver.mock.botapi import BotApi, Upload
+
+    api = BotApi(max_files=2, max_file_bytes=10)
+    ids = [api.call("sendDocument", {"chat_id": 1, "document": Upload("f.bin", None, b"x" * n)}, {})
+           ["document"]["file_id"] for n in (3, 3, 3)]
+    paths = [api.call("getFile", {"file_id": i}, {})["file_path"] for i in ids]
+    assert api.download(paths[0]).startswith(b"driver mock file")  # dropped: a placeholder now
+    assert [api.download(p) for p in paths[1:]] == [b"xxx", b"xxx"]
+    big = api.call("sendDocument", {"chat_id": 1, "document": Upload("g.bin", None, b"y" * 9)}, {})
+    path = api.call("getFile", {"file_id": big["document"]["file_id"]}, {})["file_path"]
+    assert api.download(path) == b"y" * 9  # 9 bytes alone: the others went to stay under 10
+    assert [api.download(p) for p in paths[1:]] == [None, None]  # their paths are gone

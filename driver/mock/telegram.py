@@ -7,8 +7,8 @@ the methods themselves are `driver.mock.botapi`. `GET /file/bot<token>/<path>` s
 the files getFile points at. Any token is accepted.
 
 Beside the Bot API, under `/_driver/` (a prefix no Bot API path uses):
-- `GET /_driver/calls[?limit=N]`: the call log (`driver.mock.calllog`) as JSON;
-  `DELETE /_driver/calls` clears it.
+- `GET /_driver/calls[?limit=N]`: the call log (`driver.mock.calllog`) as JSON, and
+  `hanging`, the calls a hang outage holds now; `DELETE /_driver/calls` clears the log.
 - `GET /_driver/faults`, `POST /_driver/faults` (a JSON `Faults` object, the whole
   config: `{}` clears every fault): programmable faults (`driver.mock.faults`), applied
   to every Bot API call and file download.
@@ -59,6 +59,7 @@ class MockTelegram:
         self.log = CallLog(log_size)
         self.rng = random.Random(seed)
         self.faults = faults or Faults()
+        self.hanging = 0  # calls held unanswered by a hang outage now
         self._changed = asyncio.Event()
 
     def set_faults(self, faults: Faults) -> None:
@@ -70,14 +71,18 @@ class MockTelegram:
     async def hang(self, request: web.Request) -> None:
         """Wait while the outage is a hang and the client is still connected (checked
         each second: aiohttp does not cancel a handler whose client left)."""
-        while self.faults.outage == "hang":
-            transport = request.transport
-            if transport is None or transport.is_closing():
-                return
-            try:
-                await asyncio.wait_for(self._changed.wait(), 1.0)
-            except asyncio.TimeoutError:
-                pass
+        self.hanging += 1
+        try:
+            while self.faults.outage == "hang":
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    return
+                try:
+                    await asyncio.wait_for(self._changed.wait(), 1.0)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self.hanging -= 1
 
 
 _MOCK = web.AppKey("mock_telegram", MockTelegram)
@@ -224,7 +229,8 @@ async def _calls(request: web.Request) -> web.Response:
     if limit is not None and not limit.isdigit():
         return _json(400, {"ok": False, "error_code": 400,
                            "description": f"Bad Request: limit must be a whole number, got {limit!r}"})
-    return _json(200, log.snapshot(int(limit) if limit is not None else None))
+    return _json(200, {**log.snapshot(int(limit) if limit is not None else None),
+                       "hanging": request.app[_MOCK].hanging})
 
 
 async def _faults(request: web.Request) -> web.Response:
