@@ -159,7 +159,7 @@ class BotApi:
             "editmessagetext": self._edit_text,
             "editmessagereplymarkup": self._edit_markup,
             "editmessagecaption": self._edit_markup,
-            "answercallbackquery": lambda p, u: _need(p, "callback_query_id") and True,
+            "answercallbackquery": self._answer_callback,
             "answerinlinequery": self._answer_inline,
             "deletemessage": self._delete_message,
             "getfile": self._get_file,
@@ -330,6 +330,10 @@ class BotApi:
             raise BotApiError(400, "Bad Request: message identifier is not specified")
         if not 1 <= message_id <= self._last_id.get(chat_id, 0):
             raise BotApiError(400, "Bad Request: message to delete not found")
+        return True
+
+    def _answer_callback(self, params: dict[str, Any], uploads: dict[str, Upload]) -> bool:
+        _need(params, "callback_query_id")
         return True
 
     def _answer_inline(self, params: dict[str, Any], uploads: dict[str, Upload]) -> bool:
