@@ -99,7 +99,7 @@ def test_aiogram_gets_typed_objects_back(mock):
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
-    from aiogram.types import BufferedInputFile, Message, ReplyParameters, User
+    from aiogram.types import BufferedInputFile, InputMediaPhoto, Message, ReplyParameters, User
 
     async def scenario():
         bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(mock)))
@@ -120,6 +120,12 @@ def test_aiogram_gets_typed_objects_back(mock):
             file = await bot.get_file(photo.photo[-1].file_id)
             assert (await bot.download(file)).read() == PNG
             assert await bot.delete_message(2002, first.message_id) is True
+            album = await bot.send_media_group(2002, [  # files as attach:// parts of one multipart body
+                InputMediaPhoto(media=BufferedInputFile(PNG, "a.png")),
+                InputMediaPhoto(media=BufferedInputFile(PNG[:8], "b.png"), caption="b")])
+            assert [m.message_id for m in album] == [4, 5] and album[1].caption == "b"
+            assert album[0].photo[-1].file_size == len(PNG) and album[1].photo[-1].file_size == 8
+            assert await bot.answer_inline_query("iq-2", results=[]) is True
         finally:
             await bot.session.close()
 
