@@ -367,9 +367,16 @@ def test_the_call_log_keeps_only_the_last_calls_but_counts_all():
     assert [c["text"] for c in log["calls"]] == ["7", "8", "9"]
 
 
-def test_faults_given_at_start_apply_from_the_first_call():
+def test_faults_given_at_start_apply_from_the_first_call_and_to_downloads():
     with aiohttp_server(lambda: make_app(Faults(outage="refuse"))) as server:
         assert call(server.url, f"/bot{TOKEN}/getMe")[0] == 503
+        assert call(server.url, f"/file/bot{TOKEN}/placeholder/f1")[0] == 503
+        set_faults(server.url, error_rate=1.0)
+        assert call(server.url, f"/file/bot{TOKEN}/placeholder/f1")[0] == 500
+        set_faults(server.url)
+        assert call(server.url, f"/file/bot{TOKEN}/placeholder/f1") == (200, b"driver mock file f1")
+        log = call(server.url, "/_driver/calls")[1]
+    assert log["counts"] == {"getMe": 1, "download": 3} and log["statuses"] == {"503": 2, "500": 1, "200": 1}
 
 
 # --- Bot API-shaped answers to everything -----------------------------------------------------

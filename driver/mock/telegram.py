@@ -210,7 +210,8 @@ async def _download(request: web.Request) -> web.StreamResponse:
     mock = request.app[_MOCK]
     faults = mock.faults
     decision, answer = await _before(request, mock, _DOWNLOAD, received_ns)
-    answer = answer or _fault_answer(decision, faults)
+    if answer is None:
+        answer = _fault_answer(decision, faults)
     if answer is None:
         data = mock.api.download(request.match_info["path"])
         answer = (_error(BotApiError(404, "Not Found")) if data is None
