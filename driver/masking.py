@@ -23,6 +23,8 @@ _SECRET_NAME = re.compile(r"token|secret|key|passw|auth|cookie|credential|sessio
 # scheme://, then the authority's userinfo up to its last @ (as urlsplit reads it); a
 # quote ends it too, since messages quote the URLs they show
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/?#'\"]*@")
+# a Telegram bot token in a Bot API path: /bot<id>:<secret>/method (the id is public)
+_BOT_TOKEN = re.compile(r"(/(?:file/)?bot\d+:)[A-Za-z0-9_-]+")
 
 
 def is_secret_header(name: str, extra=()) -> bool:
@@ -48,7 +50,9 @@ def _mask(data, secrets):
     if isinstance(data, str):
         for secret in secrets:
             data = data.replace(secret, MASK)
-        return mask_url(data) if "@" in data else data
+        if "@" in data:
+            data = mask_url(data)
+        return mask_bot_token(data) if "/bot" in data else data
     if isinstance(data, dict):
         return {k: _mask_headers(v, secrets) if k == "headers" else _mask(v, secrets) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
@@ -64,6 +68,12 @@ def _mask_headers(headers, secrets):
                 if isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
                 else _mask(pair, secrets) for pair in headers]
     return _mask(headers, secrets)
+
+
+def mask_bot_token(text: str) -> str:
+    """`text` with the secret half of every Telegram bot token in a Bot API path masked:
+    `/bot123456:AAH...xyz/sendMessage` -> `/bot123456:***/sendMessage`."""
+    return _BOT_TOKEN.sub(lambda m: m.group(1) + MASK, text)
 
 
 def mask_url(text: str) -> str:

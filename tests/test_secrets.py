@@ -203,3 +203,28 @@ def test_no_secret_reaches_any_output_of_a_config_run(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()
     assert seen and seen[0].get(CUSTOM[0]) == CUSTOM[1]
     assert _leaks(out, proc, [*SECRETS.values(), CUSTOM[1]]) == []
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("POST /bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage", "POST /bot123456:***/sendMessage"),
+        ("GET /file/bot42:abc-DEF_1/photos/1.jpg", "GET /file/bot42:***/photos/1.jpg"),
+        ("POST /webhook/telegram", "POST /webhook/telegram"),  # no token: unchanged
+        ("GET /bots/12", "GET /bots/12"),
+    ],
+)
+def test_bot_tokens_are_masked_in_text(text, want):
+    from driver.masking import mask_bot_token
+
+    assert mask_bot_token(text) == want
+
+
+def test_a_bot_api_url_never_puts_its_token_in_names_or_the_plan():
+    # loading the mock Telegram API directly: the URL path carries the bot's token
+    from driver.engine.endpoints import default_name
+
+    plan = make_plan("http://127.0.0.1:9/bot123456:SECRETpart_xyz/sendMessage", method="POST", body="{}")
+    assert "SECRETpart_xyz" not in plan.requests[0].name
+    assert "SECRETpart_xyz" not in str(plan.describe())
+    assert "SECRETpart_xyz" not in default_name("POST", "/bot123456:SECRETpart_xyz/sendMessage")

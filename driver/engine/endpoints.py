@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 
+from driver.masking import mask_bot_token
 from driver.layout import CHECK_WORDS, MAX_CHECKS, NAME_WORDS, OTHER_ENDPOINT, encode_name
 
 _ID_SEGMENT = re.compile(
@@ -26,7 +27,8 @@ def default_name(method: str, path: str) -> str:
     so dynamic URLs do not make one endpoint each."""
     path = path.split("?", 1)[0].split("#", 1)[0] or "/"
     parts = ["{id}" if _ID_SEGMENT.match(p) else p for p in path.split("/")]
-    return f"{method.upper()} {'/'.join(parts)}"
+    name = f"{method.upper()} {'/'.join(parts)}"
+    return mask_bot_token(name) if "/bot" in name else name  # names reach every report
 
 
 class EndpointRegistry:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from driver.masking import mask_bot_token
 from driver.errors import DriverError, PlanError
 from driver.plan import (
     OutputSpec, Plan, RequestSpec, ScenarioSpec, Target, UserPoolSpec, parse_header, parse_url, read_body,
@@ -162,7 +163,8 @@ def http_request(path: str, method: str | None = None, headers=(), body=None, bo
     names = {k.lower() for k, _ in parsed}
     if body_bytes and "content-type" not in names and body_bytes.lstrip()[:1] in (b"{", b"["):
         parsed += (("Content-Type", "application/json"),)
-    return RequestSpec(name or f"{method} {path.split('?')[0]}", method, path, parsed, body_bytes)
+    # the endpoint name reaches every report: never with a bot token in it
+    return RequestSpec(name or mask_bot_token(f"{method} {path.split('?')[0]}"), method, path, parsed, body_bytes)
 
 
 def python_scenario(text: str, flag: str = "--scenario") -> ScenarioSpec:
