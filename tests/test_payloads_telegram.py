@@ -43,6 +43,13 @@ def unknown_fields(obj, path="update") -> list:
     return found
 
 
+# Kinds whose update names no user (a channel post is signed by the channel, a poll's
+# new state by nobody) and the chat types of the kinds outside the private chat.
+NO_USER = {"channel_post", "poll"}
+CHAT_TYPE = {"group": "group", "supergroup": "supergroup", "channel_post": "channel",
+             "chat_member": "supergroup", "chat_join_request": "supergroup"}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_parses_with_only_known_fields(kind, users):
     gen = TelegramUpdates(BOT)
@@ -50,13 +57,20 @@ def test_every_kind_parses_with_only_known_fields(kind, users):
     update = parse(gen.render(kind, user))
     assert unknown_fields(update) == []
     assert update.update_id >= 100_000_001
-    assert update.effective_user.id == user.id
-    assert update.effective_user.first_name == user.first_name
+    if kind in NO_USER:
+        assert update.effective_user is None
+    else:
+        assert update.effective_user.id == user.id
+        assert update.effective_user.first_name == user.first_name
     if update.effective_chat is not None:
-        assert update.effective_chat.id == user.chat_id
-        assert update.effective_chat.type == "private"
+        chat_type = CHAT_TYPE.get(kind, "private")
+        assert update.effective_chat.type == chat_type
+        if chat_type == "private":
+            assert update.effective_chat.id == user.chat_id
+        else:
+            assert update.effective_chat.id < 0 and update.effective_chat.title
     now = int(time.time())
-    message = update.message or update.edited_message
+    message = update.message or update.edited_message or update.channel_post
     if message is not None:
         assert abs(message.date.timestamp() - now) <= 60
 
@@ -237,6 +251,19 @@ ARGS = [(kind, {}) for kind in KINDS] + [
     ("sticker", {"emoji": "🔥"}),
     ("edited_message", {"text": "fixed"}),
     ("inline_query", {"query": "sushi"}),
+    # text and captions with a command or a mention get their entities
+    ("text", {"text": "/cmd 👋 @someone_x"}),
+    ("photo", {"caption": "/scan @receipt_bot"}),
+    ("audio", {"caption": "/a", "title": "T", "duration": "9"}),
+    ("dice", {"emoji": "🎯", "value": "3"}),
+    ("poll", {"options": "A|B", "option": "1"}),
+    ("poll_answer", {"option": "1"}),
+    ("group", {"text": "/start", "mention": "true", "reply": "true"}),
+    ("supergroup", {"text": "hey @x_helper", "bot_username": "other_bot"}),
+    ("channel_post", {"text": "/digest"}),
+    ("message_reaction", {"emoji": "🔥"}),
+    ("pre_checkout_query", {"total_amount": "5", "payload": "p"}),
+    ("edited_media", {"media": "video", "caption": "/v"}),
 ]
 
 
