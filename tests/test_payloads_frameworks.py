@@ -280,3 +280,13 @@ def test_group_and_channel_ids_are_per_user_and_never_collide(users):
     assert len(ids) == 4 * len(users)
     mids = [orjson.loads(gen.group(users[0]))["message"]["message_id"] for _ in range(3)]
     assert mids == list(range(mids[0], mids[0] + 3))
+
+
+def test_the_unknown_field_checks_see_an_invented_field(users, ag):
+    """The "only known fields" checks above are not vacuous: a field the Bot API does
+    not have, nested in the message, is found by both."""
+    data = orjson.loads(TelegramUpdates(BOT).text(users[0]))
+    data["message"]["chat"]["sparkles"] = 3
+    body = orjson.dumps(data)
+    assert ptb_unknown(ptb(body)) == [("update.message.chat", {"sparkles": 3})]
+    assert aiogram_unknown(ag.parse(body)) == [("update.message.chat", {"sparkles": 3})]

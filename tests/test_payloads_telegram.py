@@ -243,6 +243,7 @@ ARGS = [(kind, {}) for kind in KINDS] + [
     ("text", {"text": 'say "hi" \\ 👋 <b>'}),
     ("command", {"command": "/remind 18:00 call mom"}),
     ("command", {"command": "weather", "args": "Berlin", "mention": True}),
+    ("command", {"command": "/stats", "mention": "true", "bot_username": "other_bot"}),
     ("callback_query", {"data": "buy:42", "button_text": "Buy ✓", "message_text": "Pick one"}),
     ("callback_query", {"data": "x", "button_text": ""}),  # an empty button text shows the data
     ("photo", {"caption": "ünïcode 🔥"}),

@@ -22,8 +22,9 @@ from tests.test_payloads_whatsapp_pywa import Pywa
 # kind -> (the step's YAML arguments, a check on the parsed update `u`)
 TELEGRAM = {
     "text": ('text: "/go now"', lambda u: str(u.message.entities[0].type) == "bot_command"),
-    "command": ("command: /start, mention: 'true'",
-                lambda u: u.message.text == "/start@driver_demo_bot"),
+    "command": ("command: /start, mention: 'true', bot_username: my_real_bot",
+                lambda u: u.message.text == "/start@my_real_bot"
+                and u.message.entities[0].length == len("/start@my_real_bot")),
     "callback_query": ("data: 'buy:1'", lambda u: u.callback_query.data == "buy:1"),
     "photo": ("caption: /scan", lambda u: u.message.caption_entities[0].length == 5),
     "document": ("file_name: a.csv", lambda u: u.message.document.file_name == "a.csv"),

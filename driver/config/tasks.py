@@ -30,7 +30,7 @@ CAPTURE_KINDS = ("json", "header", "regex")
 # keys each kind takes -> the generator's keyword argument; the first key is required
 # when marked "!" (and tells the kind when `kind:` is left out).
 TELEGRAM_KINDS = {
-    "command": {"command!": "command", "args": "args", "mention": "mention"},
+    "command": {"command!": "command", "args": "args", "mention": "mention", "bot_username": "bot_username"},
     "text": {"text!": "text"},
     "callback_query": {"data!": "data", "button_text": "button_text", "message_text": "message_text"},
     "photo": {"caption": "caption"},

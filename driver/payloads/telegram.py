@@ -167,7 +167,7 @@ class TelegramUpdates(MediaKinds, ChatKinds):
         self._bot_json = _dumps(self._bot)
         self._peers: dict[int, _Peer] = {}  # user id -> _Peer, built on first use
         self._last_message_id: dict[int, int] = {}  # chat id -> last message id used
-        self._commands: dict[tuple, bytes] = {}  # (command, args, mention) -> its message fields
+        self._commands: dict[tuple, bytes] = {}  # (command, args, mention, bot) -> its message fields
         self._render = {kind: getattr(self, kind) for kind in KINDS}
 
     # --- shared per-render helpers ------------------------------------------------
@@ -282,26 +282,29 @@ class TelegramUpdates(MediaKinds, ChatKinds):
         return self._message(user, next(self._ids), _text(text))
 
     def _command_members(self, command: str = "/start", args: str | None = None,
-                         mention: bool | str = False) -> bytes:
+                         mention: bool | str = False, bot_username: str | None = None) -> bytes:
         mention = flag(mention, "mention")
+        bot = self.bot_username if bot_username is None else username(bot_username)
         if args is None:
             command, _, args = command.partition(" ")
         if not command.startswith("/"):
             command = "/" + command
-        head = f"{command}@{self.bot_username}" if mention else command
+        head = f"{command}@{bot}" if mention else command
         text = f"{head} {args}" if args else head
         return _dumps(text_fields(text))[1:-1]
 
     def command(self, user, command: str = "/start", args: str | None = None,
-                mention: bool | str = False) -> bytes:
+                mention: bool | str = False, bot_username: str | None = None) -> bytes:
         """`/cmd args` or `/cmd@bot args`; `command` may carry the args ("/remind 18:00 x");
-        `mention` a bool or its YAML spelling ("true")."""
-        key = (command, args, mention)
+        `mention` a bool or its YAML spelling ("true"); `bot_username` the bot's name in
+        `/cmd@bot` when it is not the generator's."""
+        key = (command, args, mention, bot_username)
         members = self._commands.get(key)
         if members is None:  # a scenario sends a few commands over and over: serialise each once
             if len(self._commands) >= _CACHED_COMMANDS:
                 self._commands.clear()
-            members = self._commands[key] = self._command_members(command, args, mention)
+            members = self._commands[key] = self._command_members(command, args, mention,
+                                                                  bot_username)
         return self._message(user, next(self._ids), members)
 
     def photo(self, user, caption: str | None = None) -> bytes:
