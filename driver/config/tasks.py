@@ -42,7 +42,7 @@ TELEGRAM_KINDS = {
     "contact": {},
     "edited_message": {"text": "text"},
     "inline_query": {"query": "query"},
-    "my_chat_member": {},
+    "my_chat_member": {"blocked": "blocked"},
     "audio": {"title": "title", "performer": "performer", "duration": "duration", "caption": "caption"},
     "animation": {"caption": "caption"},
     "venue": {"title": "title", "address": "address", "latitude": "latitude", "longitude": "longitude"},

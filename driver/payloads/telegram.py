@@ -58,7 +58,7 @@ KINDS: tuple[str, ...] = (
     "edited_message",
     "callback_query",
     "inline_query",
-    "my_chat_member",
+    "my_chat_member",  # in ChatKinds, with the other membership changes
     *MediaKinds.KINDS,
     *ChatKinds.KINDS,
 )
@@ -414,14 +414,3 @@ class TelegramUpdates(MediaKinds, ChatKinds):
         inline = {"id": f"{user.id}{update_id}", "from": sender, "query": query,
                   "offset": offset, "chat_type": chat_type}
         return orjson.dumps({"update_id": update_id, "inline_query": inline})
-
-    def my_chat_member(self, user, blocked: bool = True) -> bytes:
-        """The user blocks the bot (member -> kicked) or unblocks it (kicked -> member)."""
-        peer = self._peer(user)
-        sender, chat = peer.sender, peer.chat
-        member = {"user": self._bot, "status": "member"}
-        kicked = {"user": self._bot, "status": "kicked", "until_date": 0}
-        old, new = (member, kicked) if blocked else (kicked, member)
-        change = {"chat": chat, "from": sender, "date": int(_time()),
-                  "old_chat_member": old, "new_chat_member": new}
-        return orjson.dumps({"update_id": next(self._ids), "my_chat_member": change})

@@ -31,7 +31,8 @@ _CHANNEL = _SUPERGROUP + 5 * 10**11
 
 class ChatKinds:
     """group, supergroup, channel_post, chat_member, chat_join_request,
-    message_reaction, pre_checkout_query, successful_payment."""
+    message_reaction, pre_checkout_query, successful_payment; my_chat_member (listed
+    with the generator's first kinds)."""
 
     KINDS = ("group", "supergroup", "channel_post", "chat_member", "chat_join_request",
              "message_reaction", "pre_checkout_query", "successful_payment")
@@ -89,6 +90,17 @@ class ChatKinds:
         post = {"message_id": self._message_id(chat["id"]), "sender_chat": chat, "chat": chat,
                 "date": int(_time()), **text_fields(text)}
         return _dumps({"update_id": update_id, "channel_post": post})
+
+    def my_chat_member(self, user, blocked: bool | str = True) -> bytes:
+        """The user blocks the bot (member -> kicked) or unblocks it (kicked -> member)."""
+        peer = self._peer(user)
+        sender, chat = peer.sender, peer.chat
+        member = {"user": self._bot, "status": "member"}
+        kicked = {"user": self._bot, "status": "kicked", "until_date": 0}
+        old, new = (member, kicked) if flag(blocked, "blocked") else (kicked, member)
+        change = {"chat": chat, "from": sender, "date": int(_time()),
+                  "old_chat_member": old, "new_chat_member": new}
+        return _dumps({"update_id": next(self._ids), "my_chat_member": change})
 
     def chat_member(self, user, joined: bool | str = True) -> bytes:
         """The user joins the supergroup (left -> member) or leaves it (member -> left)."""
