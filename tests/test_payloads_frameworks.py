@@ -120,83 +120,108 @@ def _entity(entities, i=0):
 # kind, arguments as a YAML step gives them (strings), and the checks on a parse
 # `u` (either framework's Update), the user and the generator.
 CASES = [
+    # a command typed as text: its bot_command, 5 units long
     ("text", {"text": "/help now"},
      lambda u, user, g: _entity(u.message.entities) == ("bot_command", 0, 5)),
+    # a mention inside text: offset and length in UTF-16 units
     ("text", {"text": "ask @someone_else 👋"},
      lambda u, user, g: _entity(u.message.entities) == ("mention", 4, 13)),
+    # a music file with its tags
     ("audio", {"title": "Song", "performer": "Band", "duration": "200"},
      lambda u, user, g: (u.message.audio.title, u.message.audio.performer,
                          u.message.audio.mime_type) == ("Song", "Band", "audio/mpeg")),
+    # a GIF: animation, and the same file as document for older clients
     ("animation", {"caption": "lol"},
      lambda u, user, g: (u.message.animation.width, u.message.caption) == (480, "lol")
      and u.message.document.file_id == u.message.animation.file_id),
+    # a venue from the map, coordinates from YAML strings; also sent as location
     ("venue", {"title": "Zoo", "address": "Hardenbergplatz 8", "latitude": "52.5",
                "longitude": "13.33"},
      lambda u, user, g: (u.message.venue.title, u.message.venue.address) == ("Zoo", "Hardenbergplatz 8")
      and (u.message.venue.location.latitude, u.message.location.longitude) == (52.5, 13.33)),
+    # a round video: its diameter
     ("video_note", {"length": "240"},
      lambda u, user, g: u.message.video_note.length == 240 and u.message.video_note.thumbnail),
+    # a dart throw with the value given
     ("dice", {"emoji": "🎯", "value": "4"},
      lambda u, user, g: (u.message.dice.emoji, u.message.dice.value) == ("🎯", 4)),
+    # the slot machine: any value of 1-64 when none is given
     ("dice", {"emoji": "🎰"},
      lambda u, user, g: 1 <= u.message.dice.value <= 64),
+    # the bot's poll after the user voted option 1: same id as the answer's
     ("poll", {"question": "Lunch?", "options": "Soup|Salad", "option": "1"},
      lambda u, user, g: (u.poll.id, u.poll.question, [o.text for o in u.poll.options],
                          [o.voter_count for o in u.poll.options], u.poll.total_voter_count)
      == (g.poll_id(user), "Lunch?", ["Soup", "Salad"], [0, 1], 1)),
+    # the user's vote in that poll
     ("poll_answer", {"option": "2"},
      lambda u, user, g: (u.poll_answer.poll_id, list(u.poll_answer.option_ids),
                          u.poll_answer.user.id) == (g.poll_id(user), [2], user.id)),
+    # a vote taken back: no options
     ("poll_answer", {"retract": "true"},
      lambda u, user, g: list(u.poll_answer.option_ids) == []),
+    # a group command addressed to the bot, replying to the bot's last message
     ("group", {"text": "/start", "mention": "true", "reply": "true"},
      lambda u, user, g: (u.message.chat.type, u.message.chat.id, u.message.text)
      == ("group", -user.id, f"/start@{BOT}")
      and _entity(u.message.entities) == ("bot_command", 0, len(f"/start@{BOT}"))
      and u.message.reply_to_message.from_user.username == BOT
      and u.message.reply_to_message.message_id == u.message.message_id - 1),
+    # a supergroup mention of a bot under another name
     ("supergroup", {"text": "hi", "mention": "yes", "bot_username": "other_helper_bot"},
      lambda u, user, g: (u.message.chat.type, u.message.text) == ("supergroup", "@other_helper_bot hi")
      and str(u.message.chat.id).startswith("-100")
      and _entity(u.message.entities) == ("mention", 0, 17)
      and u.message.reply_to_message is None),
+    # a supergroup command already addressed: left as written
     ("supergroup", {"text": "/weather@other_helper_bot Berlin"},
      lambda u, user, g: _entity(u.message.entities) == ("bot_command", 0, 25)),
+    # a channel post: signed by the channel, no from
     ("channel_post", {"text": "/digest today"},
      lambda u, user, g: (u.channel_post.chat.type, u.channel_post.sender_chat.id,
                          u.channel_post.from_user) == ("channel", u.channel_post.chat.id, None)
      and _entity(u.channel_post.entities) == ("bot_command", 0, 7)),
+    # the user joins the supergroup
     ("chat_member", {},
      lambda u, user, g: (str(u.chat_member.old_chat_member.status),
                          str(u.chat_member.new_chat_member.status),
                          u.chat_member.new_chat_member.user.id) == ("left", "member", user.id)),
+    # the user leaves it
     ("chat_member", {"joined": "false"},
      lambda u, user, g: str(u.chat_member.new_chat_member.status) == "left"),
+    # a join request with the user's bio
     ("chat_join_request", {"bio": "hi there"},
      lambda u, user, g: (u.chat_join_request.user_chat_id, u.chat_join_request.from_user.id,
                          u.chat_join_request.bio, u.chat_join_request.chat.type)
      == (user.id, user.id, "hi there", "supergroup")),
+    # a reaction to the chat's last message
     ("message_reaction", {"emoji": "🔥"},
      lambda u, user, g: (u.message_reaction.new_reaction[0].emoji,
                          list(u.message_reaction.old_reaction), u.message_reaction.user.id)
      == ("🔥", [], user.id)),
+    # a reaction taken back
     ("message_reaction", {"emoji": ""},
      lambda u, user, g: list(u.message_reaction.new_reaction) == []
      and len(u.message_reaction.old_reaction) == 1),
+    # an order to confirm, amount from YAML
     ("pre_checkout_query", {"payload": "order-7", "currency": "USD", "total_amount": "1500"},
      lambda u, user, g: (u.pre_checkout_query.invoice_payload, u.pre_checkout_query.currency,
                          u.pre_checkout_query.total_amount, u.pre_checkout_query.from_user.id)
      == ("order-7", "USD", 1500, user.id)),
+    # the payment went through
     ("successful_payment", {"total_amount": "250"},
      lambda u, user, g: (u.message.successful_payment.total_amount,
                          u.message.successful_payment.invoice_payload) == (250, "order-42")
      and u.message.successful_payment.telegram_payment_charge_id),
+    # a photo replaced, its caption a command
     ("edited_media", {"media": "photo", "caption": "/fix this"},
      lambda u, user, g: [p.width for p in u.edited_message.photo] == [90, 320, 800, 1280]
      and _entity(u.edited_message.caption_entities) == ("bot_command", 0, 4)
      and u.edited_message.edit_date is not None),  # aiogram keeps it an int, PTB a datetime
+    # a video replaced, without caption
     ("edited_media", {"media": "video", "caption": None},
      lambda u, user, g: (u.edited_message.video.width, u.edited_message.caption) == (1280, None)),
+    # a caption with a command and a mention
     ("photo", {"caption": "/scan @receipt_bot"},
      lambda u, user, g: [_entity(u.message.caption_entities, i) for i in (0, 1)]
      == [("bot_command", 0, 5), ("mention", 6, 12)]),

@@ -67,33 +67,46 @@ def gen() -> WhatsAppNotifications:
 # kind, arguments as a YAML step gives them (strings), the pywa type, and the checks
 # on the parsed update `u` (with the user and the generator).
 CASES = [
+    # text: the body
     ("text", {"body": "hi 👋"}, types.Message,
      lambda u, user, g: (u.type, u.text) == ("text", "hi 👋")),
+    # a reply button: its id, title and the message it answers
     ("button_reply", {"button_id": "yes", "title": "Yes!"}, types.CallbackButton,
      lambda u, user, g: (u.data, u.title) == ("yes", "Yes!")
      and u.reply_to_message.id.startswith("wamid.")),
+    # a list row: id, title, description
     ("list_reply", {"row_id": "r2", "title": "Two", "description": "d"}, types.CallbackSelection,
      lambda u, user, g: (u.data, u.title, u.description) == ("r2", "Two", "d")),
+    # an image with its caption
     ("image", {"caption": "look"}, types.Message,
      lambda u, user, g: (u.image.caption, u.image.mime_type) == ("look", "image/jpeg")
      and u.image.id.isdigit()),
+    # a video with its caption
     ("video", {"caption": "watch"}, types.Message,
      lambda u, user, g: (u.type, u.video.caption, u.video.mime_type) == ("video", "watch", "video/mp4")),
+    # an animated sticker (a YAML string)
     ("sticker", {"animated": "true"}, types.Message,
      lambda u, user, g: (u.type, u.sticker.animated, u.sticker.mime_type) == ("sticker", True, "image/webp")),
+    # a document with its filename
     ("document", {"filename": "a.pdf"}, types.Message,
      lambda u, user, g: (u.document.filename, u.document.mime_type) == ("a.pdf", "application/pdf")),
+    # a voice note
     ("audio", {}, types.Message,
      lambda u, user, g: u.audio.voice is True),
+    # a shared place
     ("location", {"name": "Zoo", "address": "Hardenbergplatz 8"}, types.Message,
      lambda u, user, g: (u.location.name, u.location.address) == ("Zoo", "Hardenbergplatz 8")),
+    # a reaction to a business message
     ("reaction", {"emoji": "🔥", "message_id": "wamid.ABC"}, types.Message,
      lambda u, user, g: (u.type, u.reaction.emoji, u.reaction.message_id) == ("reaction", "🔥", "wamid.ABC")),
+    # sent: conversation with its expiration, pricing
     ("status", {"status": "sent"}, types.MessageStatus,
      lambda u, user, g: u.status == "sent" and u.conversation.expiration is not None
      and u.pricing is not None and u.error is None),
+    # read: conversation origin
     ("status", {"status": "read"}, types.MessageStatus,
      lambda u, user, g: u.status == "read" and u.conversation.category == "service"),
+    # failed: the Graph error object, no conversation
     ("status", {"status": "failed", "error_code": "131047"}, types.MessageStatus,
      lambda u, user, g: u.status == "failed" and u.error.code == 131047
      and u.error.message == ERRORS[131047][0] and u.error.details == ERRORS[131047][1]
