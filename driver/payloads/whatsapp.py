@@ -26,7 +26,8 @@ button_reply / list_reply, image, video, sticker, document, audio, location,
 reaction; statuses: sent, delivered, read with `conversation` and `pricing`, failed
 with the Graph API error object in `errors`). Timestamps are unix seconds as
 strings, as Meta sends them. Media objects carry `id`, `mime_type`, `sha256`
-(base64) and `url`, plus `caption` / `filename` / `voice` where the kind has them.
+(base64) and `url`, plus `caption` / `filename` / `voice` / `animated` where the
+kind has them.
 
 Ids: message ids are "wamid." + base64 of the fields Meta's own ids carry (the
 user's number and a 20-hex-digit message key); the key comes from a counter strided
@@ -34,8 +35,10 @@ by worker (worker_index + k * n_workers), as do media ids, so no two workers mak
 the same id. No two status notifications are the same bytes unless asked for: without
 an explicit `message_id`, a status the last business message already had starts a new
 message (a new wamid), as each (message, status) pair is notified once by Meta, so
-frameworks that drop duplicate bodies (pywa hashes them) drop none. `signature(body)` is what Meta sends in X-Hub-Signature-256:
-"sha256=" + hex HMAC-SHA256 keyed with the app secret, over the exact body bytes.
+frameworks that drop duplicate bodies (pywa hashes them) drop none.
+
+`signature(body)` is what Meta sends in X-Hub-Signature-256: "sha256=" + hex
+HMAC-SHA256 keyed with the app secret, over the exact body bytes.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ import orjson
 
 from driver.payloads.renderers import Renderer, bind, check_arguments, flag
 
-__all__ = ["KINDS", "SIGNATURE_HEADER", "STATUSES", "WhatsAppNotifications"]
+__all__ = ["ERRORS", "KINDS", "SIGNATURE_HEADER", "STATUSES", "WhatsAppNotifications"]
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 KINDS: tuple[str, ...] = (
