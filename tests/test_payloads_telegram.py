@@ -3,7 +3,9 @@
 PTB is the independent parser (`bot=None` is passed explicitly: PTB 20.x / 21.0-21.3
 require the argument, 21.4+ default it; tested on 20.8, 21.4, 22.8): `Update.de_json`
 puts any field it does not know into `api_kwargs`, so "no api_kwargs anywhere" means
-every field we send is a real Bot API field.
+every field we send is a real Bot API field. The poll kinds carry Bot API 9.6+ fields
+(`persistent_id`, `option_persistent_ids`, which PTB 22.8 requires): on an older PTB
+they land in `api_kwargs` and the check fails for those two kinds only.
 """
 from __future__ import annotations
 
