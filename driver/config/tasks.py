@@ -30,7 +30,7 @@ CAPTURE_KINDS = ("json", "header", "regex")
 # keys each kind takes -> the generator's keyword argument; the first key is required
 # when marked "!" (and tells the kind when `kind:` is left out).
 TELEGRAM_KINDS = {
-    "command": {"command!": "command", "args": "args"},
+    "command": {"command!": "command", "args": "args", "mention": "mention", "bot_username": "bot_username"},
     "text": {"text!": "text"},
     "callback_query": {"data!": "data", "button_text": "button_text", "message_text": "message_text"},
     "photo": {"caption": "caption"},
@@ -42,17 +42,36 @@ TELEGRAM_KINDS = {
     "contact": {},
     "edited_message": {"text": "text"},
     "inline_query": {"query": "query"},
-    "my_chat_member": {},
+    "my_chat_member": {"blocked": "blocked"},
+    "audio": {"title": "title", "performer": "performer", "duration": "duration", "caption": "caption"},
+    "animation": {"caption": "caption"},
+    "venue": {"title": "title", "address": "address", "latitude": "latitude", "longitude": "longitude"},
+    "video_note": {"duration": "duration", "length": "length"},
+    "dice": {"emoji": "emoji", "value": "value"},
+    "poll": {"question": "question", "options": "options", "option": "option"},
+    "poll_answer": {"option": "option", "retract": "retract"},
+    "edited_media": {"media": "media", "caption": "caption", "message_id": "message_id"},
+    "group": {"text": "text", "mention": "mention", "reply": "reply", "bot_username": "bot_username"},
+    "supergroup": {"text": "text", "mention": "mention", "reply": "reply", "bot_username": "bot_username"},
+    "channel_post": {"text": "text"},
+    "chat_member": {"joined": "joined"},
+    "chat_join_request": {"bio": "bio"},
+    "message_reaction": {"emoji": "emoji", "message_id": "message_id"},
+    "pre_checkout_query": {"payload": "payload", "currency": "currency", "total_amount": "total_amount"},
+    "successful_payment": {"payload": "payload", "currency": "currency", "total_amount": "total_amount"},
 }
 WHATSAPP_KINDS = {
     "text": {"text!": "body"},
     "button_reply": {"id!": "button_id", "title": "title", "context_id": "context_id"},
     "list_reply": {"id!": "row_id", "title": "title", "description": "description", "context_id": "context_id"},
     "image": {"caption": "caption"},
+    "video": {"caption": "caption"},
+    "sticker": {"animated": "animated"},
     "document": {"caption": "caption", "filename": "filename"},
     "audio": {},
     "location": {"name": "name", "address": "address"},
-    "status": {"status": "status", "message_id": "message_id"},
+    "reaction": {"emoji": "emoji", "message_id": "message_id"},
+    "status": {"status": "status", "message_id": "message_id", "error_code": "error_code"},
 }
 
 

@@ -20,7 +20,12 @@ Identifiers, and why they never collide:
   (one update carries several files, e.g. photo sizes: each gets a suffix letter).
 
 `date` is the current unix time in seconds. Entity offsets and lengths are in UTF-16
-code units, as the Bot API counts them.
+code units, as the Bot API counts them; text and captions that start with "/" carry a
+bot_command entity, @usernames a mention (driver.payloads.telegram_text).
+
+The kinds beyond private-chat messages live in two mixins: more media and polls
+(driver.payloads.telegram_media) and groups, channels, membership, reactions and
+payments (driver.payloads.telegram_chats).
 """
 from __future__ import annotations
 
@@ -32,7 +37,10 @@ from typing import Any, Callable
 import orjson
 from orjson import dumps as _dumps
 
-from driver.payloads.renderers import Renderer, bind, check_arguments
+from driver.payloads.renderers import Renderer, bind, check_arguments, flag
+from driver.payloads.telegram_chats import ChatKinds
+from driver.payloads.telegram_media import PHOTO_SIZES as _PHOTO_SIZES, MediaKinds
+from driver.payloads.telegram_text import text_fields, username, utf16_len
 
 __all__ = ["KINDS", "SECRET_HEADER", "Renderer", "TelegramUpdates", "utf16_len"]
 
@@ -50,11 +58,12 @@ KINDS: tuple[str, ...] = (
     "edited_message",
     "callback_query",
     "inline_query",
-    "my_chat_member",
+    "my_chat_member",  # in ChatKinds, with the other membership changes
+    *MediaKinds.KINDS,
+    *ChatKinds.KINDS,
 )
 # setWebhook's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 _DEFAULT_START_UPDATE_ID = 100_000_001
 # file_id prefixes as Telegram's look per file type (they encode the type).
 _PREFIX = {
@@ -63,9 +72,10 @@ _PREFIX = {
     "voice": "AwACAgIAAxkBAAI",
     "video": "BAACAgIAAxkBAAI",
     "sticker": "CAACAgIAAxkBAAI",
+    "audio": "CQACAgIAAxkBAAI",
+    "animation": "CgACAgIAAxkBAAI",
+    "video_note": "DQACAgIAAxkBAAI",
 }
-# (width, height, bytes) of the sizes Telegram keeps of a 1280x960 photo.
-_PHOTO_SIZES = ((90, 67, 1_423), (320, 240, 17_086), (800, 600, 74_561), (1280, 960, 158_327))
 
 
 # The Update around a message, and a callback query, as orjson writes them: the parts
@@ -89,11 +99,20 @@ def _history(chat_id: int) -> int:
     return 99 + (chat_id * 0x9E3779B1) % 1000
 
 
-def utf16_len(text: str) -> int:
-    """Length of `text` in UTF-16 code units, the unit of Bot API entity offsets."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-16-le")) // 2
+def _text(text: str) -> bytes:
+    """The `"text":..` member, with `,"entities":[..]` when the text has commands or mentions."""
+    if text[:1] != "/" and "@" not in text:
+        return b'"text":' + _dumps(text)
+    return _dumps(text_fields(text))[1:-1]
+
+
+def _caption(caption: str | None) -> bytes:
+    """The `,"caption":..` member (and caption_entities), or empty without a caption."""
+    if caption is None:
+        return b""
+    if caption[:1] != "/" and "@" not in caption:
+        return b',"caption":' + _dumps(caption)
+    return b"," + _dumps(text_fields(caption, caption=True))[1:-1]
 
 
 class _Peer:
@@ -116,7 +135,7 @@ class _Peer:
         self.instance_json = _dumps(self.chat_instance)
 
 
-class TelegramUpdates:
+class TelegramUpdates(MediaKinds, ChatKinds):
     """Update bodies for one worker; `render(kind, user, **kw)` or one method per kind."""
 
     def __init__(
@@ -130,9 +149,7 @@ class TelegramUpdates:
         bot_id: int = 7_000_000_001,
         bot_name: str = "Driver Demo",
     ):
-        if not _USERNAME_RE.fullmatch(bot_username):
-            raise ValueError(f"invalid bot username {bot_username!r}: 4-32 characters, "
-                             "a letter first, then letters, digits or _")
+        username(bot_username)
         if secret_token is not None and not _SECRET_RE.fullmatch(secret_token):
             raise ValueError("invalid Telegram secret token: 1-256 characters of "
                              "A-Z, a-z, 0-9, _ and - (setWebhook's rule)")
@@ -150,7 +167,7 @@ class TelegramUpdates:
         self._bot_json = _dumps(self._bot)
         self._peers: dict[int, _Peer] = {}  # user id -> _Peer, built on first use
         self._last_message_id: dict[int, int] = {}  # chat id -> last message id used
-        self._commands: dict[tuple, bytes] = {}  # (command, args, mention) -> its message fields
+        self._commands: dict[tuple, bytes] = {}  # (command, args, mention, bot) -> its message fields
         self._render = {kind: getattr(self, kind) for kind in KINDS}
 
     # --- shared per-render helpers ------------------------------------------------
@@ -228,8 +245,8 @@ class TelegramUpdates:
         ids, message = self._ids, self._message
         if "text" in dynamic:
             get = dynamic["text"]
-            return lambda user, c=None, r=None: message(user, next(ids), b'"text":' + _dumps(get(user, c, r)))
-        members = b'"text":' + _dumps(static.get("text", "Hello!"))
+            return lambda user, c=None, r=None: message(user, next(ids), _text(get(user, c, r)))
+        members = _text(static.get("text", "Hello!"))
         return lambda user, c=None, r=None: message(user, next(ids), members)
 
     def _compile_command(self, static: dict, dynamic: dict) -> Renderer | None:
@@ -242,9 +259,8 @@ class TelegramUpdates:
         photo = self._photo
         if "caption" in dynamic:
             get = dynamic["caption"]
-            return lambda user, c=None, r=None: photo(user, b',"caption":' + _dumps(get(user, c, r)))
-        caption = static.get("caption")
-        tail = b"" if caption is None else b',"caption":' + _dumps(caption)
+            return lambda user, c=None, r=None: photo(user, _caption(get(user, c, r)))
+        tail = _caption(static.get("caption"))
         return lambda user, c=None, r=None: photo(user, tail)
 
     def _compile_callback_query(self, static: dict, dynamic: dict) -> Renderer | None:
@@ -263,32 +279,36 @@ class TelegramUpdates:
     # --- messages -----------------------------------------------------------------
 
     def text(self, user, text: str = "Hello!") -> bytes:
-        return self._message(user, next(self._ids), b'"text":' + _dumps(text))
+        return self._message(user, next(self._ids), _text(text))
 
     def _command_members(self, command: str = "/start", args: str | None = None,
-                         mention: bool = False) -> bytes:
+                         mention: bool | str = False, bot_username: str | None = None) -> bytes:
+        mention = flag(mention, "mention")
+        bot = self.bot_username if bot_username is None else username(bot_username)
         if args is None:
             command, _, args = command.partition(" ")
         if not command.startswith("/"):
             command = "/" + command
-        head = f"{command}@{self.bot_username}" if mention else command
+        head = f"{command}@{bot}" if mention else command
         text = f"{head} {args}" if args else head
-        entities = [{"type": "bot_command", "offset": 0, "length": utf16_len(head)}]
-        return _dumps({"text": text, "entities": entities})[1:-1]
+        return _dumps(text_fields(text))[1:-1]
 
     def command(self, user, command: str = "/start", args: str | None = None,
-                mention: bool = False) -> bytes:
-        """`/cmd args` or `/cmd@bot args`; `command` may carry the args ("/remind 18:00 x")."""
-        key = (command, args, mention)
+                mention: bool | str = False, bot_username: str | None = None) -> bytes:
+        """`/cmd args` or `/cmd@bot args`; `command` may carry the args ("/remind 18:00 x");
+        `mention` a bool or its YAML spelling ("true"); `bot_username` the bot's name in
+        `/cmd@bot` when it is not the generator's."""
+        key = (command, args, mention, bot_username)
         members = self._commands.get(key)
         if members is None:  # a scenario sends a few commands over and over: serialise each once
             if len(self._commands) >= _CACHED_COMMANDS:
                 self._commands.clear()
-            members = self._commands[key] = self._command_members(command, args, mention)
+            members = self._commands[key] = self._command_members(command, args, mention,
+                                                                  bot_username)
         return self._message(user, next(self._ids), members)
 
     def photo(self, user, caption: str | None = None) -> bytes:
-        return self._photo(user, b"" if caption is None else b',"caption":' + _dumps(caption))
+        return self._photo(user, _caption(caption))
 
     def _photo(self, user, tail: bytes) -> bytes:
         """A photo message; `tail` is the caption member (`,"caption":...`) or empty."""
@@ -305,7 +325,7 @@ class TelegramUpdates:
                                 "file_id": file_id, "file_unique_id": unique,
                                 "file_size": file_size}}
         if caption is not None:
-            content["caption"] = caption
+            content.update(text_fields(caption, caption=True))
         return self._wrap(user, update_id, content)
 
     def voice(self, user, duration: int = 4, file_size: int = 9_530) -> bytes:
@@ -327,7 +347,7 @@ class TelegramUpdates:
                              "thumbnail": thumb, "file_id": file_id,
                              "file_unique_id": unique, "file_size": file_size}}
         if caption is not None:
-            content["caption"] = caption
+            content.update(text_fields(caption, caption=True))
         return self._wrap(user, update_id, content)
 
     def sticker(self, user, emoji: str = "\U0001F44D", set_name: str = "DriverDemoPack") -> bytes:
@@ -365,7 +385,7 @@ class TelegramUpdates:
             message_id = self._last_message_id.get(user.chat_id) or self._message_id(user.chat_id)
         now = int(_time())
         message = {"message_id": message_id, "from": sender, "chat": chat, "date": now - 30,
-                   "edit_date": now, "text": text}
+                   "edit_date": now, **text_fields(text)}
         return orjson.dumps({"update_id": next(self._ids), "edited_message": message})
 
     # --- callback, inline, membership -------------------------------------------------
@@ -394,14 +414,3 @@ class TelegramUpdates:
         inline = {"id": f"{user.id}{update_id}", "from": sender, "query": query,
                   "offset": offset, "chat_type": chat_type}
         return orjson.dumps({"update_id": update_id, "inline_query": inline})
-
-    def my_chat_member(self, user, blocked: bool = True) -> bytes:
-        """The user blocks the bot (member -> kicked) or unblocks it (kicked -> member)."""
-        peer = self._peer(user)
-        sender, chat = peer.sender, peer.chat
-        member = {"user": self._bot, "status": "member"}
-        kicked = {"user": self._bot, "status": "kicked", "until_date": 0}
-        old, new = (member, kicked) if blocked else (kicked, member)
-        change = {"chat": chat, "from": sender, "date": int(_time()),
-                  "old_chat_member": old, "new_chat_member": new}
-        return orjson.dumps({"update_id": next(self._ids), "my_chat_member": change})

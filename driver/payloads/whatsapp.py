@@ -6,26 +6,39 @@ Every body has one shape (the `messages` field of a WhatsApp Business Account):
      "entry": [{"id": WABA_ID, "changes": [{"value": {
          "messaging_product": "whatsapp",
          "metadata": {"display_phone_number", "phone_number_id"},
-         "contacts": [{"profile": {"name"}, "wa_id"}],       # incoming messages
-         "messages": [{"from", "id", "timestamp", "type", <type>: {...}}]
+         "contacts": [{"profile": {"name"}, "wa_id", "user_id"}],
+         "messages": [{"from", "from_user_id", "id", "timestamp", "type", <type>: {...}}]
          # or, for the business's own messages: "statuses": [{"id", "status", ...}]
      }, "field": "messages"}]}]}
+
+`contacts` is in both (status notifications name their recipient there too), and
+`user_id` is the user's business-scoped user id (BSUID, "US.<digits>": the country of
+the number, then a number fixed per business and user), which current Cloud API
+payloads carry beside the phone number (`from_user_id`, `recipient_user_id`) and
+which frameworks read (pywa builds its User from `contacts[0].user_id`).
 
 The wrapper is serialised once at construction: a render serialises only the
 message (or status) object and the user's contact, which is cached per user, and
 splices them into the precompiled wrapper bytes.
 
 Fields per kind follow Meta's webhook reference (messages: text, interactive
-button_reply / list_reply, image, document, audio, location; statuses: sent,
-delivered, read with `conversation` and `pricing`). Timestamps are unix seconds as
+button_reply / list_reply, image, video, sticker, document, audio, location,
+reaction; statuses: sent, delivered, read with `conversation` and `pricing`, failed
+with the Graph API error object in `errors`). Timestamps are unix seconds as
 strings, as Meta sends them. Media objects carry `id`, `mime_type`, `sha256`
-(base64) and `url`, plus `caption` / `filename` / `voice` where the kind has them.
+(base64) and `url`, plus `caption` / `filename` / `voice` / `animated` where the
+kind has them.
 
 Ids: message ids are "wamid." + base64 of the fields Meta's own ids carry (the
 user's number and a 20-hex-digit message key); the key comes from a counter strided
 by worker (worker_index + k * n_workers), as do media ids, so no two workers make
-the same id. `signature(body)` is what Meta sends in X-Hub-Signature-256:
-"sha256=" + hex HMAC-SHA256 keyed with the app secret, over the exact body bytes.
+the same id. No two status notifications are the same bytes unless asked for: without
+an explicit `message_id`, a status the last business message already had starts a new
+message (a new wamid), as each (message, status) pair is notified once by Meta, so
+frameworks that drop duplicate bodies (pywa hashes them) drop none.
+
+`signature(body)` is what Meta sends in X-Hub-Signature-256: "sha256=" + hex
+HMAC-SHA256 keyed with the app secret, over the exact body bytes.
 """
 from __future__ import annotations
 
@@ -37,9 +50,9 @@ import time
 
 import orjson
 
-from driver.payloads.renderers import Renderer, bind, check_arguments
+from driver.payloads.renderers import Renderer, bind, check_arguments, flag
 
-__all__ = ["KINDS", "SIGNATURE_HEADER", "STATUSES", "WhatsAppNotifications"]
+__all__ = ["ERRORS", "KINDS", "SIGNATURE_HEADER", "STATUSES", "WhatsAppNotifications"]
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 KINDS: tuple[str, ...] = (
@@ -47,13 +60,39 @@ KINDS: tuple[str, ...] = (
     "button_reply",
     "list_reply",
     "image",
+    "video",
+    "sticker",
     "document",
     "audio",
     "location",
+    "reaction",
     "status",
 )
-STATUSES: tuple[str, ...] = ("sent", "delivered", "read")
+STATUSES: tuple[str, ...] = ("sent", "delivered", "read", "failed")
+# Graph API errors a `failed` status carries: code -> (title, details). Titles and
+# details as Meta's error-code reference words them.
+ERRORS: dict[int, tuple[str, str]] = {
+    131049: ("This message was not delivered to maintain healthy ecosystem engagement.",
+             "In order to maintain a healthy ecosystem engagement, the message failed to be "
+             "delivered."),
+    131026: ("Message undeliverable",
+             "Unable to deliver message. Reasons can include: the recipient phone number is "
+             "not a WhatsApp phone number."),
+    131047: ("Re-engagement message",
+             "Message failed to send because more than 24 hours have passed since the "
+             "customer last replied to this number."),
+    131050: ("User has stopped marketing messages",
+             "Unable to deliver the marketing message: the user stopped receiving marketing "
+             "messages from this business."),
+    130472: ("User's number is part of an experiment",
+             "Failed to send message because this user's phone number is part of an "
+             "experiment."),
+}
+_ERROR_HREF = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
 _CONVERSATION_S = 24 * 3600  # a conversation (customer-service window) lasts 24 h
+# A BSUID's country, by the number's calling code (the synthetic users' are +1555...);
+# numbers of other codes get "US" too: the prefix only has to look like a country.
+_COUNTRY = {"1": "US", "7": "RU", "33": "FR", "44": "GB", "49": "DE", "55": "BR", "91": "IN"}
 _b64 = base64.b64encode
 _b2a = binascii.b2a_base64
 
@@ -83,8 +122,9 @@ class WhatsAppNotifications:
         self._mac = hmac.new(app_secret, digestmod=hashlib.sha256) if app_secret else None
         self._next_key = worker_index
         self._step = n_workers
-        self._contacts: dict[str, bytes] = {}  # wa_id -> serialised "contacts" array
+        self._contacts: dict[str, tuple[bytes, bytes]] = {}  # wa_id -> ("contacts" JSON, BSUID JSON)
         self._last_sent: dict[str, str] = {}  # wa_id -> id of the last business message
+        self._reported: dict[str, set[str]] = {}  # wa_id -> statuses notified for it
         self._conversations: dict[str, str] = {}  # wa_id -> conversation id (32 hex)
         self._wamid_heads: dict[str, bytes] = {}  # wa_id -> the fixed part of its wamids
         head = orjson.dumps({"messaging_product": "whatsapp", "metadata": {
@@ -147,14 +187,29 @@ class WhatsAppNotifications:
                                                + wa_id.encode() + b"\x15\x02\x00\x12\x18\x14")
         return "wamid." + _b2a(head + b"%020X\x00" % self._key(), newline=False).decode()
 
+    def bsuid(self, user) -> str:
+        """The user's business-scoped user id: "US.<20 digits>", fixed per WABA and user."""
+        wa_id = user.wa_id
+        country = _COUNTRY.get(wa_id[:1]) or _COUNTRY.get(wa_id[:2], "US")
+        digest = hashlib.blake2b(f"{self.waba_id}:{wa_id}".encode(), digest_size=8).digest()
+        return f"{country}.{int.from_bytes(digest, 'big') % 10**20:020d}"
+
+    def _contact(self, user) -> tuple[bytes, str]:
+        """(the serialised `contacts` array, the BSUID) of `user`, cached."""
+        wa_id = user.wa_id
+        cached = self._contacts.get(wa_id)
+        if cached is None:
+            bsuid = self.bsuid(user)
+            cached = self._contacts[wa_id] = (orjson.dumps(
+                [{"profile": {"name": user.full_name}, "wa_id": wa_id, "user_id": bsuid}]), bsuid)
+        return cached
+
     def _incoming(self, user, message: dict) -> bytes:
         """A `messages` notification carrying `message` from `user`."""
         wa_id = user.wa_id
-        contacts = self._contacts.get(wa_id)
-        if contacts is None:
-            contacts = self._contacts[wa_id] = orjson.dumps(
-                [{"profile": {"name": user.full_name}, "wa_id": wa_id}])
-        head = {"from": wa_id, "id": self._wamid(wa_id), "timestamp": str(int(time.time()))}
+        contacts, bsuid = self._contacts.get(wa_id) or self._contact(user)
+        head = {"from": wa_id, "from_user_id": bsuid, "id": self._wamid(wa_id),
+                "timestamp": str(int(time.time()))}
         head.update(message)
         return b"".join((self._prefix, b'"contacts":', contacts, b',"messages":[',
                          orjson.dumps(head), b"]", self._suffix))
@@ -204,6 +259,27 @@ class WhatsAppNotifications:
             media = {"caption": caption, **media}
         return self._incoming(user, {"type": "image", "image": media})
 
+    def video(self, user, caption: str | None = "Watch this",
+              mime_type: str = "video/mp4") -> bytes:
+        media = self._media(mime_type)
+        if caption is not None:
+            media = {"caption": caption, **media}
+        return self._incoming(user, {"type": "video", "video": media})
+
+    def sticker(self, user, animated: bool | str = False) -> bytes:
+        """A sticker (image/webp); `animated` as a bool or "true"/"false"."""
+        media = self._media("image/webp")
+        media["animated"] = flag(animated, "animated")
+        return self._incoming(user, {"type": "sticker", "sticker": media})
+
+    def reaction(self, user, emoji: str = "\U0001F44D", message_id: str | None = None) -> bytes:
+        """The user reacts to a business message (by default the last one sent to them);
+        an empty emoji removes the reaction."""
+        if message_id is None:
+            message_id = self._last_sent.get(user.wa_id) or self._wamid(user.wa_id)
+        return self._incoming(user, {"type": "reaction", "reaction": {
+            "message_id": message_id, "emoji": emoji}})
+
     def document(self, user, filename: str = "invoice.pdf", caption: str | None = "My invoice",
                  mime_type: str = "application/pdf") -> bytes:
         media = self._media(mime_type)
@@ -234,26 +310,47 @@ class WhatsAppNotifications:
     # --- statuses of the business's own messages -----------------------------------
 
     def status(self, user, status: str = "delivered", message_id: str | None = None,
-               category: str = "service", pricing_model: str = "PMP") -> bytes:
-        """sent / delivered / read of a message the business sent to `user`.
+               category: str = "service", pricing_model: str = "PMP",
+               error_code: int | str = 131049) -> bytes:
+        """sent / delivered / read / failed of a message the business sent to `user`.
 
-        Without `message_id`, "sent" starts a new business message and "delivered" /
-        "read" refer to the last one sent, so sent -> delivered -> read reads as one
-        message's life. `pricing` follows per-message pricing ("PMP": billable, category,
-        type; service replies are free) or, with pricing_model="CBP", the older
+        Without `message_id`, "sent" starts a new business message and the others refer
+        to the last one sent, so sent -> delivered -> read reads as one message's life;
+        a status that message already had starts a new one, so no two notifications
+        repeat. `pricing` follows per-message pricing ("PMP": billable, category, type;
+        service replies are free) or, with pricing_model="CBP", the older
         conversation-based form; `conversation` carries its id, its origin and, on
-        "sent", its expiration.
+        "sent", its expiration. "failed" carries neither, but `errors`: the Graph API
+        error `error_code` (one of ERRORS) with its title, message, details and href.
         """
         if status not in STATUSES:
             raise ValueError(f"unknown WhatsApp status {status!r}; "
                              f"expected one of {', '.join(STATUSES)}")
         wa_id = user.wa_id
+        contacts, bsuid = self._contacts.get(wa_id) or self._contact(user)
         if message_id is None:
-            message_id = self._last_sent.get(wa_id) if status != "sent" else None
-            if message_id is None:
+            message_id = self._last_sent.get(wa_id)
+            reported = self._reported.get(wa_id)
+            if status == "sent" or message_id is None or reported is None or status in reported:
                 message_id = self._wamid(wa_id)
+                self._reported[wa_id] = {status}
+            else:
+                reported.add(status)
+        else:
+            self._reported[wa_id] = {status}
         self._last_sent[wa_id] = message_id
         now = int(time.time())
+        entry = {"id": message_id, "status": status, "timestamp": str(now),
+                 "recipient_id": wa_id, "recipient_user_id": bsuid}
+        if status == "failed":
+            entry["errors"] = [_error(error_code)]
+        else:
+            entry["conversation"] = self._conversation(wa_id, status, category, now)
+            entry["pricing"] = _pricing(category, pricing_model)
+        return b"".join((self._prefix, b'"contacts":', contacts, b',"statuses":[',
+                         orjson.dumps(entry), b"]", self._suffix))
+
+    def _conversation(self, wa_id: str, status: str, category: str, now: int) -> dict:
         conversation_id = self._conversations.get(wa_id)
         if conversation_id is None:
             conversation_id = self._conversations[wa_id] = hashlib.blake2b(
@@ -262,14 +359,24 @@ class WhatsAppNotifications:
         if status == "sent":
             conversation["expiration_timestamp"] = str(now + _CONVERSATION_S)
         conversation["origin"] = {"type": category}
-        if pricing_model == "CBP":
-            pricing = {"billable": True, "pricing_model": "CBP", "category": category}
-        else:
-            free = category == "service"
-            pricing = {"billable": not free, "pricing_model": pricing_model,
-                       "category": category,
-                       "type": "free_customer_service" if free else "regular"}
-        entry = {"id": message_id, "status": status, "timestamp": str(now),
-                 "recipient_id": wa_id, "conversation": conversation, "pricing": pricing}
-        return b"".join((self._prefix, b'"statuses":[', orjson.dumps(entry), b"]",
-                         self._suffix))
+        return conversation
+
+
+def _pricing(category: str, pricing_model: str) -> dict:
+    if pricing_model == "CBP":
+        return {"billable": True, "pricing_model": "CBP", "category": category}
+    free = category == "service"
+    return {"billable": not free, "pricing_model": pricing_model, "category": category,
+            "type": "free_customer_service" if free else "regular"}
+
+
+def _error(code: int | str) -> dict:
+    """The Graph API error object of a failed status, for one of the known codes."""
+    try:
+        title, details = ERRORS[int(code)]
+    except (KeyError, ValueError):
+        raise ValueError(f"unknown WhatsApp error code {code!r}; expected one of "
+                         f"{', '.join(map(str, ERRORS))}") from None
+    return {"code": int(code), "title": title, "message": title,
+            "error_data": {"details": details}, "href": _ERROR_HREF}
+
