@@ -496,6 +496,33 @@ def ok_app():
 
 
 @contextlib.contextmanager
+def recording_server(host: str = "127.0.0.1") -> Iterator[ServerInfo]:
+    """aiohttp on loopback answering 200 "ok" to everything; `info.calls` is every request
+    as (method, path, headers, body), in arrival order (for tests that read back what was sent)."""
+    import threading
+
+    from aiohttp import web
+
+    calls: list = []
+    lock = threading.Lock()
+
+    async def record(request):
+        body = await request.read()
+        with lock:
+            calls.append((request.method, request.path, dict(request.headers), body))
+        return web.Response(text="ok")
+
+    def app():
+        application = web.Application()
+        application.router.add_route("*", "/{tail:.*}", record)
+        return application
+
+    with aiohttp_server(app, host) as info:
+        info.calls = calls
+        yield info
+
+
+@contextlib.contextmanager
 def tls_server(app_factory: Any = None, host: str = "127.0.0.1") -> Iterator[ServerInfo]:
     """HTTPS on loopback with a certificate for `host` issued by a fresh trustme CA that
     nothing trusts (a self-signed setup: verification fails unless the client skips it).

@@ -7,7 +7,6 @@ step's arguments are found in the parse.
 """
 from __future__ import annotations
 
-import threading
 
 import orjson
 import pytest
@@ -15,7 +14,7 @@ import pytest
 import driver
 from driver.config import load_config
 from driver.config.tasks import TELEGRAM_KINDS, WHATSAPP_KINDS
-from tests.servers import aiohttp_server
+from tests.servers import recording_server
 from tests.test_payloads_frameworks import Aiogram, aiogram_unknown, ptb, ptb_unknown
 from tests.test_payloads_whatsapp_pywa import Pywa
 
@@ -92,27 +91,12 @@ def _config(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def sent(tmp_path_factory):
-    from aiohttp import web
-
-    seen, lock = {}, threading.Lock()
-
-    async def record(request):
-        body = await request.read()
-        with lock:
-            seen[request.path] = (dict(request.headers), body)
-        return web.Response(text="ok")
-
-    def app():
-        application = web.Application()
-        application.router.add_route("*", "/{tail:.*}", record)
-        return application
-
-    with aiohttp_server(app) as server:
+    with recording_server() as server:
         path = tmp_path_factory.mktemp("kinds") / "kinds.yaml"
         path.write_text(_config(server.url))
         result = driver.run(load_config(path))
     assert result.totals().errors == 0
-    return seen
+    return {path: (headers, body) for _, path, headers, body in server.calls}
 
 
 @pytest.mark.parametrize("kind", list(TELEGRAM))

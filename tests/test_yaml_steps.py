@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 
 import orjson
 import pytest
 
 import driver
 from driver.config import load_config
-from tests.servers import aiohttp_server
+from tests.servers import recording_server
 
 SECRET, APP_SECRET = "tok-1", "app-secret-1"
 
@@ -51,27 +50,12 @@ load: {{users: 3, requests: 120, workers: 1}}
 @pytest.fixture(scope="module")
 def sent(tmp_path_factory):
     """Every request of one run of CONFIG: [(method, path, headers, body)] in arrival order."""
-    from aiohttp import web
-
-    seen, lock = [], threading.Lock()
-
-    async def record(request):
-        body = await request.read()
-        with lock:
-            seen.append((request.method, request.path, dict(request.headers), body))
-        return web.Response(text="ok")
-
-    def app():
-        application = web.Application()
-        application.router.add_route("*", "/{tail:.*}", record)
-        return application
-
-    with aiohttp_server(app) as server:
+    with recording_server() as server:
         path = tmp_path_factory.mktemp("steps") / "steps.yaml"
         path.write_text(CONFIG.format(url=server.url, secret=SECRET, app_secret=APP_SECRET))
         result = driver.run(load_config(path))
     assert result.totals().requests == 120 and result.totals().errors == 0
-    return seen
+    return server.calls
 
 
 def by_path(sent, prefix):
