@@ -2,8 +2,7 @@
 
 Every `import` in driver/ (module level and inside functions) is checked against
 the table: a module may import from its own layer's package or from lower layers,
-never from a higher one; the demo targets and the platform mocks are imported
-only by the CLI.
+never from a higher one; the demo targets are imported only by the CLI.
 """
 import ast
 from pathlib import Path
@@ -19,13 +18,16 @@ LAYERS = [
      "driver.environment", "driver.limits", "driver.masking"],
     ["driver.payloads"],  # payload generators: pure, they import nothing else of driver
     ["driver.stats"],  # results, thresholds, verdicts: numbers, no plan
+    # platform mocks (started by a run's bot-side process) and the chaos timeline (its
+    # spec is part of a plan; its webhook faults run in the bot-side process)
+    ["driver.mock", "driver.chaos", "driver.replies"],
     ["driver.plan", "driver.shm"],
     ["driver.engine"],
     ["driver.scenario"],
     ["driver.planning"],  # flags and config layers into a Plan
     ["driver.runner", "driver.config"],
     ["driver.reports"],
-    ["driver.targets", "driver.mock"],  # demo servers and platform mocks: beside the run path
+    ["driver.targets"],  # demo servers: beside the run path
     ["driver.cli"],
 ]
 
@@ -88,10 +90,9 @@ def test_nothing_imports_from_a_higher_layer(module, path):
         assert theirs <= mine, f"{where}: layer {theirs} is above this module's layer {mine}"
         if theirs == mine and mine != 0:
             assert their_pkg == my_pkg, f"{where}: a sibling package of the same layer"
-        for aside in ("driver.targets", "driver.mock"):
-            if their_pkg == aside:
-                assert module == "driver.cli" or module.startswith(aside), \
-                    f"{where}: {aside} is for the CLI and the tests only"
+        if their_pkg == "driver.targets":
+            assert module == "driver.cli" or module.startswith("driver.targets"), \
+                f"{where}: driver.targets is for the CLI and the tests only"
 
 
 def test_every_module_is_in_a_layer():

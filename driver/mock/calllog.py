@@ -2,16 +2,21 @@
 
 Counts are kept for every method for the mock's lifetime; the calls themselves in a
 ring of the last `maxlen` (memory stays fixed in a soak). Each call is a small dict:
-method, HTTP status answered, chat_id, receive time as `time.monotonic_ns()` (the
-same clock in every process of one machine, so driver's workers can correlate their
-send times with it), and for send* calls what reply correlation needs: the message
-replied to (`reply_to_message_id` or `reply_parameters.message_id`) and the text or
-caption. Tokens are never recorded.
+method, HTTP status answered (0: no HTTP answer, an outage that reset or hung),
+chat_id, receive time as `time.monotonic_ns()` (the same clock in every process of
+one machine, so driver's workers can correlate their send times with it), and for
+calls that send a message (`reply`: True) what reply correlation needs: the message
+replied to (`reply_to_message_id`), the text or caption, and whether it carries
+buttons. Tokens are never recorded.
+
+`add` is the platform-neutral entry (the WhatsApp mock passes `to`, `context.message_id`
+...); `record` reads a Telegram call's parameters. `listener`, when set, is called with
+every call dict as it is logged (reply correlation in a run: driver.runner.botside).
 """
 from __future__ import annotations
 
 from collections import Counter, deque
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["CallLog", "DEFAULT_MAXLEN"]
 
@@ -26,22 +31,39 @@ class CallLog:
         self.statuses: Counter[int] = Counter()
         self.calls: deque[dict[str, Any]] = deque(maxlen=maxlen)
         self.total = 0
+        self.listener: Callable[[dict[str, Any]], None] | None = None
 
-    def record(self, method: str, status: int, received_ns: int,
-               params: dict[str, Any] | None) -> dict[str, Any]:
+    def add(self, method: str, status: int, received_ns: int, *, chat_id: Any = None,
+            reply: bool = False, reply_to: Any = None, text: str | None = None,
+            buttons: bool = False) -> dict[str, Any]:
+        """Log one call. `reply`: the call sends a message to `chat_id` (a reply candidate)."""
         call: dict[str, Any] = {"method": method, "status": status, "received_ns": received_ns,
-                                "chat_id": None}
-        if params:
-            call["chat_id"] = params.get("chat_id")
-            if method.lower().startswith("send"):
-                call["reply_to_message_id"] = reply_to(params)
-                text = params.get("text", params.get("caption"))
-                call["text"] = text if isinstance(text, str) else None
+                                "chat_id": chat_id}
+        if reply:
+            call["reply"] = True
+            call["reply_to_message_id"] = reply_to
+            call["text"] = text
+            call["buttons"] = buttons
         self.counts[method] += 1
         self.statuses[status] += 1
         self.total += 1
         self.calls.append(call)
+        if self.listener is not None:
+            self.listener(call)
         return call
+
+    def record(self, method: str, status: int, received_ns: int,
+               params: dict[str, Any] | None) -> dict[str, Any]:
+        """Log one Bot API call from its decoded parameters."""
+        if not params:
+            return self.add(method, status, received_ns)
+        chat_id = params.get("chat_id")
+        if not method.lower().startswith("send"):
+            return self.add(method, status, received_ns, chat_id=chat_id)
+        text = params.get("text", params.get("caption"))
+        return self.add(method, status, received_ns, chat_id=chat_id, reply=True,
+                        reply_to=reply_to(params), text=text if isinstance(text, str) else None,
+                        buttons=has_buttons(params.get("reply_markup")))
 
     def snapshot(self, limit: int | None = None) -> dict[str, Any]:
         calls = list(self.calls)
@@ -64,3 +86,17 @@ def reply_to(params: dict[str, Any]) -> int | None:
         return rp["message_id"]
     value = params.get("reply_to_message_id")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def has_buttons(markup: Any) -> bool:
+    """Whether a Bot API reply_markup shows buttons (inline or reply keyboard)."""
+    if isinstance(markup, str):  # form and multipart bodies carry it as JSON text
+        import json
+        try:
+            markup = json.loads(markup)
+        except ValueError:
+            return False
+    if not isinstance(markup, dict):
+        return False
+    rows = markup.get("inline_keyboard") or markup.get("keyboard")
+    return isinstance(rows, list) and any(isinstance(r, list) and r for r in rows)
