@@ -101,6 +101,9 @@ C_CHECK_FAILED = 25  # checks that failed (the reasons are in the worker's name 
 C_FLOWS = 26  # flow endpoints ("flow:NAME"): flows run to their end (their durations are the histogram)
 C_UNFINISHED = 27  # sent and still unanswered when the run ended (after the grace): an error; age in the histogram
 C_ERR_TLS = 28  # TLS handshake or certificate verification failed
+# reply endpoints ("reply:NAME", written by the bot-side process, driver.runner.botside):
+C_REPLY_MISSING = 29  # updates sent whose reply did not come within the reply timeout: an error
+C_MESSAGES = 30  # reply messages received (a multi-message answer counts each)
 N_COUNTERS = 32
 
 LAT_MIN_UNSET = (1 << 63) - 1
@@ -115,9 +118,10 @@ ERROR_COUNTERS = {
     "other": C_ERR_OTHER,
     "unfinished": C_UNFINISHED,
     "dropped": C_DROPPED,
+    "reply_missing": C_REPLY_MISSING,
 }
 # the error kinds that end a request after it was sent (the rest end it before: no C_SENT)
-SENT_ERRORS = ("request_timeout", "connection_reset", "protocol_error", "unfinished")
+SENT_ERRORS = ("request_timeout", "connection_reset", "protocol_error", "unfinished", "reply_missing")
 STATUS_COUNTERS = {
     "1xx": C_STATUS_1XX,
     "2xx": C_STATUS_2XX,
@@ -130,9 +134,12 @@ COUNTER_NAMES = {
     C_BYTES_IN: "bytes_in",
     C_BYTES_OUT: "bytes_out",
     **{v: "status_" + k for k, v in STATUS_COUNTERS.items()},
-    **{v: "error_" + k for k, v in ERROR_COUNTERS.items() if v not in (C_DROPPED, C_UNFINISHED)},
+    **{v: "error_" + k for k, v in ERROR_COUNTERS.items()
+       if v not in (C_DROPPED, C_UNFINISHED, C_REPLY_MISSING)},
     C_DROPPED: "dropped",
     C_UNFINISHED: "unfinished",
+    C_REPLY_MISSING: "reply_missing",
+    C_MESSAGES: "messages",
     C_LAT_SUM_NS: "latency_sum_ns",
     C_LAT_MIN_NS: "latency_min_ns",
     C_LAT_MAX_NS: "latency_max_ns",
@@ -158,6 +165,7 @@ LATE_NS = 2_000_000  # an arrival is late when sent over 2 ms (twice the timer g
 CTL_START_NS = 0  # monotonic ns at which every worker starts its load (0: not yet)
 CTL_STOP = 1  # STOP_* below
 CTL_DEADLINE_NS = 2  # monotonic ns at which the load ends (0: until stopped)
+CTL_LOAD_DONE_NS = 3  # monotonic ns at which every worker had exited (0: not yet): the bot side drains
 CTL_LEN = 8
 STOP_NONE = 0
 STOP_GRACEFUL = 1  # stop sending, wait briefly for in-flight responses, then exit

@@ -20,6 +20,9 @@ from driver.shapes import Shape
 from driver.durations import parse_duration
 from driver.limits import read_regular
 from driver.masking import MASK, SECRET_HEADERS, mask_secrets, mask_url
+from driver.mock.faults import Faults
+from driver.replies.rules import ReplyRules
+from driver.replies.tiers import TierRule
 
 if TYPE_CHECKING:  # types only: both modules sit above the plan
     from driver.payloads.catalog import Command
@@ -34,10 +37,53 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 # Any count or rate: 1e15 is exact in a float and in JSON, fits the int64 counters, and
 # lasts 30 years at a million requests a second. The machine's own ceilings are in limits.
 MAX_COUNT = 10**15
+BOT_SIDE_SLOTS = 48  # api: methods, chaos: probes and faults, "other"
 MAX_BODY_BYTES = 64 * 2**20  # every request carries the whole body, built once into each worker
 _TOKEN_CHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # what an HTTP header name is made of (RFC 9110 tchar)
 _TOKEN = re.compile(rf"^{_TOKEN_CHAR}+$")
 _METHOD = re.compile(r"^[A-Z]+$")
+
+
+PLATFORMS = ("telegram", "whatsapp")
+REPLY_CHANNELS = ("webhook", "api", "both")
+
+
+@dataclass(frozen=True)
+class MockSpec:
+    """A mock platform API the run starts in its own process (driver.runner.botside)."""
+
+    platform: str = "telegram"  # one of PLATFORMS
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port, said in the result (the bot must be pointed at a fixed one)
+    faults: Faults = Faults()  # standing faults; chaos windows apply theirs on top
+    seed: int | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ReplySpec:
+    """How the bot's replies are followed: where they come (`channel`: in the webhook
+    response, as calls to the platform API (the mock), or both), how long driver waits
+    for one, how they are judged (rules, tiers)."""
+
+    channel: str = "api"
+    timeout_s: float = 10.0  # no reply by then (from the intended send): reply_missing
+    settle_s: float = 1.0  # a multi-message answer is complete this long after its last message
+    rules: ReplyRules = ReplyRules()
+    tiers: TierRule = TierRule()
+    bot_username: str | None = None  # for `/cmd@bot` (group commands); None: the payloads' default
+
+    @property
+    def via_api(self) -> bool:
+        return self.channel in ("api", "both")
+
+    @property
+    def via_webhook(self) -> bool:
+        return self.channel in ("webhook", "both")
 
 
 @dataclass(frozen=True)
@@ -177,6 +223,8 @@ class Plan:
     config_path: str | None = None  # the config file the plan was read from
     catalog: tuple[Command, ...] | None = None  # the config's bot commands (driver.scenario.telegram)
     watch_pids: tuple[int, ...] = ()  # --watch-pid: the target's processes sampled every second
+    mock: MockSpec | None = None  # a mock platform API started with the run (its own process)
+    replies: ReplySpec | None = None  # bot replies followed end to end (driver.replies)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -192,9 +240,15 @@ class Plan:
         if self.scenario is None:
             return len(self.requests)
         known = len(self.endpoints) + (self.mode == OPEN)  # open loop: the "iteration" endpoint
-        if self.scenario.python:
-            return max(self.max_endpoints, known + 2)
-        return known + 1
+        slots = max(self.max_endpoints, known + 2) if self.scenario.python else known + 1
+        if self.has_bot_side:  # its block: reply:, reply_last:, api: and chaos: endpoints
+            slots = max(slots, 2 * len(self.catalog or ()) + 2 * known + BOT_SIDE_SLOTS)
+        return slots
+
+    @property
+    def has_bot_side(self) -> bool:
+        """Whether the run starts the bot-side process (a mock, replies followed at it)."""
+        return self.mock is not None
 
     def describe(self) -> dict:
         """The plan as JSON-ready data: secret header values and every secret value masked."""
@@ -218,6 +272,13 @@ class Plan:
             "target": self.target.base_url,
             "insecure": self.insecure,
             "watch_pids": list(self.watch_pids),
+            "mock": None if self.mock is None else {
+                "platform": self.mock.platform, "url": self.mock.url, "faults": self.mock.faults.to_dict()},
+            "replies": None if self.replies is None else {
+                "channel": self.replies.channel, "timeout_s": self.replies.timeout_s,
+                "settle_s": self.replies.settle_s, "refusal": self.replies.rules.refusal,
+                "tiers": self.replies.tiers.by,
+                "checks": {k: vars(v) for k, v in self.replies.rules.checks.items()}},
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,

@@ -15,6 +15,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from driver.layout import CTL_LEN, BlockLayout, names_length
+from driver.replies.ring import ring_length
 
 PREFIX = "driver_"
 _SHM_DIR = "/dev/shm"
@@ -57,7 +58,9 @@ class Segment:
 class SharedBlocks:
     """The segments of one run: a control block and one block per worker (parent side)."""
 
-    def __init__(self, n_workers: int, layout: BlockLayout):
+    def __init__(self, n_workers: int, layout: BlockLayout, rings: int = 0):
+        """`n_workers` stats blocks with their name tables (a run with a bot side has one
+        more than it has workers), and `rings` rings of updates (driver.replies.ring)."""
         self.layout = layout
         self.names_len = names_length(layout.n_endpoints)
         tag = f"{PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
@@ -73,6 +76,12 @@ class SharedBlocks:
                 table = self._create(f"{tag}_n{i}", self.names_len)
                 table.array[:] = 0
                 self.names.append(table)
+            self.rings, self.back_rings = [], []
+            for i in range(rings):  # updates to the bot side, and back: which were answered
+                for name, into in ((f"{tag}_r{i}", self.rings), (f"{tag}_b{i}", self.back_rings)):
+                    ring = self._create(name, ring_length())
+                    ring.array[:] = 0
+                    into.append(ring)
         except BaseException:
             self.close()
             raise

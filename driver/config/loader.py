@@ -12,6 +12,7 @@ config's `profiles` < the config (`load`, target timeouts, `scenario.think`,
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import os
 import re
@@ -21,13 +22,14 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node
 
+from driver.config.bots import read_mock, read_replies
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
 from driver.config.reading import compose_file
 from driver.durations import parse_duration
 from driver.errors import PlanError
 from driver.masking import is_secret_header, mask_url
-from driver.plan import Plan, UserPoolSpec, parse_header, parse_url
+from driver.plan import Plan, ReplySpec, UserPoolSpec, parse_header, parse_url
 from driver.planning.layers import FLAGS, PROFILE_KEYS, Source, flag_layer, layer
 from driver.planning.make import (
     REPORT_FORMATS, THRESHOLD_FLAG, assemble, check_abort, http_request, parse_thresholds,
@@ -37,7 +39,7 @@ from driver.stats.thresholds import Threshold, parse_threshold
 
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
-TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output")
+TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "mock", "replies")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
 OUTPUT_KEYS = ("dir", "report")
@@ -80,12 +82,31 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         where = Source("profile", file=doc.file, line=doc.line(got["profile"]))
     settings = layer(*profile_layers(profile, custom, where), config, flags)
     requests = () if scenario else (http_request(target["path"], headers=tuple(target["headers"].items())),)
-    return assemble(
+    plan = assemble(
         target["target"], settings, requests=requests, scenario=scenario, pool=pool, catalog=catalog,
         thresholds=thresholds, secrets=tuple(doc.secrets), profile=profile, config_path=str(path),
         # task paths in YAML already start with the base path; a Python scenario's get it at run time
         base_path=target["base_path"] if scenario is not None and scenario.python else "",
     )
+    return _bots(doc, got, plan, Path(path).resolve().parent)
+
+
+def _bots(doc: Doc, got: dict, plan: Plan, base_dir: Path) -> Plan:
+    """The plan with the config's `mock:` and `replies:` (driver.config.bots)."""
+    mock = read_mock(doc, got["mock"]) if "mock" in got else None
+    replies = read_replies(doc, got["replies"], base_dir) if "replies" in got else None
+    if replies is not None and replies.via_api and mock is None:
+        raise doc.error(got["replies"], f"replies.channel {replies.channel} follows the bot's calls to a "
+                                        "mock platform API: add mock: {platform: telegram, port: PORT} "
+                                        "and point the bot's API base URL at it")
+    if replies is not None and plan.scenario is None:
+        raise doc.error(got["replies"], "replies: needs a scenario that sends updates "
+                                        "(scenario: {python: driver.scenario.telegram:CatalogBot} or tasks)")
+    if mock is None and replies is None:
+        return plan
+    if mock is not None and replies is None and plan.scenario is not None:
+        replies = ReplySpec()  # a mock with a scenario: follow the replies at it
+    return dataclasses.replace(plan, mock=mock, replies=replies)
 
 
 def validate_config(path, overrides: dict | None = None, *, env=None) -> Plan:

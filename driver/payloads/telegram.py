@@ -192,6 +192,10 @@ class TelegramUpdates(MediaKinds, ChatKinds):
             peer = self._peers[user.id] = _Peer(user)
         return peer
 
+    def last_message_id(self, chat_id: int) -> int | None:
+        """The id of the last message generated in a chat (what a reply to it quotes)."""
+        return self._last_message_id.get(chat_id)
+
     def _message_id(self, chat_id: int) -> int:
         last = (self._last_message_id.get(chat_id) or _history(chat_id)) + 1
         self._last_message_id[chat_id] = last

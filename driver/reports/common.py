@@ -23,6 +23,7 @@ ERROR_LABELS = {
     "other": "other transport error",
     "unfinished": "unanswered at the end",
     "dropped": "arrival dropped (never sent)",
+    "reply_missing": "no reply within the reply timeout",
 }
 assert set(ERROR_LABELS) == set(ERROR_COUNTERS)
 

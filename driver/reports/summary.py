@@ -22,6 +22,7 @@ _ERROR_SHORT = {
     "other": "other",
     "unfinished": "unanswered",
     "dropped": "dropped",
+    "reply_missing": "no-reply",
 }
 
 

@@ -25,11 +25,12 @@ import numpy as np
 from driver._speedups import now_ns
 from driver.engine.client import make_ssl_context
 from driver.environment import describe_environment
-from driver.errors import RunFailed, TargetUnreachable
+from driver.errors import PlanError, RunFailed, TargetUnreachable
 from driver.layout import (
     read_note,
     C_REQUESTS,
     CTL_DEADLINE_NS,
+    CTL_LOAD_DONE_NS,
     CTL_START_NS,
     CTL_STOP,
     PHASE_DONE,
@@ -152,7 +153,9 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     remove_stale()
     address = resolve(plan) if check_target else plan.target.host
     layout = BlockLayout(plan.endpoint_slots)
-    with SharedBlocks(plan.workers, layout) as shm, _sigterm_as_interrupt():
+    side = plan.has_bot_side
+    rings = plan.workers if side and (plan.replies is None or plan.replies.via_api) else 0
+    with SharedBlocks(plan.workers + side, layout, rings) as shm, _sigterm_as_interrupt():
         return _Run(plan, shm, address, on_progress).execute()
 
 
@@ -163,7 +166,10 @@ class _Run:
         self.layout = shm.layout
         self.address = address
         self.on_progress = on_progress
-        self.procs: list = []
+        self.procs: list = []  # the workers
+        self.side = None  # the bot-side process (driver.runner.botside), when the plan has one
+        self.side_pipe = None
+        self.side_summary: dict | None = None
         self.reasons: list[str] = []
         self.interrupted = False
         self.interrupted_by = None  # "SIGINT" or "SIGTERM"
@@ -197,17 +203,52 @@ class _Run:
         # parent, which then stops the workers in order.
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            if self.plan.has_bot_side:
+                self._spawn_side(ctx)
+            rings = [(r.name, b.name) for r, b in zip(self.shm.rings, self.shm.back_rings)]
             for i in range(self.plan.workers):
                 proc = ctx.Process(
                     target=worker_main, name=f"driver-worker-{i}", daemon=True,
                     args=(self.plan, i, self.plan.workers, self.shm.block_names[i], self.shm.control.name,
-                          self.shm.table_names[i], self.address),
+                          self.shm.table_names[i], self.address, rings[i] if rings else None),
                 )
                 proc.start()
                 self.procs.append(proc)
                 self.watcher.add_own(f"worker {i}", proc.pid)
         finally:
             signal.signal(signal.SIGINT, old)
+
+    def _spawn_side(self, ctx) -> None:
+        """Start the bot-side process (mock platform API, reply correlation, chaos) and wait
+        until its mock listens: a bot may call it as soon as the first update arrives."""
+        from driver.runner.botside import botside_main
+
+        n = self.plan.workers
+        here, there = ctx.Pipe(duplex=False)
+        self.side_pipe = here
+        self.side = ctx.Process(
+            target=botside_main, name="driver-bot-side", daemon=True,
+            args=(self.plan, n, self.shm.block_names[n], self.shm.control.name, self.shm.table_names[n],
+                  [r.name for r in self.shm.rings], [r.name for r in self.shm.back_rings],
+                  self.shm.table_names[:n], there))
+        self.side.start()
+        there.close()
+        self.watcher.add_own("bot side", self.side.pid)
+        if not here.poll(STARTUP_TIMEOUT_S):
+            raise RunFailed(f"the mock {self.plan.mock.platform} API did not start within {STARTUP_TIMEOUT_S:g}s")
+        try:
+            what, value = here.recv()
+        except EOFError:
+            raise RunFailed(f"the bot-side process exited during start-up "
+                            f"({_exit_reason(self.side.exitcode)})") from None
+        if what == "error":
+            raise PlanError(value, flag="mock")
+        spec = self.plan.mock
+        self.mock_url = dataclasses.replace(spec, port=value).url
+        self._note_only(f"mock {spec.platform} API at {self.mock_url}")
+
+    def _side_alive(self) -> bool:
+        return self.side is not None and self.side.exitcode is None
 
     def _phase(self, i: int) -> int:
         return int(self.shm.blocks[i].array[ST_PHASE])
@@ -257,7 +298,11 @@ class _Run:
                 self._check_workers()
                 self._check_stuck(now, deadline)
                 if all(p.exitcode is not None for p in self.procs):
-                    break
+                    control = self.shm.control.array
+                    if not control[CTL_LOAD_DONE_NS]:
+                        control[CTL_LOAD_DONE_NS] = now_ns()  # the bot side drains its replies
+                    if not self._side_alive():
+                        break
                 if deadline and now > deadline + hard_grace_ns:
                     self._note("workers did not stop within the grace period after the deadline")
                     self._stop(STOP_NOW)
@@ -278,11 +323,21 @@ class _Run:
         self.interrupted = True
         self.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
 
+    def _note_only(self, note: str) -> None:
+        """Something the result says without making it incomplete."""
+        self.watcher.notes.append(note)
+
     def _note(self, reason: str) -> None:
         if reason not in self.reasons:
             self.reasons.append(reason)
 
     def _check_workers(self) -> None:
+        side = self.side
+        if side is not None and side.exitcode is not None and \
+                int(self.shm.blocks[self.plan.workers].array[ST_PHASE]) != PHASE_DONE:
+            self._note(f"the bot-side process (mock API, replies) died: {_exit_reason(side.exitcode)}; "
+                       f"replies recorded until then are included")
+            self._stop(STOP_GRACEFUL)
         for i, proc in enumerate(self.procs):
             if proc.exitcode is not None and self._phase(i) != PHASE_DONE:
                 self._note(f"worker {i} (pid {proc.pid}) died: {_exit_reason(proc.exitcode)}; "
@@ -312,19 +367,49 @@ class _Run:
                 self._note(f"worker {i} killed at the end of the run, still stuck ({note})")
 
     def _terminate(self) -> None:
-        for proc in self.procs:
+        for proc in self._all_procs():
             if proc.exitcode is None:
                 proc.kill()
 
+    def _all_procs(self) -> list:
+        return self.procs + ([self.side] if self.side is not None else [])
+
     def _reap(self) -> None:
-        for proc in self.procs:
+        if self.side is not None:
+            control = self.shm.control.array
+            if not control[CTL_LOAD_DONE_NS]:
+                control[CTL_LOAD_DONE_NS] = now_ns()
+        for proc in self._all_procs():
             proc.join(timeout=self.plan.grace_s + 2)
             if proc.exitcode is None:
                 proc.kill()
                 proc.join(timeout=5)
+        self._side_summary()
         for i, proc in enumerate(self.procs):
             if proc.exitcode not in (0, None) or self._phase(i) != PHASE_DONE:
                 self._check_workers()
+
+    def _side_summary(self) -> None:
+        """The bot side's last word: the mock's calls by method, replies nothing asked for."""
+        pipe = self.side_pipe
+        try:
+            while pipe is not None and pipe.poll(0):
+                what, value = pipe.recv()
+                if what == "done":
+                    self.side_summary = value
+        except (EOFError, OSError):
+            pass
+        s = self.side_summary
+        if not s:
+            return
+        calls = ", ".join(f"{m} {n:,}" for m, n in sorted(s["calls"].items(), key=lambda kv: -kv[1]))
+        self._note_only(f"mock {self.plan.mock.platform} API calls: {calls or 'none'}")
+        if s["unmatched"]:
+            self._note_only(f"{s['unmatched']:,} replies matched no update (late, after the reply "
+                            f"timeout, or to updates driver did not send)")
+        if s["untracked"]:
+            self._note_only(f"{s['untracked']:,} updates were not followed to their replies "
+                            f"(the bot side fell behind)")
 
     # -- numbers
     def _tables(self) -> list:
@@ -348,7 +433,7 @@ class _Run:
 
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
-        per_worker = [self.layout.views(row) for row in snap]
+        per_worker = [self.layout.views(row) for row in snap[: self.plan.workers]]
         endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
         result = Result(
@@ -376,7 +461,7 @@ class _Run:
         """Seconds from the common start to the last worker's end (or now)."""
         if not self.start_ns:
             return 0.0
-        finished = [int(x) for x in snap[:, ST_FINISHED_NS] if x]
+        finished = [int(x) for x in snap[: self.plan.workers, ST_FINISHED_NS] if x]
         end = max(finished) if len(finished) == len(self.procs) else now_ns()
         return max(0.0, (end - self.start_ns) / 1e9)
 

@@ -56,6 +56,7 @@ from driver.layout import (
 from driver.engine.endpoints import EndpointRegistry
 from driver.engine.scheduler import Scheduler
 from driver.plan import Plan
+from driver.replies.ring import ring_length
 from driver.runner.watchdog import Watchdog
 from driver.shm import Segment
 
@@ -63,7 +64,7 @@ HEARTBEAT_S = 0.1  # status, lag, timeouts and the user count are refreshed this
 
 
 def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control_name: str,
-                names_name: str, address: str) -> None:
+                names_name: str, address: str, ring_names: tuple[str, str] | None = None) -> None:
     """Process entry point (spawn-safe: everything arrives as arguments)."""
     # the parent handles Ctrl-C and SIGTERM (also when sent to the whole process group)
     # and tells us to stop, so that every worker ends in order and writes what it has
@@ -75,12 +76,15 @@ def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control
     control = Segment.attach(control_name, CTL_LEN)
     names = Segment.attach(names_name, names_length(slots))
     rec = Recorder(block.array, slots)
+    # updates to the bot side, and back which of them were answered (driver.replies.ring)
+    ring = None if not ring_names else tuple(Segment.attach(n, ring_length()) for n in ring_names)
     watchdog = Watchdog(block.array[:STATUS_LEN], names.array, slots, now_ns)
     watchdog.start()
     try:
         import uvloop
 
-        uvloop.run(_Worker(plan, index, n_workers, rec, control.array, names.array, address).main())
+        uvloop.run(_Worker(plan, index, n_workers, rec, control.array, names.array, address,
+                           None if ring is None else tuple(r.array for r in ring)).main())
         watchdog.stop()
     except BaseException:
         rec.set_status(ST_FATAL, 1)
@@ -90,8 +94,9 @@ def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control
 
 
 class _Worker:
-    def __init__(self, plan, index, n_workers, rec, control, names, address):
+    def __init__(self, plan, index, n_workers, rec, control, names, address, ring=None):
         self.plan = plan
+        self.ring = ring
         self.names = names
         self.index = index
         self.n_workers = n_workers
@@ -127,7 +132,8 @@ class _Worker:
         if self.plan.scenario is not None:
             from driver.scenario.unit import make_kind
 
-            return make_kind(self.plan, self.index, self.n_workers, self.rec, self.names, self.address)
+            return make_kind(self.plan, self.index, self.n_workers, self.rec, self.names, self.address,
+                             self.ring)
         from driver.engine.http import HttpKind
 
         EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots

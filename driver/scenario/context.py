@@ -13,6 +13,8 @@ from driver.engine.client import Connection, connect, make_ssl_context
 from driver.engine.endpoints import EndpointRegistry
 from driver.layout import C_CHECK_FAILED, C_CHECKS, C_ERR_OTHER
 from driver.plan import Plan, __version__
+from driver.replies.ring import RingReader, RingWriter
+from driver.scenario.replies import ReplyTracker
 
 
 _BODY_METHODS = ("POST", "PUT", "PATCH")  # Content-Length even when the body is empty
@@ -20,7 +22,8 @@ HEADS_CACHED = 4096  # distinct request heads kept per worker (paths with ids in
 
 
 class ScenarioContext:
-    def __init__(self, plan: Plan, index: int, n_workers: int, rec, names_table, address: str):
+    def __init__(self, plan: Plan, index: int, n_workers: int, rec, names_table, address: str,
+                 ring=None):
         self.plan = plan
         self.spec = plan.scenario
         self.index = index
@@ -37,6 +40,9 @@ class ScenarioContext:
         self.shared: dict = {}  # per-worker helpers made on first use (payload generators, catalogs)
         self._head = f"Host: {plan.target.host_header}\r\nUser-Agent: driver/{__version__}\r\n"
         self._heads: dict[tuple, bytes] = {}
+        # updates whose replies the bot-side process follows (driver.runner.botside)
+        self.replies = None if ring is None else ReplyTracker(
+            RingWriter(ring[0]), plan.replies, RingReader(ring[1]))
 
     # -- recording
     def slot(self, name: str) -> int:

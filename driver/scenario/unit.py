@@ -37,17 +37,18 @@ __all__ = ["ScenarioKind", "ScenarioUnit", "load_user_class"]
 _STOP = -1  # what a waiting user is woken with when it is retired
 
 
-def make_kind(plan: Plan, index: int, n_workers: int, rec, names_table, address: str) -> UnitKind:
+def make_kind(plan: Plan, index: int, n_workers: int, rec, names_table, address: str,
+              ring=None) -> UnitKind:
     """The unit kind of a scenario plan: YAML tasks that are single requests with a status
     check run on callbacks (driver.scenario.steps), everything else as coroutines."""
     from driver.scenario import steps
 
     cls = load_user_class(plan.scenario)
     prepared = getattr(cls, "driver_steps", None)
-    if prepared and steps.fits(plan.scenario, [s for s, _ in prepared]):
+    if prepared and ring is None and steps.fits(plan.scenario, [s for s, _ in prepared]):
         return steps.StepKind(plan, index, n_workers, rec, names_table, address, cls, [s for s, _ in prepared],
                               [w for _, w in prepared], user_pool(plan, index, n_workers))
-    return ScenarioKind(plan, index, n_workers, rec, names_table, address)
+    return ScenarioKind(plan, index, n_workers, rec, names_table, address, ring)
 
 
 def user_pool(plan: Plan, index: int, n_workers: int):
@@ -60,12 +61,12 @@ def user_pool(plan: Plan, index: int, n_workers: int):
 
 
 class ScenarioKind(UnitKind):
-    def __init__(self, plan: Plan, index: int, n_workers: int, rec, names_table, address: str):
+    def __init__(self, plan: Plan, index: int, n_workers: int, rec, names_table, address: str, ring=None):
         self.plan = plan
         self.index = index
         self.n_workers = n_workers
         self.rec = rec
-        self.context = ScenarioContext(plan, index, n_workers, rec, names_table, address)
+        self.context = ScenarioContext(plan, index, n_workers, rec, names_table, address, ring)
         self.loop = self.context.loop
         self.user_cls = load_user_class(plan.scenario)
         tasks = check_tasks(self.user_cls)

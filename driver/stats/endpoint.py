@@ -76,10 +76,29 @@ ERROR_COLUMNS = list(ERROR_COUNTERS.values())
 _SENT_ERROR_COLUMNS = [ERROR_COUNTERS[k] for k in SENT_ERRORS]
 
 
+REPLY_PREFIX = "reply:"  # a bot's replies to the updates of one endpoint: first-reply latency
+REPLY_LAST_PREFIX = "reply_last:"  # the last message of the multi-message answers
+# endpoints that watch the other side rather than count driver's own work: the calls the
+# bot made to the mock platform API ("api:sendMessage") and the chaos timeline's probes
+# and faults ("chaos:malformed:...", "chaos:health"); never part of the total
+OBSERVED_PREFIXES = ("api:", "chaos:")
+
+
 def is_aggregate(name: str) -> bool:
     """Whether `name` is an aggregate endpoint: it times whole flows or iterations, whose
-    requests are on their own endpoints (`flow:NAME`, `iteration`)."""
-    return name == ITERATION or name.startswith(FLOW_PREFIX)
+    requests are on their own endpoints (`flow:NAME`, `iteration`), or the bot's replies
+    to updates counted on their own endpoints (`reply:NAME`, `reply_last:NAME`)."""
+    return (name == ITERATION or name.startswith(FLOW_PREFIX) or name.startswith(REPLY_PREFIX)
+            or name.startswith(REPLY_LAST_PREFIX))
+
+
+def is_reply(name: str) -> bool:
+    return name.startswith(REPLY_PREFIX)
+
+
+def is_observed(name: str) -> bool:
+    """An endpoint that watches the target's other side (see OBSERVED_PREFIXES)."""
+    return name.startswith(OBSERVED_PREFIXES)
 
 
 def error_rate(count: int, errors: int, http_errors: int) -> float | None:
@@ -326,11 +345,13 @@ class EndpointResult:
 
 def total_of(parts: list[EndpointResult], name: str = "total") -> EndpointResult:
     """The endpoints as one: request endpoints added whole; aggregate endpoints add only
-    their errors and late arrivals (their requests are on the request endpoints).
+    their errors and late arrivals (their requests are on the request endpoints), so
+    missing replies are errors of the run; observed endpoints (`api:`, `chaos:`) not at all.
 
     The arrivals are the `iteration` endpoint's when there is one (a scenario's open-loop
     arrivals are iterations), otherwise the request endpoints' sent + dropped.
     """
+    parts = [p for p in parts if not is_observed(p.name)]
     requests = [p for p in parts if not p.is_aggregate]
     if requests:
         total = EndpointResult.merged(name, requests)
