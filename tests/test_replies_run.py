@@ -108,7 +108,9 @@ def test_a_real_aiogram_bot_has_its_replies_timed_and_judged(tmp_path):
 
 
 def test_missing_replies_and_broken_tier_rules_are_errors(tmp_path):
-    proc, result = _run(tmp_path, "--silent", "/admin", "--lie", timeout="1s")
+    proc, result = _run(tmp_path, "--silent", "/admin", "--lie", timeout="1s",
+                        extra=("--threshold", "reply_missing<1%", "--threshold", "reply:/start:reply_missing<1%",
+                               "--threshold", "reply:/admin:p99<5s"))
     eps = _eps(result)
     admin = eps["reply:/admin"]
     _relation_holds(admin)
@@ -118,7 +120,11 @@ def test_missing_replies_and_broken_tier_rules_are_errors(tmp_path):
     assert report["check_failures"] > 0  # free users were not refused
     reasons = {c["reason"] for c in result["checks"] if c["endpoint"] == "reply:/report"}
     assert reasons == {"tier rule: free user should be refused"}
-    assert proc.returncode == 0 or proc.returncode == 1
+    verdicts = {v["threshold"]: v for v in result["verdicts"]}
+    assert not verdicts["reply_missing<1%"]["passed"] and verdicts["reply_missing<1%"]["value"] > 0.01
+    assert verdicts["reply:/start:reply_missing<1%"]["passed"]
+    assert not verdicts["reply:/admin:p99<5s"]["passed"]  # no reply at all: no latency to pass
+    assert proc.returncode == 1
 
 
 def test_open_loop_with_several_updates_in_flight_per_chat(tmp_path):
@@ -133,3 +139,43 @@ def test_open_loop_with_several_updates_in_flight_per_chat(tmp_path):
         _relation_holds(eps["reply:" + cmd])
         assert eps["reply:" + cmd]["errors_by_kind"]["reply_missing"] == 0
     assert sum(e["check_failures"] for e in result["endpoints"]) == 0
+
+
+@pytest.mark.parametrize("body, message", [
+    ("replies: {channel: api}", "replies.channel api follows the bot's calls to a mock platform API"),
+    ("mock: {platform: signal}", "mock.platform must be one of telegram, whatsapp"),
+    ("mock: {platform: telegram, port: 70000}", "mock.port must be a port number"),
+    ("mock: {platform: telegram, host: 10.0.0.1}", "mock.host must be a local address"),
+    ("mock: {platform: telegram, faults: {error_rate: 2}}", "mock.faults: error_rate must be a fraction"),
+    ("mock: {platform: telegram}\nreplies: {timeout: -1s}", "replies.timeout must be a duration"),
+    ("mock: {platform: telegram}\nreplies: {timeout: .nan}", "replies.timeout must be"),
+    ("mock: {platform: telegram}\nreplies: {refusal: '(['}", "replies.refusal is not a valid regular expression"),
+    ("mock: {platform: telegram}\nreplies: {tiers: {by: ids}}", "replies.tiers.by: ids needs replies.tiers.ids"),
+    ("mock: {platform: telegram}\nreplies: {tiers: {by: ranges, ranges: {gold: [1, 2]}}}", "unknown tier 'gold'"),
+    ("mock: {platform: telegram}\nreplies: {tiers: {by: function, function: nope.py:f}}", "no such file"),
+    ("mock: {platform: telegram}\nreplies: {checks: {/x: {colour: red}}}", "unknown key 'colour'"),
+    ("mock: {platform: telegram}\nreplies: {bot_username: 'a b'}", "replies.bot_username must be"),
+])
+def test_bot_config_errors_are_one_line_at_their_place(tmp_path, body, message):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("target: {base_url: http://127.0.0.1:9}\n"
+                   "scenario: {python: driver.scenario.telegram:CatalogBot}\n" + body + "\n")
+    proc = subprocess.run([sys.executable, "-m", "driver.cli", "validate", str(cfg)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and f"{cfg}:" in lines[0], proc.stderr
+
+
+def test_a_tier_function_decides_the_expected_answer(tmp_path):
+    from driver.config.loader import load_config
+    (tmp_path / "tiers.py").write_text("def tier_of(uid):\n    return 'admin' if uid % 2 else 'free'\n")
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("target: {base_url: http://127.0.0.1:9}\n"
+                   "scenario: {python: driver.scenario.telegram:CatalogBot}\n"
+                   "mock: {platform: telegram}\n"
+                   "replies: {tiers: {by: function, function: tiers.py:tier_of}, refusal: nope}\n")
+    plan = load_config(cfg)
+    fn = plan.replies.tiers.resolver()
+    assert (fn(3), fn(4)) == ("admin", "free")
+    assert plan.replies.rules.refusal == "nope" and plan.has_bot_side

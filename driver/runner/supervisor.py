@@ -421,7 +421,13 @@ class _Run:
         win = window(prev, snap, self._tables(), self.layout, t, self.series[-1]["t"] if self.series else 0.0)
         watched, own = self.watcher.sample(t)
         win = dataclasses.replace(win, watch=watched, driver_rss=own)
-        self.series.append(win.point())
+        point = win.point()
+        if self.plan.has_bot_side:  # a quiet second is a figure too (an open breaker calls nothing)
+            point.setdefault("api", {"calls": 0, "ok": 0, "failed": 0})
+            if self.plan.replies is not None and self.plan.replies.via_api:
+                point.setdefault("replies", {"tracked": 0, "replied": 0, "missing": 0,
+                                             "check_failures": 0, "p99_ns": None})
+        self.series.append(point)
         if self.aborted is None:
             hit = self.watch.update(win)
             if hit is not None:  # an abort threshold broken for its grace period: end the run

@@ -8,8 +8,10 @@ Syntax: `[ENDPOINT:]METRIC OP VALUE[UNIT][ abort[=GRACE]]`
 
 - METRIC: latency min, mean, max, p50, p90, p95, p99, p99.9 or any p(N) (0 <= N <= 100);
   error_rate, check_failure_rate (shares); rps (a bare number); dropped, late,
-  throttled (a bare whole number is a count, a `%` a share: of the arrivals for
-  dropped and late, of the responses for throttled); target_rss_slope and
+  throttled, reply_missing (a bare whole number is a count, a `%` a share: of the
+  arrivals for dropped and late, of the responses for throttled, of the updates
+  followed to their replies for reply_missing: every `reply:*` endpoint without
+  ENDPOINT, one with it, `reply:/start:reply_missing<1%`); target_rss_slope and
   driver_rss_slope: the memory growth after warm-up (driver.stats.leak) of the
   --watch-pid processes and of driver's own processes, the largest of them, judged
   at the end of the run only and for the whole run only (no ENDPOINT).
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 
 from driver.errors import PlanError
 from driver.durations import parse_duration
+from driver.stats.endpoint import EndpointResult, is_reply
 from driver.stats.verdict import describe, exit_code, format_value, render, unjudged_check_failures  # noqa: F401
 
 __all__ = ["Threshold", "parse_threshold", "parse_all", "evaluate", "LiveCheck", "is_live", "AbortWatch",
@@ -49,7 +52,7 @@ UPPER_OPS = ("<", "<=")
 DEFAULT_GRACE_S = 5.0
 TIME_UNITS = {"ns": 1.0, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9}
 RATE_METRICS = ("error_rate", "check_failure_rate")
-COUNT_METRICS = ("dropped", "late", "throttled")  # a count, or with % a share
+COUNT_METRICS = ("dropped", "late", "throttled", "reply_missing")  # a count, or with % a share
 NAMED_TIMES = ("min", "mean", "max")
 NAMED_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
 SLOPE_METRICS = {"target_rss_slope": "targets", "driver_rss_slope": "driver"}  # -> Result.leak's key
@@ -219,7 +222,10 @@ def evaluate(thresholds, result) -> list[dict]:
     totals = None
     by_name = {ep.name: ep for ep in result.endpoints}
     for th in parse_all(thresholds):
-        if th.endpoint is None:
+        if th.endpoint is None and th.metric == "reply_missing":  # every reply:* endpoint together
+            replies = [ep for ep in result.endpoints if is_reply(ep.name)]
+            value = _final_value(th, EndpointResult.merged("replies", replies), result) if replies else None
+        elif th.endpoint is None:
             totals = totals if totals is not None else result.totals()
             value = _final_value(th, totals, result)
         elif th.endpoint in by_name:
@@ -260,6 +266,9 @@ def _measure(th: Threshold, ep, span_s: float) -> float | None:
         return ep.rate(span_s)
     if th.metric == "throttled":
         return ep.throttled if th.unit == "count" else _share(ep.throttled, ep.requests)
+    if th.metric == "reply_missing":  # of the updates followed to their replies
+        missing = ep.errors_by_kind["reply_missing"]
+        return missing if th.unit == "count" else _share(missing, ep.sent)
     count = ep.late if th.metric == "late" else ep.dropped  # per open-loop arrival (iterations in scenarios)
     return count if th.unit == "count" else _share(count, ep.arrivals)
 

@@ -37,7 +37,7 @@ from driver.layout import (
     BlockLayout,
     read_names,
 )
-from driver.stats.endpoint import ERROR_COLUMNS, EndpointResult, error_rate, total_of
+from driver.stats.endpoint import ERROR_COLUMNS, EndpointResult, error_rate, is_reply, total_of
 
 __all__ = ["Window", "ProcessSample", "window", "merge_blocks", "point_attempts", "point_failures", "point_error_rate"]
 
@@ -104,9 +104,30 @@ class Window:
             "unfinished": tot.unfinished,
             "cpu_max": round(self.cpu_max, 4),
             "lag_mean_ns": self.lag_mean_ns,
+            **self._bot_side(),
             **({"watch": {str(pid): s.point() for pid, s in self.watch.items()}} if self.watch else {}),
             **({"driver_rss": dict(self.driver_rss)} if self.driver_rss else {}),
         }
+
+    def _bot_side(self) -> dict:
+        """The bot side's figures of the window (runs with a mock): the replies to
+        driver's updates (`reply:*` rows together) and the bot's calls to the mock
+        (`api:*`). `missing` is counted when the reply timeout passes, so it belongs
+        to the updates sent that long before."""
+        replies = [r for r in self.rows if is_reply(r.name)]
+        api = [r for r in self.rows if r.name.startswith("api:")]
+        out = {}
+        if replies:
+            both = EndpointResult.merged("replies", replies)
+            out["replies"] = {"tracked": both.sent, "replied": both.flows,
+                              "missing": both.errors_by_kind["reply_missing"],
+                              "check_failures": both.check_failures, "p99_ns": both.percentile(99)}
+        if api:
+            calls = EndpointResult.merged("api", api)
+            ok = calls.status["2xx"]
+            out["api"] = {"calls": calls.requests + calls.errors, "ok": ok,
+                          "failed": calls.requests + calls.errors - ok}
+        return out
 
     def merged(self, later: "Window") -> "Window":
         """This window and the one right after it as one window (rows added by name)."""
