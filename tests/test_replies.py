@@ -204,3 +204,16 @@ def test_refusal_pattern_and_checks_are_configurable():
                    "reply has no buttons", "reply has fewer than 2 messages"]
     assert rules.judge("/settings", 0, ["x", "Settings:"], True, 2) == (3, [])
     assert rules.judge("/other", 0, [], False, 1) == (0, [])
+
+
+def test_updates_of_a_quoting_endpoint_are_not_given_replies_that_quote_nothing():
+    log = Log()
+    c = log.c
+    for m in range(1, 6):  # the "report" endpoint's replies always quote
+        c.add(Update("report", 1, m, m * MS, m * MS, 0))
+        log.reply(1, m + 0.5, reply_to=m)
+    c.add(Update("report", 1, 10, 20 * MS, 20 * MS, 0))  # in flight, its reply will quote it
+    c.add(Update("start", 1, 11, 21 * MS, 21 * MS, 0))  # a command answered without quoting
+    got = log.reply(1, 30)
+    assert got.message == 11  # not the older report update
+    assert log.reply(1, 31, reply_to=10).message == 10

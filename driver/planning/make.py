@@ -17,7 +17,8 @@ import re
 from driver.masking import mask_bot_token
 from driver.errors import DriverError, PlanError
 from driver.plan import (
-    OutputSpec, Plan, RequestSpec, ScenarioSpec, Target, UserPoolSpec, parse_header, parse_url, read_body,
+    PLATFORMS, MockSpec, OutputSpec, Plan, ReplySpec, RequestSpec, ScenarioSpec, Target, UserPoolSpec,
+    parse_header, parse_url, read_body,
 )
 from driver.planning.layers import Source, flag_layer, layer
 from driver.planning.load import load_fields
@@ -88,6 +89,29 @@ def with_watch_pids(plan: Plan, pids) -> Plan:
     if not checked:
         return plan
     return dataclasses.replace(plan, watch_pids=tuple(dict.fromkeys([*plan.watch_pids, *checked])))
+
+
+def with_mock(plan: Plan, text: str | None) -> Plan:
+    """`plan` with a mock platform API started by the run (--mock PLATFORM[:PORT]); a
+    scenario's replies are then followed at it (the config's `replies:`, or defaults).
+    PlanError at --mock for an unknown platform or a bad port."""
+    if not text:
+        return plan
+    platform, _, port = str(text).strip().partition(":")
+    if platform not in PLATFORMS:
+        raise PlanError(f"--mock {text!r}: the platform must be one of {', '.join(PLATFORMS)} "
+                        f"(PLATFORM or PLATFORM:PORT)", flag="--mock")
+    number = 0
+    if port:
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise PlanError(f"--mock {text!r}: {port!r} is not a port number (0-65535)", flag="--mock")
+        number = int(port)
+    base = plan.mock or MockSpec()
+    mock = dataclasses.replace(base, platform=platform, port=number or base.port)
+    replies = plan.replies
+    if replies is None and plan.scenario is not None:
+        replies = ReplySpec()
+    return dataclasses.replace(plan, mock=mock, replies=replies)
 
 
 def _make_plan(url, profile, scenario, users, rate, duration, requests, ramp_up, stages, workers, method, headers,

@@ -12,7 +12,12 @@ Matching, per reply:
    that carry no message id (callback queries);
 2. otherwise by chat in order: the oldest update of the chat that has no reply yet;
    when every open update of the chat has one, the newest (another message of its
-   answer). Updates are ordered by when they were sent, over every worker.
+   answer). Updates are ordered by when they were sent, over every worker. Updates of
+   an endpoint whose replies (nearly) always quote their update are left out as first
+   replies here: the bot will quote them; this one answers something else.
+   With several updates of a chat in flight and replies that quote nothing, order is
+   all there is: a bot that answers them out of order is matched in order (closed-loop
+   users wait for their answer, so only open loop has several in flight per chat).
 
 Causality makes it exact without waiting: the bot-side process takes the replies it
 has received, *then* drains the rings, then matches; an update was written to its ring
@@ -39,6 +44,7 @@ __all__ = ["Update", "Correlator", "MAX_OPEN", "MAX_TEXTS"]
 
 MAX_OPEN = 1_000_000  # open updates kept; beyond, new ones are not tracked (counted)
 MAX_TEXTS = 4  # message texts kept per update for the reply checks
+QUOTING_MIN, QUOTING_SHARE = 5, 0.9  # a source "quotes" after 5 first replies, 90% of them quoting
 OUTCOME_ANSWERED = 1  # back to the worker: the update's answer is complete (closed)
 OUTCOME_MISSING = 2  # back to the worker: no reply within the timeout (or the run ended)
 WEBHOOK_REPLY = -1  # a ring record's expect field: "answered in the webhook response"
@@ -82,6 +88,10 @@ class Correlator:
         self.answered: dict[Update, None] = {}  # answered and still open
         self.settling: deque[tuple[int, Update]] = deque()  # (close after, update) per message
         self.open = 0
+        # per source: first replies that quoted their update, and all first replies; a source
+        # whose bot quotes (nearly) always is not given replies that quote nothing as a first
+        # reply (they belong to another command's answer), only as more messages
+        self.quoting: dict[Hashable, list[int]] = {}
         self.untracked = 0  # updates not tracked: over max_open
         self.unmatched = 0  # replies that matched no open update (late, or never asked for)
 
@@ -120,8 +130,10 @@ class Correlator:
         now = call["received_ns"]
         update = None
         reply_to = call.get("reply_to_message_id")
+        quoted = False
         if reply_to is not None:
             update = self.by_message.get((chat, key_of(reply_to)))
+            quoted = update is not None
             if update is None:  # a reply to another message: only updates with no id of their own
                 update = self._by_order(chat, now, unkeyed=True)
         else:
@@ -140,6 +152,11 @@ class Correlator:
         if not update.first_ns:
             update.first_ns = now
             self.answered[update] = None
+            seen = self.quoting.get(update.source)
+            if seen is None:
+                seen = self.quoting[update.source] = [0, 0]
+            seen[0] += quoted
+            seen[1] += 1
             self.on_first(update, now - update.intended_ns)
         return update
 
@@ -154,9 +171,15 @@ class Correlator:
             if unkeyed and update.message:
                 continue
             if not update.first_ns:
+                if self._quotes(update.source):
+                    continue  # its own reply will quote it: this one is another update's
                 return update
             newest = update
         return newest
+
+    def _quotes(self, source: Hashable) -> bool:
+        seen = self.quoting.get(source)
+        return seen is not None and seen[0] >= QUOTING_MIN and seen[0] >= QUOTING_SHARE * seen[1]
 
     # -- time
     def tick(self, now: int) -> None:
