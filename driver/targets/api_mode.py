@@ -58,21 +58,17 @@ class ApiSettings:
     retry_after_cap_s: float = DEFAULT_RETRY_AFTER_CAP_S
 
     def __post_init__(self) -> None:
-        if self.telegram_url is not None:
-            object.__setattr__(self, "telegram_url", _base_url(self.telegram_url, "api_url (--api-url)"))
-        if self.whatsapp_url is not None:
-            object.__setattr__(self, "whatsapp_url",
-                               _base_url(self.whatsapp_url, "whatsapp_api_url (--whatsapp-api-url)"))
+        for field, name in (("telegram_url", "api_url (--api-url)"),
+                            ("whatsapp_url", "whatsapp_api_url (--whatsapp-api-url)")):
+            url = getattr(self, field)
+            if url is not None:
+                object.__setattr__(self, field, _base_url(url, name))
         if not self.bot_token or "/" in self.bot_token:
             raise ValueError("bot_token must be non-empty and contain no '/'")
         if not self.whatsapp_token:
             raise ValueError("whatsapp_token must not be empty")
         # the breaker and the replier check their own numbers
         CircuitBreaker(self.breaker_failures, self.breaker_reset_s)
-
-    @property
-    def enabled(self) -> bool:
-        return self.telegram_url is not None or self.whatsapp_url is not None
 
 
 class ApiMode:
