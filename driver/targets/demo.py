@@ -26,21 +26,26 @@ Run it standalone with `python -m driver.targets.demo --port 8080`; the CLI's
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hmac
 import signal
-import time
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from driver.targets.telegram_bot import BadUpdate, chat_key, handle_update
+from driver.targets import demo_args
+from driver.targets.api_mode import (
+    DEFAULT_BOT_TOKEN,
+    DEFAULT_WHATSAPP_TOKEN,
+    ApiMode,
+    ApiSettings,
+)
+from driver.targets.ratelimit import RateLimiter
+from driver.targets.telegram_bot import SECRET_HEADER, BadUpdate, chat_key, handle_update
 from driver.targets.whatsapp_bot import (
     DEFAULT_MAX_CONVERSATIONS,
     DEFAULT_VERIFY_TOKEN,
-    LRU,
     SIGNATURE_HEADER,
     WHATSAPP_PATH,
     BadNotification,
@@ -61,6 +66,7 @@ __all__ = [
     "BadUpdate",
     "handle_update",
     "RateLimiter",
+    "ApiSettings",
     "make_app",
     "serve",
     "main",
@@ -69,7 +75,6 @@ __all__ = [
 
 WEBHOOK_PATH = "/webhook/telegram"
 HEALTH_PATH = "/health"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: The line `serve` prints once bound; `DemoTargetProcess` parses it.
 LISTENING_PREFIX = "demo target listening on "
 
@@ -112,38 +117,6 @@ class _Stats:
         self.updates = 0
 
 
-class RateLimiter:
-    """A token bucket per key: `rate` requests per second, bursts of up to
-    max(1, rate). Buckets live in an LRU of `max_keys`; `clock` is in seconds."""
-
-    __slots__ = ("rate", "capacity", "_clock", "_buckets")
-
-    def __init__(self, rate: float, max_keys: int = DEFAULT_MAX_CONVERSATIONS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0 \
-                or rate == float("inf"):
-            raise ValueError(f"rate_limit must be a positive number, got {rate!r}")
-        self.rate = float(rate)
-        self.capacity = max(1.0, self.rate)
-        self._clock = clock
-        self._buckets: LRU[Any, list[float]] = LRU(max_keys)  # key -> [tokens, at]
-
-    def allow(self, key: Any) -> bool:
-        """Take a token for `key`; False (nothing taken) when its bucket is empty."""
-        now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = [self.capacity, now]
-            self._buckets.put(key, bucket)
-        tokens = min(self.capacity, bucket[0] + (now - bucket[1]) * self.rate)
-        bucket[1] = now
-        if tokens < 1.0:
-            bucket[0] = tokens
-            return False
-        bucket[0] = tokens - 1.0
-        return True
-
-
 _STATS = web.AppKey("demo_stats", _Stats)
 _SECRET = web.AppKey("demo_secret", object)  # bytes or None
 _DELAY_S = web.AppKey("demo_delay_s", float)
@@ -151,6 +124,7 @@ _LIMITER = web.AppKey("demo_limiter", object)  # RateLimiter or None
 _VERIFY_TOKEN = web.AppKey("demo_verify_token", str)
 _APP_SECRET = web.AppKey("demo_app_secret", object)  # bytes or None
 _WHATSAPP = web.AppKey("demo_whatsapp", WhatsAppBot)
+_API = web.AppKey("demo_api", ApiMode)
 
 
 # --- HTTP ------------------------------------------------------------------------
@@ -191,6 +165,15 @@ async def _handled(app: web.Application, reply: dict[str, Any]) -> web.Response:
     return _json(200, reply)
 
 
+def _accepted(app: web.Application, answers: list, replier: Any) -> web.Response:
+    """API mode: 200 `{}` now; each answer (a list of calls) sent in the background
+    (the simulated processing time, if any, is spent there, before the first call)."""
+    app[_STATS].updates += 1
+    for calls in answers:
+        replier.submit(calls)
+    return _json(200, {})
+
+
 async def _webhook(request: web.Request) -> web.Response:
     app = request.app
     secret = app[_SECRET]
@@ -208,7 +191,10 @@ async def _webhook(request: web.Request) -> web.Response:
         key = chat_key(update)
         if key is not None and not limiter.allow(("telegram", key)):
             return _too_many()
+    api = app[_API]
     try:
+        if api.telegram is not None:
+            return _accepted(app, [api.telegram_calls(update)], api.telegram)
         reply = handle_update(update)
     except BadUpdate as exc:
         return _error(400, f"Bad Request: not an Update: {exc}")
@@ -239,7 +225,11 @@ async def _whatsapp(request: web.Request) -> web.Response:
         for wa_id in set(senders(notification)):
             if not limiter.allow(("whatsapp", wa_id)):
                 return _too_many()
+    api = app[_API]
     try:
+        if api.whatsapp is not None:
+            calls = api.whatsapp_calls(app[_WHATSAPP], notification)
+            return _accepted(app, [[call] for call in calls], api.whatsapp)
         reply = app[_WHATSAPP].handle(notification)
     except BadNotification as exc:
         return _graph_error(400, f"Bad Request: not a notification: {exc}")
@@ -247,14 +237,32 @@ async def _whatsapp(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
-    return _json(200, {"status": "ok", "updates": request.app[_STATS].updates})
+    body: dict[str, Any] = {"status": "ok", "updates": request.app[_STATS].updates}
+    replies = request.app[_API].snapshot()
+    if replies:
+        body["replies"] = replies  # API mode: per platform, with its breaker
+    return _json(200, body)
+
+
+async def _api_context(app: web.Application):
+    # the repliers' sessions live as long as the app (one connection pool each)
+    api = app[_API]
+    await api.start()
+    yield
+    await api.close()
 
 
 def make_app(secret: str | None = None, delay_ms: float = 0, *,
              rate_limit: float | None = None,
              verify_token: str = DEFAULT_VERIFY_TOKEN,
              app_secret: str | None = None,
-             max_conversations: int = DEFAULT_MAX_CONVERSATIONS) -> web.Application:
+             max_conversations: int = DEFAULT_MAX_CONVERSATIONS,
+             api_url: str | None = None, bot_token: str = DEFAULT_BOT_TOKEN,
+             whatsapp_api_url: str | None = None,
+             whatsapp_token: str = DEFAULT_WHATSAPP_TOKEN,
+             breaker_failures: int = 5, breaker_reset_s: float = 5.0,
+             api_timeout_s: float = 5.0, max_replies_in_flight: int = 10_000,
+             retry_after_cap_s: float = 10.0) -> web.Application:
     """The demo bot as an aiohttp application.
 
     secret: when set, Telegram webhook requests must carry it in
@@ -266,6 +274,14 @@ def make_app(secret: str | None = None, delay_ms: float = 0, *,
     verify_token: the token `GET /webhook/whatsapp` verification must present.
     app_secret: when set, WhatsApp POSTs must carry a valid X-Hub-Signature-256.
     max_conversations: bound on WhatsApp conversations (and orders) kept, LRU.
+
+    API mode (`driver.targets.api_mode`), per platform: api_url (the Bot API base,
+    e.g. a mock's `http://127.0.0.1:8081`) with bot_token, whatsapp_api_url (the Graph
+    API base) with whatsapp_token (the bearer token). Set, that webhook answers 200
+    `{}` and the replies go to the API in the background, through a circuit breaker
+    (breaker_failures consecutive failures trip it, it probes after breaker_reset_s),
+    api_timeout_s per call, at most max_replies_in_flight answers in progress, a 429
+    retried once after its retry_after when that is <= retry_after_cap_s.
     """
     if delay_ms < 0:
         raise ValueError(f"delay_ms must be >= 0, got {delay_ms}")
@@ -280,6 +296,11 @@ def make_app(secret: str | None = None, delay_ms: float = 0, *,
     app[_VERIFY_TOKEN] = verify_token
     app[_APP_SECRET] = app_secret.encode() if app_secret else None
     app[_WHATSAPP] = WhatsAppBot(max_conversations)
+    app[_API] = ApiMode(ApiSettings(
+        api_url, bot_token, whatsapp_api_url, whatsapp_token, breaker_failures,
+        breaker_reset_s, api_timeout_s, max_replies_in_flight, retry_after_cap_s),
+        delay_s=delay_ms / 1000.0)
+    app.cleanup_ctx.append(_api_context)
     app.router.add_post(WEBHOOK_PATH, _webhook)
     app.router.add_get(WHATSAPP_PATH, _whatsapp_verify)
     app.router.add_post(WHATSAPP_PATH, _whatsapp)
@@ -311,57 +332,23 @@ async def _serve(host: str, port: int, backlog: int, app: web.Application) -> No
         await runner.cleanup()
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, *, secret: str | None = None,
-          delay_ms: float = 0, backlog: int = 1024, rate_limit: float | None = None,
-          verify_token: str = DEFAULT_VERIFY_TOKEN, app_secret: str | None = None,
-          max_conversations: int = DEFAULT_MAX_CONVERSATIONS) -> None:
+def serve(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024,
+          **options: Any) -> None:
     """Run the demo target on uvloop until SIGTERM/SIGINT (blocking).
 
     Prints `demo target listening on http://HOST:PORT` (flushed) once bound; with
-    port=0 the OS picks the port and the line is the way to learn it. The keyword
-    options are `make_app`'s (validated before anything binds).
+    port=0 the OS picks the port and the line is the way to learn it. `options` are
+    `make_app`'s keywords (validated before anything binds: ValueError).
     """
     import uvloop
 
-    app = make_app(secret, delay_ms, rate_limit=rate_limit, verify_token=verify_token,
-                   app_secret=app_secret, max_conversations=max_conversations)
+    app = make_app(**options)
     uvloop.run(_serve(host, port, backlog, app))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m driver.targets.demo",
-        description="Telegram- and WhatsApp-style webhook bot to point driver at.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    parser.add_argument("--secret", default=None,
-                        help=f"require this {SECRET_HEADER} header")
-    parser.add_argument("--delay-ms", type=float, default=0,
-                        help="simulated processing time per update")
-    parser.add_argument("--rate-limit", type=float, default=None, metavar="N",
-                        help="at most N requests per second per chat/wa_id (429 over it)")
-    parser.add_argument("--verify-token", default=DEFAULT_VERIFY_TOKEN,
-                        help="the WhatsApp webhook verify token (GET hub.verify_token)")
-    parser.add_argument("--app-secret", default=None,
-                        help=f"require a valid {SIGNATURE_HEADER} on WhatsApp POSTs")
-    parser.add_argument("--max-conversations", type=int, default=DEFAULT_MAX_CONVERSATIONS,
-                        help="WhatsApp conversations kept in memory (LRU)")
-    args = parser.parse_args(argv)
-    if args.delay_ms < 0:
-        parser.error("--delay-ms must be >= 0")
-    if args.rate_limit is not None and not 0 < args.rate_limit < float("inf"):
-        parser.error("--rate-limit must be a positive number")
-    if not args.verify_token:
-        parser.error("--verify-token must not be empty")
-    if args.max_conversations < 1:
-        parser.error("--max-conversations must be >= 1")
-    serve(args.host, args.port, secret=args.secret, delay_ms=args.delay_ms,
-          rate_limit=args.rate_limit, verify_token=args.verify_token,
-          app_secret=args.app_secret, max_conversations=args.max_conversations)
-
-
-# --- a target in its own process ---------------------------------------------------
+    """`python -m driver.targets.demo [flags]` (the flags: `driver.targets.demo_args`)."""
+    serve(**demo_args.parse(argv))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ from typing import Any
 
 from driver.targets.demo import LISTENING_PREFIX
 
+_SECRET_FLAGS = frozenset({"--secret", "--app-secret", "--bot-token", "--whatsapp-token"})
+
+
 class TargetStartError(RuntimeError):
     """The demo target process did not come up (it exited, or never said it listens)."""
 
@@ -33,12 +36,22 @@ class DemoTargetProcess:
     first stdout line (TargetStartError after `startup_timeout` seconds or when the
     child exits first, with its stderr), and on exit sends SIGTERM, then SIGKILL
     after `stop_timeout` seconds.
+
+    API mode (replies through a platform API, see `driver.targets.api_mode`):
+    `api_url` (Telegram Bot API base, e.g. a mock's URL) with `bot_token`,
+    `whatsapp_api_url` (Graph API base) with `whatsapp_token`, and the breaker
+    settings `breaker_failures` (consecutive failures that open it) and
+    `breaker_reset_s` (seconds open before a probe); `api_timeout_s` per call.
+    None leaves the target's default. Tokens and secrets never appear in errors.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  secret: str | None = None, delay_ms: float = 0,
                  rate_limit: float | None = None, verify_token: str | None = None,
-                 app_secret: str | None = None,
+                 app_secret: str | None = None, api_url: str | None = None,
+                 bot_token: str | None = None, whatsapp_api_url: str | None = None,
+                 whatsapp_token: str | None = None, breaker_failures: int | None = None,
+                 breaker_reset_s: float | None = None, api_timeout_s: float | None = None,
                  startup_timeout: float = 15.0, stop_timeout: float = 3.0) -> None:
         self.host = host
         self.requested_port = port
@@ -47,6 +60,13 @@ class DemoTargetProcess:
         self.rate_limit = rate_limit
         self.verify_token = verify_token  # None: the default, DEFAULT_VERIFY_TOKEN
         self.app_secret = app_secret
+        self.api_url = api_url
+        self.bot_token = bot_token
+        self.whatsapp_api_url = whatsapp_api_url
+        self.whatsapp_token = whatsapp_token
+        self.breaker_failures = breaker_failures
+        self.breaker_reset_s = breaker_reset_s
+        self.api_timeout_s = api_timeout_s
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.port: int | None = None
@@ -69,9 +89,22 @@ class DemoTargetProcess:
             cmd += ["--rate-limit", str(self.rate_limit)]
         if self.verify_token is not None:
             cmd += ["--verify-token", self.verify_token]
-        if self.app_secret is not None:
-            cmd += ["--app-secret", self.app_secret]
+        for flag, value in (("--app-secret", self.app_secret), ("--api-url", self.api_url),
+                            ("--bot-token", self.bot_token),
+                            ("--whatsapp-api-url", self.whatsapp_api_url),
+                            ("--whatsapp-token", self.whatsapp_token),
+                            ("--breaker-failures", self.breaker_failures),
+                            ("--breaker-reset", self.breaker_reset_s),
+                            ("--api-timeout", self.api_timeout_s)):
+            if value is not None:
+                cmd += [flag, str(value)]
         return cmd
+
+    def _shown_command(self) -> str:
+        """The command line for messages, with the values of secret flags masked."""
+        cmd = self._command()[1:]
+        return " ".join("***" if i and cmd[i - 1] in _SECRET_FLAGS else arg
+                        for i, arg in enumerate(cmd))
 
     def start(self) -> "DemoTargetProcess":
         if self.proc is not None:
@@ -126,7 +159,7 @@ class DemoTargetProcess:
         if self._stderr is not None:
             self._stderr.seek(0)
             stderr = self._stderr.read()[-4000:].decode("utf-8", "replace").strip()
-        msg = f"demo target ({' '.join(self._command()[1:])}) {what}"
+        msg = f"demo target ({self._shown_command()}) {what}"
         return TargetStartError(msg + (f"; its stderr:\n{stderr}" if stderr else ""))
 
     def stop(self) -> None:

@@ -10,6 +10,11 @@ A command the tier allows gets its command-specific `sendMessage` (/settings and
 text is `refusal_text(...)`, starting with "⛔" (200 either way, as a real bot). No
 allowed reply starts with "⛔": echoed user text that would is prefixed.
 
+A bot that replies through the Bot API instead (`api_replies`, the demo's API mode)
+makes the same calls, each message a reply to the update's message
+(`reply_parameters`); /help comes as a chat action and two messages, and a button
+press as answerCallbackQuery and a message, so that a load test sees multi-call answers.
+
 Everything here is pure: no state, no I/O, the same update always gets the same reply.
 """
 from __future__ import annotations
@@ -24,10 +29,12 @@ from driver.payloads.catalog import (
     tier_of_id,
 )
 
-__all__ = ["BOT_USERNAME", "BadUpdate", "HELP_TEXT", "MENU_MARKUP", "chat_key",
-           "handle_update"]
+__all__ = ["BOT_USERNAME", "SECRET_HEADER", "BadUpdate", "HELP_TEXT", "MENU_MARKUP", "chat_key",
+           "handle_update", "api_replies"]
 
 BOT_USERNAME = "driver_demo_bot"
+#: The header Telegram sends the webhook secret in (`setWebhook(secret_token=...)`).
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 # Update kinds that carry a Message object, and the other kinds a bot may be sent.
 _MESSAGE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post")
@@ -275,3 +282,53 @@ def handle_update(update: Any) -> dict[str, Any]:
             "text": f"You chose {choice}" if choice else "Done",
         }
     return {}
+
+
+# /help through the API: "typing...", then the text in two messages (intro and the
+# demo's own commands, then the catalog's).
+_HELP_LINES = HELP_TEXT.split("\n")
+HELP_PARTS = ("\n".join(_HELP_LINES[:6]), "\n".join(_HELP_LINES[6:]))
+
+
+def _message_of(update: dict[str, Any]) -> dict[str, Any] | None:
+    for kind in _MESSAGE_KINDS:
+        if isinstance(update.get(kind), dict):
+            return update[kind]
+    return None
+
+
+def api_replies(update: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The Bot API calls (method, parameters) a bot replying through the API makes for
+    one Update, in order; raises BadUpdate when it is not one. The texts and buttons
+    are `handle_update`'s; each message carries `reply_parameters` naming the update's
+    message (instead of `reply_to_message_id`)."""
+    answer = handle_update(update)
+    if not answer:
+        return []
+    params = dict(answer)
+    method = params.pop("method")
+    if method == "answerCallbackQuery":
+        query = update["callback_query"]
+        message = query.get("message")
+        chat = message.get("chat") if isinstance(message, dict) else None
+        chat_id = chat.get("id") if isinstance(chat, dict) else None
+        if not isinstance(chat_id, int):
+            sender = query.get("from")
+            chat_id = sender.get("id") if isinstance(sender, dict) else None
+        calls = [(method, params)]
+        if isinstance(chat_id, int) and not isinstance(chat_id, bool):
+            calls.append(("sendMessage", {"chat_id": chat_id, "text": params["text"] + "."}))
+        return calls
+    message = _message_of(update)
+    params.pop("reply_to_message_id", None)
+    message_id = message.get("message_id") if message is not None else None
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        params["reply_parameters"] = {"message_id": message_id}
+    text = message.get("text") if message is not None else None
+    command = _command(text) if isinstance(text, str) else None
+    if command is not None and command[0] == "/help" and params.get("text") == HELP_TEXT:
+        chat_id = params["chat_id"]
+        return [("sendChatAction", {"chat_id": chat_id, "action": "typing"}),
+                (method, {**params, "text": HELP_PARTS[0]}),
+                (method, {**params, "text": HELP_PARTS[1]})]
+    return [(method, params)]

@@ -37,21 +37,30 @@ store nothing.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import random
-from collections import OrderedDict
-from typing import Any, Callable, Generic, Mapping, TypeVar
+from typing import Any, Callable
+
+from driver.targets.whatsapp_webhook import (
+    SIGNATURE_HEADER,
+    WHATSAPP_PATH,
+    LRU,
+    BadNotification,
+    Incoming,
+    incoming,
+    parse_message,
+    senders,
+    signature_ok,
+    subscription_challenge,
+    values,
+)
 
 __all__ = [
     "WHATSAPP_PATH", "SIGNATURE_HEADER", "DEFAULT_VERIFY_TOKEN", "DEFAULT_MAX_CONVERSATIONS",
-    "SERVICES", "SLOTS", "ISSUES", "BadNotification", "LRU", "WhatsAppBot",
+    "SERVICES", "SLOTS", "ISSUES", "BadNotification", "LRU", "Incoming", "WhatsAppBot",
     "signature_ok", "subscription_challenge", "senders",
 ]
 
-WHATSAPP_PATH = "/webhook/whatsapp"
-SIGNATURE_HEADER = "X-Hub-Signature-256"
 DEFAULT_VERIFY_TOKEN = "driver-demo-verify"
 DEFAULT_MAX_CONVERSATIONS = 100_000
 MIN_DETAILS_CHARS = 10
@@ -81,43 +90,6 @@ _EXPECTED = {
 _START = "text: hi, moving, emergency or reschedule <order id>"
 
 
-class BadNotification(ValueError):
-    """The body parsed as JSON but is not a WhatsApp webhook notification."""
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class LRU(Generic[K, V]):
-    """A dict of at most `maxsize` entries; `get` and `put` mark an entry recent."""
-
-    __slots__ = ("maxsize", "_data")
-
-    def __init__(self, maxsize: int) -> None:
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
-        self.maxsize = maxsize
-        self._data: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        if len(self._data) > self.maxsize:
-            self._data.popitem(last=False)  # the least recently used
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
 
 class _Conversation:
     __slots__ = ("state", "service", "code", "order_id", "issue")
@@ -133,82 +105,6 @@ class _Order:
     def __init__(self, wa_id: str, service: str, slot: str) -> None:
         self.wa_id, self.service, self.slot = wa_id, service, slot
 
-
-# --- webhook security ----------------------------------------------------------------
-
-
-def signature_ok(body: bytes, header: str | None, app_secret: bytes) -> bool:
-    """Whether `header` is "sha256=" + hex HMAC-SHA256(app_secret, body)."""
-    if not header or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(app_secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header[7:].lower().encode(), expected.encode())
-
-
-def subscription_challenge(params: Mapping[str, str], verify_token: str) -> str | None:
-    """The hub.challenge to echo for a valid verification request, else None."""
-    if params.get("hub.mode") != "subscribe":
-        return None
-    token = params.get("hub.verify_token", "")
-    if not hmac.compare_digest(token.encode(), verify_token.encode()):
-        return None
-    return params.get("hub.challenge")
-
-
-# --- notifications ---------------------------------------------------------------------
-
-
-def _values(notification: Any) -> list[dict[str, Any]]:
-    if not isinstance(notification, dict):
-        raise BadNotification("a notification must be a JSON object")
-    if notification.get("object") != "whatsapp_business_account":
-        raise BadNotification('object must be "whatsapp_business_account"')
-    entries = notification.get("entry")
-    if not isinstance(entries, list):
-        raise BadNotification("entry must be a list")
-    values = []
-    for i, entry in enumerate(entries):
-        changes = entry.get("changes") if isinstance(entry, dict) else None
-        if not isinstance(changes, list):
-            raise BadNotification(f"entry[{i}].changes must be a list")
-        for j, change in enumerate(changes):
-            value = change.get("value") if isinstance(change, dict) else None
-            if not isinstance(value, dict):
-                raise BadNotification(f"entry[{i}].changes[{j}].value must be an object")
-            values.append(value)
-    return values
-
-
-def senders(notification: Any) -> list[str]:
-    """The wa_ids whose messages a notification carries (for rate limiting); never raises."""
-    try:
-        return [m["from"] for v in _values(notification) for m in v.get("messages") or ()
-                if isinstance(m, dict) and isinstance(m.get("from"), str)]
-    except (BadNotification, AttributeError, TypeError):
-        return []
-
-
-def _parse(message: Any) -> tuple[str, str, str]:
-    """A message -> (wa_id, kind, value): kind is text, list_reply, button_reply, image
-    or the message type; value the text, the reply id or the media id."""
-    if not isinstance(message, dict):
-        raise BadNotification("each message must be an object")
-    wa_id, kind = message.get("from"), message.get("type")
-    if not isinstance(wa_id, str) or not wa_id:
-        raise BadNotification("message.from must be a non-empty string")
-    if not isinstance(kind, str):
-        raise BadNotification("message.type must be a string")
-    body = message.get(kind)
-    body = body if isinstance(body, dict) else {}
-    if kind == "text":
-        return wa_id, kind, str(body.get("body") or "")
-    if kind == "image":
-        return wa_id, kind, str(body.get("id") or "")
-    if kind == "interactive":
-        sub = body.get("type")
-        if sub in ("list_reply", "button_reply") and isinstance(body.get(sub), dict):
-            return wa_id, sub, str(body[sub].get("id") or "")
-    return wa_id, kind, ""
 
 
 # --- replies: WhatsApp message objects the bot would send ------------------------------
@@ -257,15 +153,22 @@ class WhatsAppBot:
 
     def handle(self, notification: Any) -> dict[str, Any]:
         """Answer a notification; raises BadNotification when it is not one."""
-        values = _values(notification)
-        parsed = [_parse(m) for v in values for m in (v.get("messages") or ())]
+        notified = values(notification)
+        parsed = [parse_message(m) for v in notified for m in (v.get("messages") or ())]
         if not parsed:
-            statuses = sum(len(v.get("statuses") or ()) for v in values)
+            statuses = sum(len(v.get("statuses") or ()) for v in notified)
             return {"ignored": True, "statuses": statuses}
         results = [self.handle_message(*p) for p in parsed]
         if len(results) == 1:
             return results[0]
         return {**results[-1], "results": results}
+
+    def api_replies(self, notification: Any) -> list[tuple[Incoming, dict[str, Any]]]:
+        """For a bot that replies through the Cloud API: each incoming message with the
+        message object to send back (the webhook answer's `reply`). Raises
+        BadNotification, before any state changes, when `notification` is not one."""
+        messages = incoming(notification)
+        return [(m, self.handle_message(m.wa_id, m.kind, m.value)["reply"]) for m in messages]
 
     def handle_message(self, wa_id: str, kind: str, value: str) -> dict[str, Any]:
         conv = self.conversations.get(wa_id)
