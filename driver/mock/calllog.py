@@ -58,7 +58,8 @@ class CallLog:
         if not params:
             return self.add(method, status, received_ns)
         chat_id = params.get("chat_id")
-        if not method.lower().startswith("send"):
+        lower = method.lower()
+        if not lower.startswith("send") or lower == "sendchataction":  # "typing...": no message
             return self.add(method, status, received_ns, chat_id=chat_id)
         text = params.get("text", params.get("caption"))
         return self.add(method, status, received_ns, chat_id=chat_id, reply=True,
