@@ -162,7 +162,10 @@ def build_plan(url: str, load: dict, scenario: str | None, **request):
 @click.option("-w", "--workers", type=int, help="Worker processes (default: the CPUs this process may use).")
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
-def demo_cmd(users, duration, workers, output, quiet):
+@click.option("--api", "via_api", is_flag=True,
+              help="The bot replies as real bots do: 200 at once, then a sendMessage call to a mock "
+                   "Telegram API the run starts; each reply is matched to its update (reply:<command>).")
+def demo_cmd(users, duration, workers, output, quiet, via_api):
     """Start the built-in Telegram-style bot and load it for a few seconds.
 
     Every virtual user is a synthetic Telegram user (free, premium or admin) who sends
@@ -171,12 +174,26 @@ def demo_cmd(users, duration, workers, output, quiet):
     from driver.plan import available_cpus
     from driver.targets.process import DemoTargetProcess
 
-    with DemoTargetProcess() as target:
-        click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)")
+    mock_port = _free_port() if via_api else None
+    api_url = f"http://127.0.0.1:{mock_port}" if via_api else None
+    with DemoTargetProcess(api_url=api_url) as target:
+        click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)"
+                   + (f", replying through the mock Telegram API at {api_url}" if via_api else ""))
         plan = make_plan(target.url, scenario="driver.scenario.telegram:CatalogBot", users=users,
                          duration=duration, workers=workers or available_cpus(), output=output)
+        if via_api:
+            plan = with_mock(plan, f"telegram:{mock_port}")
         code = execute(plan, quiet)
     sys.exit(code)
+
+
+def _free_port() -> int:
+    """A loopback port free now (for a mock the demo bot must know before the run)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @cli.group("target")

@@ -72,7 +72,7 @@ class ReplySpec:
 
     channel: str = "api"
     timeout_s: float = 10.0  # no reply by then (from the intended send): reply_missing
-    settle_s: float = 1.0  # a multi-message answer is complete this long after its last message
+    settle_s: float = 0.25  # an answer is complete this long after its last message (multi-message answers)
     rules: ReplyRules = ReplyRules()
     tiers: TierRule = TierRule()
     bot_username: str | None = None  # for `/cmd@bot` (group commands); None: the payloads' default

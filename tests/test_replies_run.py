@@ -85,7 +85,7 @@ def _relation_holds(ep):
 
 def test_a_real_aiogram_bot_has_its_replies_timed_and_judged(tmp_path):
     proc, result = _run(tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     eps = _eps(result)
     for cmd in ("/start", "/help", "/report", "/admin", "/settings"):
         reply = eps["reply:" + cmd]

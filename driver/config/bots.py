@@ -10,7 +10,7 @@
     replies:
       channel: api                # webhook | api | both
       timeout: 10s                # no reply by then: reply_missing
-      settle: 1s                  # a multi-message answer is complete this long after its last message
+      settle: 250ms               # an answer is complete this long after its last message
       refusal: "^⛔"              # a regular expression that marks a refusal
       bot_username: my_bot        # /cmd@my_bot in group messages
       tiers: {by: ranges, ranges: {premium: [2000000000, 2999999999]}, default: free}

@@ -84,7 +84,7 @@ class BotSide:
         spec = plan.replies
         self.rules = spec.rules if spec is not None else None
         timeout_s = spec.timeout_s if spec is not None else 10.0
-        settle_s = spec.settle_s if spec is not None else 1.0
+        settle_s = spec.settle_s if spec is not None else 0.25
         self.correlator = Correlator(
             int(timeout_s * 1e9), int(settle_s * 1e9), on_first=self._first, on_close=self._close,
             on_missing=self._missing, on_unfinished=self._unfinished, on_sent=self._sent)
@@ -142,7 +142,7 @@ class BotSide:
             self.backs[worker].put(update.chat, update.message, update.intended_ns, 0, outcome)
 
     def _close(self, update: Update) -> None:
-        self._back(update, OUTCOME_ANSWERED)
+        self._back(update, OUTCOME_ANSWERED)  # the whole answer is in: the user reads on
         name, slot, last = self._source(update.source)
         rec = self.rec
         rec.count(slot, C_MESSAGES, update.messages)

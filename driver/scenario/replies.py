@@ -7,8 +7,8 @@ update is counted on (its reply is counted on `reply:<that name>`), the intended
 time, and what the tier rule expects (`expect`).
 
 `wait` is how a closed-loop user behaves as a person does: it sends a command, then
-waits for the bot's answer (complete, or given up at the reply timeout) before its
-think time and next command. The bot side says which updates are done through a ring
+waits for the bot's whole answer (its last message and `settle` of quiet, or given
+up at the reply timeout) before its think time and next command. The bot side says which updates are done through a ring
 back to the worker, read here every few milliseconds while anyone waits. (So in a
 closed loop a chat has one update in flight, and replies that quote nothing still
 match exactly; open loop sends on schedule, several per chat, as real traffic does.)
