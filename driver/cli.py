@@ -16,6 +16,7 @@ from driver.config import list_profiles, load_config, validate_config
 from driver.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError, PlanError, PlanWarning
 from driver.planning import make_plan
 from driver.planning.make import with_watch_pids
+from driver.runner.metrics import with_metrics
 from driver.stats.result import Result
 from driver.reports.summary import render
 
@@ -118,9 +119,13 @@ def cli():
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final report.")
 @click.option("--watch-pid", "watch_pids", type=int, multiple=True,
               help="A target process to sample every second (RSS, CPU, fds, threads; leak verdict), repeatable.")
+@click.option("--metrics-url", "metrics_urls", multiple=True,
+              help="The target's Prometheus endpoint, scraped every second for the --metric series, repeatable.")
+@click.option("--metric", "metric_names", multiple=True,
+              help="A series to keep from --metrics-url: a family name or NAME{label=\"value\"}, repeatable.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
-            output, threshold_list, formats, quiet, watch_pids):
+            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
 
@@ -143,6 +148,7 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
             plan = make_plan(url, profile=profile, scenario=scenario, method=method, headers=headers, body=body,
                              body_file=body_file, name=name, thresholds=threshold_list, watch_pids=watch_pids,
                              **settings)
+        plan = with_metrics(plan, metrics_urls, metric_names)
     sys.exit(execute(plan, quiet))
 
 

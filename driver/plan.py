@@ -141,6 +141,7 @@ class ScenarioSpec:
     base_dir: str = "."  # relative files in the scenario resolve from here
     telegram_secret: str | None = None  # X-Telegram-Bot-Api-Secret-Token for generated updates
     whatsapp_app_secret: str | None = None  # signs WhatsApp bodies (X-Hub-Signature-256)
+    bot_username: str | None = None  # the bot's @name in /cmd@bot and mentions (None: the generator's)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ class Plan:
     config_path: str | None = None  # the config file the plan was read from
     catalog: tuple[Command, ...] | None = None  # the config's bot commands (driver.scenario.telegram)
     watch_pids: tuple[int, ...] = ()  # --watch-pid: the target's processes sampled every second
+    metrics_urls: tuple[str, ...] = ()  # --metrics-url: the target's Prometheus endpoints, scraped every second
+    metric_names: tuple[str, ...] = ()  # --metric: the series kept from them (driver.stats.exposition.Selector)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -210,6 +213,7 @@ class Plan:
                 "flows": [f["name"] for f in sc.flows],
                 "think": [sc.think.kind, sc.think.a, sc.think.b],
                 "retry_after": sc.retry_after,
+                "bot_username": sc.bot_username,
             }
         return {
             "scenario": scenario,
@@ -218,6 +222,8 @@ class Plan:
             "target": self.target.base_url,
             "insecure": self.insecure,
             "watch_pids": list(self.watch_pids),
+            "metrics_urls": [mask_url(u) for u in self.metrics_urls],
+            "metric_names": list(self.metric_names),
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,
