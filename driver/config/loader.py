@@ -12,6 +12,7 @@ config's `profiles` < the config (`load`, target timeouts, `scenario.think`,
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import os
 import re
@@ -24,6 +25,7 @@ from yaml.nodes import MappingNode, Node
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
 from driver.config.reading import compose_file
+from driver.config.watch import read_watch
 from driver.durations import parse_duration
 from driver.errors import PlanError
 from driver.masking import is_secret_header, mask_url
@@ -37,7 +39,7 @@ from driver.stats.thresholds import Threshold, parse_threshold
 
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
-TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output")
+TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "watch")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
 OUTPUT_KEYS = ("dir", "report")
@@ -80,12 +82,14 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         where = Source("profile", file=doc.file, line=doc.line(got["profile"]))
     settings = layer(*profile_layers(profile, custom, where), config, flags)
     requests = () if scenario else (http_request(target["path"], headers=tuple(target["headers"].items())),)
-    return assemble(
+    plan = assemble(
         target["target"], settings, requests=requests, scenario=scenario, pool=pool, catalog=catalog,
         thresholds=thresholds, secrets=tuple(doc.secrets), profile=profile, config_path=str(path),
         # task paths in YAML already start with the base path; a Python scenario's get it at run time
         base_path=target["base_path"] if scenario is not None and scenario.python else "",
     )
+    # watch: the target's processes and metrics (driver.config.watch); the flags add to them
+    return dataclasses.replace(plan, **read_watch(doc, got["watch"])) if "watch" in got else plan
 
 
 def validate_config(path, overrides: dict | None = None, *, env=None) -> Plan:
