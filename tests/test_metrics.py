@@ -379,3 +379,23 @@ def test_the_live_views_show_the_last_values():
     for t in range(1, 6):
         plain.update(_with_metrics(_window(float(t)), {"queue_depth": float(t * 10)}))
     assert stream.getvalue().rstrip().endswith("queue_depth 50")  # the last second's value
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def test_the_report_charts_each_series_with_gaps_where_it_had_no_value():
+    from driver.reports.target_metrics import metrics_data, metrics_section
+    from driver.stats.result import Result
+
+    series = [{"t": 1.0, "metrics": {"a": 1.0}}, {"t": 2.0, "metrics": {"a": None, "b": 5.0}}, {"t": 3.0},
+              {"t": 4.0, "metrics": {"a": 3.0, "b": 6.0}}]
+    result = Result(plan={"metrics_urls": ["http://127.0.0.1:9/metrics"]}, endpoints=[], duration_s=4.0, started_at="",
+                    series=series)
+    data = metrics_data(result)
+    assert data["series"] == [{"name": "a", "values": [1.0, None, None, 3.0]},
+                              {"name": "b", "values": [None, 5.0, None, 6.0]}]
+    section = metrics_section(result)
+    assert section.count("<svg") == 2 and "Target metrics" in section
+    assert section.count("<circle") == 4 and "<polyline" not in section  # lone points: no line across a gap
+    assert metrics_section(Result(plan={}, endpoints=[], duration_s=1.0, started_at="", series=[{"t": 1.0}])) == ""

@@ -88,9 +88,13 @@ class Scraper:
         # straight to the target, as the workers connect: no proxy from the environment
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    def __enter__(self) -> "Scraper":
-        if self.urls:
+    def start(self) -> None:
+        """Start scraping (nothing to do without URLs)."""
+        if self.urls and not self._thread.is_alive() and not self._stop.is_set():
             self._thread.start()
+
+    def __enter__(self) -> "Scraper":
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:

@@ -182,7 +182,7 @@ class _Run:
     def execute(self) -> Result:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
-            self.scraper.__enter__()
+            self.scraper.start()
             self._spawn()
             self._wait_ready()
             self._start()
