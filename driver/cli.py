@@ -16,6 +16,7 @@ from driver.config import list_profiles, load_config, validate_config
 from driver.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DriverError, PlanError, PlanWarning
 from driver.planning import make_plan
 from driver.planning.make import with_mock, with_watch_pids
+from driver.runner.metrics import with_metrics
 from driver.stats.result import Result
 from driver.reports.summary import render
 
@@ -121,9 +122,13 @@ def cli():
 @click.option("--mock", "mock", metavar="PLATFORM[:PORT]",
               help="Start a mock platform API (telegram, whatsapp) with the run, in its own process; "
                    "the bot's replies to it are matched to the updates (reply:<name> endpoints).")
+@click.option("--metrics-url", "metrics_urls", multiple=True,
+              help="The target's Prometheus endpoint, scraped every second for the --metric series, repeatable.")
+@click.option("--metric", "metric_names", multiple=True,
+              help="A series to keep from --metrics-url: a family name or NAME{label=\"value\"}, repeatable.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
-            output, threshold_list, formats, quiet, watch_pids, mock):
+            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
 
@@ -146,6 +151,7 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
             plan = make_plan(url, profile=profile, scenario=scenario, method=method, headers=headers, body=body,
                              body_file=body_file, name=name, thresholds=threshold_list, watch_pids=watch_pids,
                              **settings)
+        plan = with_metrics(plan, metrics_urls, metric_names)
         plan = with_mock(plan, mock)
     sys.exit(execute(plan, quiet))
 

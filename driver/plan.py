@@ -187,6 +187,7 @@ class ScenarioSpec:
     base_dir: str = "."  # relative files in the scenario resolve from here
     telegram_secret: str | None = None  # X-Telegram-Bot-Api-Secret-Token for generated updates
     whatsapp_app_secret: str | None = None  # signs WhatsApp bodies (X-Hub-Signature-256)
+    bot_username: str | None = None  # the bot's @name in /cmd@bot and mentions (None: the generator's)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,8 @@ class Plan:
     watch_pids: tuple[int, ...] = ()  # --watch-pid: the target's processes sampled every second
     mock: MockSpec | None = None  # a mock platform API started with the run (its own process)
     replies: ReplySpec | None = None  # bot replies followed end to end (driver.replies)
+    metrics_urls: tuple[str, ...] = ()  # --metrics-url: the target's Prometheus endpoints, scraped every second
+    metric_names: tuple[str, ...] = ()  # --metric: the series kept from them (driver.stats.exposition.Selector)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -264,6 +267,7 @@ class Plan:
                 "flows": [f["name"] for f in sc.flows],
                 "think": [sc.think.kind, sc.think.a, sc.think.b],
                 "retry_after": sc.retry_after,
+                "bot_username": sc.bot_username,
             }
         return {
             "scenario": scenario,
@@ -279,6 +283,8 @@ class Plan:
                 "settle_s": self.replies.settle_s, "refusal": self.replies.rules.refusal,
                 "tiers": self.replies.tiers.by,
                 "checks": {k: vars(v) for k, v in self.replies.rules.checks.items()}},
+            "metrics_urls": [mask_url(u) for u in self.metrics_urls],
+            "metric_names": list(self.metric_names),
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,

@@ -26,6 +26,7 @@ from driver.config.bots import read_mock, read_replies
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
 from driver.config.reading import compose_file
+from driver.config.watch import read_watch
 from driver.durations import parse_duration
 from driver.errors import PlanError
 from driver.masking import is_secret_header, mask_url
@@ -39,7 +40,8 @@ from driver.stats.thresholds import Threshold, parse_threshold
 
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
-TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "mock", "replies")
+TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "mock", "replies",
+            "watch")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
 OUTPUT_KEYS = ("dir", "report")
@@ -88,6 +90,8 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         # task paths in YAML already start with the base path; a Python scenario's get it at run time
         base_path=target["base_path"] if scenario is not None and scenario.python else "",
     )
+    # watch: the target's processes and metrics (driver.config.watch); the flags add to them
+    plan = dataclasses.replace(plan, **read_watch(doc, got["watch"])) if "watch" in got else plan
     return _bots(doc, got, plan, Path(path).resolve().parent)
 
 

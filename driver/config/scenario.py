@@ -18,11 +18,12 @@ from driver.config.schema import Doc, join
 from driver.config.tasks import scenario_flows, scenario_tasks
 from driver.errors import suggest
 from driver.payloads.catalog import TIERS, Command, load_catalog
+from driver.payloads.telegram_text import username
 from driver.plan import ScenarioSpec, UserPoolSpec
 from driver.planning.layers import Source
 
 SCENARIO_KEYS = ("python", "tasks", "flows", "think", "retry_after", "telegram", "whatsapp", "users",
-                 "catalog")
+                 "catalog", "bot_username")
 POOL_KEYS = ("size", "seed", "tiers", "languages")
 CATALOG_KEYS = ("name", "weight", "tier", "args", "description")
 _COMMAND = re.compile(r"^/[a-z0-9_]{1,32}$")
@@ -36,7 +37,13 @@ def read_scenario(doc: Doc, node: Node, target: dict, base_dir: Path):
     """
     got = doc.fields(node, "scenario", SCENARIO_KEYS)
     kw: dict = {"base_dir": str(base_dir)}
-    ctx = {"base_path": target["base_path"], "headers": target["headers"]}
+    # read before the tasks: their commands are checked against the catalog, and their
+    # /cmd@bot and mentions name the bot (driver.config.tasks)
+    catalog = _catalog(doc, got["catalog"]) if "catalog" in got else None
+    if "bot_username" in got:
+        kw["bot_username"] = _bot_username(doc, got["bot_username"])
+    ctx = {"base_path": target["base_path"], "headers": target["headers"], "bot_username": kw.get("bot_username"),
+           "commands": None if catalog is None else tuple(c.name for c in catalog)}
     if "python" in got:
         if "tasks" in got or "flows" in got:
             raise doc.error(got["python"], "give either scenario.python or scenario.tasks/flows, not both")
@@ -62,10 +69,18 @@ def read_scenario(doc: Doc, node: Node, target: dict, base_dir: Path):
             kw["whatsapp_app_secret"] = doc.string(secret["app_secret"], "scenario.whatsapp.app_secret")
             doc.secret(kw["whatsapp_app_secret"])
     pool = _user_pool(doc, got["users"]) if "users" in got else UserPoolSpec()
-    catalog = _catalog(doc, got["catalog"]) if "catalog" in got else None
     if not {"python", "tasks", "flows"} & set(got):
         raise doc.error(node, "the scenario needs python: FILE.py, or tasks: and/or flows:")
     return ScenarioSpec(**kw), pool, catalog, settings
+
+
+def _bot_username(doc: Doc, node: Node) -> str:
+    """The bot's @name (Telegram's rule: a letter, then 4-32 letters, digits or _)."""
+    name = doc.string(node, "scenario.bot_username").removeprefix("@")
+    try:
+        return username(name)
+    except ValueError as exc:
+        raise doc.error(node, f"scenario.bot_username: {exc}") from None
 
 
 def _python(doc: Doc, node: Node, base_dir: Path) -> str:

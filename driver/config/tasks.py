@@ -8,9 +8,10 @@ update / WhatsApp message), what to expect and what to capture.
 """
 from __future__ import annotations
 
+import difflib
 import re
 
-from yaml.nodes import Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from driver.config.schema import Doc, join, shown
 from driver.errors import suggest
@@ -162,7 +163,44 @@ def _message(doc: Doc, node: Node, where: str, kinds: dict) -> dict:
     return out
 
 
-def _body(doc: Doc, got: dict, where: str):
+# Telegram kinds whose text may be a command (checked against the catalog) and kinds that
+# take the scenario's bot_username when they do not name their own
+_COMMAND_TEXT = {"command": "command", "text": "text", "group": "text", "supergroup": "text"}
+_NAMES_BOT = ("command", "group", "supergroup")
+
+
+def _telegram(doc: Doc, node: Node, where: str, ctx: dict) -> dict:
+    """A Telegram update to generate (`_message`), plus what the scenario adds: its
+    bot_username where the task names none, and a command checked against the catalog
+    (`scenario.catalog`) unless the task says `unlisted: true` (a command the bot does
+    not list, sent on purpose)."""
+    unlisted, own = False, node
+    if isinstance(node, MappingNode):
+        pairs = [(k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == "unlisted"]
+        if pairs:
+            unlisted = doc.boolean(pairs[0][1], join(where, "unlisted"))
+            own = MappingNode(node.tag, [(k, v) for k, v in node.value if (k, v) not in pairs],
+                              node.start_mark, node.end_mark, node.flow_style)
+    out = _message(doc, own, where, TELEGRAM_KINDS)
+    kind = out["kind"]
+    if ctx.get("bot_username") and kind in _NAMES_BOT and "bot_username" not in out:
+        out["bot_username"] = ctx["bot_username"]
+    key = _COMMAND_TEXT.get(kind)
+    commands = ctx.get("commands")
+    text = out.get(key, "") if key else ""
+    if commands is None or unlisted or not text.startswith("/") or "{{" in text.split(" ", 1)[0]:
+        return out
+    command = text.split(None, 1)[0].split("@", 1)[0]
+    if command not in commands:
+        close = difflib.get_close_matches(command, commands, n=3, cutoff=0.6)
+        hint = f" — did you mean {', '.join(close)}?" if close else ""
+        at = next((v for k, v in own.value if k.value == key), own)
+        raise doc.error(at, f"{join(where, key)}: {command} is not in scenario.catalog{hint} "
+                            f"(set unlisted: true to send a command the bot does not list)")
+    return out
+
+
+def _body(doc: Doc, got: dict, where: str, ctx: dict):
     given = [k for k in BODY_KEYS if k in got]
     if len(given) > 1:
         raise doc.error(got[given[1]], f"{where} has both '{given[0]}' and '{given[1]}': give one body")
@@ -175,7 +213,7 @@ def _body(doc: Doc, got: dict, where: str):
     if key == "body":
         return {"text": doc.string(node, at, empty=True, template=True)}
     if key == "telegram":
-        return {"telegram": _message(doc, node, at, TELEGRAM_KINDS)}
+        return {"telegram": _telegram(doc, node, at, ctx)}
     return {"whatsapp": _message(doc, node, at, WHATSAPP_KINDS)}
 
 
@@ -195,7 +233,7 @@ def task(doc: Doc, node: Node, where: str, ctx: dict, step_name: str | None = No
     required = ("path",) if step_name else ("name", "path")
     got = doc.fields(node, where, STEP_KEYS if step_name else TASK_KEYS, required)
     name = doc.string(got["name"], join(where, "name")) if "name" in got else step_name
-    body = _body(doc, got, where)
+    body = _body(doc, got, where, ctx)
     method = "POST" if body is not None else "GET"
     if "method" in got:
         method = doc.string(got["method"], join(where, "method")).upper()

@@ -22,6 +22,7 @@ from driver.durations import format_ns
 from driver.reports import write_text
 from driver.reports.charts import TOP_ENDPOINTS, chart_data
 from driver.reports.memory import memory_section
+from driver.reports.target_metrics import metrics_section
 from driver.reports.common import (
     checks_message,
     endpoint_rows,
@@ -328,6 +329,7 @@ def render_html(result: Result) -> str:
         _thresholds(out),
         _charts(result),
         memory_section(result),
+        metrics_section(result),
         _endpoints(rows),
         _errors(result, rows),
         _checks(result),

@@ -21,11 +21,20 @@ from driver.reports.summary import live_line
 from driver.stats.thresholds import LiveCheck, format_value
 from driver.durations import format_ns
 
-__all__ = ["make_progress", "Progress", "PlainProgress", "RichProgress", "PLAIN_EVERY_S", "MAX_ENDPOINTS"]
+__all__ = ["make_progress", "Progress", "PlainProgress", "RichProgress", "PLAIN_EVERY_S", "MAX_ENDPOINTS",
+           "MAX_METRICS", "metrics_text"]
 
 PLAIN_EVERY_S = 5.0
 MAX_ENDPOINTS = 8  # rows of the endpoint table: the busiest
 _WINDOW_SLACK_S = 0.5  # windows end a few ms either side of whole seconds
+MAX_METRICS = 6  # --metrics-url series shown live (all of them are in the result)
+
+
+def metrics_text(window) -> list[tuple[str, str]]:
+    """(series, last value) of the --metrics-url series a window carries (its `metrics`,
+    driver.runner.metrics), the first MAX_METRICS; "-" for a value that is not a number."""
+    values = getattr(window, "metrics", None) or {}
+    return [(name, "-" if v is None else f"{v:.4g}") for name, v in list(values.items())[:MAX_METRICS]]
 
 
 def make_progress(plan, thresholds=(), *, quiet: bool, stream=None, console=None) -> "Progress":
@@ -82,6 +91,7 @@ class PlainProgress(Progress):
         if self.span.dt < PLAIN_EVERY_S - _WINDOW_SLACK_S:
             return
         line = live_line(self.span, self.duration_s)
+        line += "".join(f"  {name} {value}" for name, value in metrics_text(window))  # the latest values
         if failing:
             line += "  failing now: " + ", ".join(v["threshold"] for v in failing)
         self.stream.write(line + "\n")
@@ -176,6 +186,7 @@ class RichProgress(Progress):
                 fields.append((label, f"{n}", "yellow"))
         for pid, s in w.watch.items():  # --watch-pid
             fields.append((f"rss {pid}", f"{s.rss_bytes / 1e6:.1f}MB", ""))
+        fields.extend((name, value, "") for name, value in metrics_text(w))  # --metrics-url
         if w.cpu_max >= 0.95:  # the driver itself may be the bottleneck
             fields.append(("worker cpu", f"{w.cpu_max:.0%}", "yellow"))
         text = Text()

@@ -63,6 +63,7 @@ from driver.stats.validity import assess
 from driver.runner.watchdog import STUCK_S
 from driver.stats.window import merge_blocks, window
 from driver.runner.watch import Watcher, check_pids
+from driver.runner.metrics import Scraper, check_metrics
 from driver.runner.worker import worker_main
 
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -150,6 +151,7 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     (driver.runner.watch) and judged for leaks at the end (driver.stats.leak).
     """
     check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
+    check_metrics(plan.metrics_urls, plan.metric_names)
     remove_stale()
     address = resolve(plan) if check_target else plan.target.host
     layout = BlockLayout(plan.endpoint_slots)
@@ -181,10 +183,12 @@ class _Run:
         self.aborted = None
         self.watcher = Watcher(plan.watch_pids)  # --watch-pid, and driver's own RSS
         self.watcher.add_own("parent", os.getpid())
+        self.scraper = Scraper(plan.metrics_urls, plan.metric_names)  # --metrics-url, in its own thread
 
     def execute(self) -> Result:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
+            self.scraper.start()
             self._spawn()
             self._wait_ready()
             self._start()
@@ -193,6 +197,7 @@ class _Run:
             self._interrupt(exc)
             self._stop(STOP_NOW)
         finally:
+            self.scraper.stop()
             self._reap()
         return self._result(started_at)
 
@@ -421,6 +426,7 @@ class _Run:
         win = window(prev, snap, self._tables(), self.layout, t, self.series[-1]["t"] if self.series else 0.0)
         watched, own = self.watcher.sample(t)
         win = dataclasses.replace(win, watch=watched, driver_rss=own)
+        win = dataclasses.replace(win, metrics=self.scraper.latest())  # --metrics-url: the last values
         point = win.point()
         if self.plan.has_bot_side:  # a quiet second is a figure too (an open breaker calls nothing)
             point.setdefault("api", {"calls": 0, "ok": 0, "failed": 0})
@@ -456,7 +462,7 @@ class _Run:
             reasons=self.reasons + ([f"interrupted ({self.interrupted_by})"] if self.interrupted else []),
             checks=checks,
             aborted=self.aborted,
-            notes=list(self.watcher.notes),
+            notes=list(self.watcher.notes) + self.scraper.notes,
             leak=leak_verdicts(self.series),
         )
         result.validity = assess(result)

@@ -74,6 +74,7 @@ class Window:
     lag_mean_ns: int = 0  # the worst worker's mean event-loop lag over the window
     watch: dict[int, ProcessSample] = field(default_factory=dict)  # --watch-pid: pid -> its sample at `t`
     driver_rss: dict[str, int] = field(default_factory=dict)  # driver's own RSS (bytes): "parent", "worker N"
+    metrics: dict[str, float | None] = field(default_factory=dict)  # --metrics-url: series -> last value
 
     def row(self, name: str) -> EndpointResult | None:
         return next((r for r in self.rows if r.name == name), None)
@@ -107,6 +108,7 @@ class Window:
             **self._bot_side(),
             **({"watch": {str(pid): s.point() for pid, s in self.watch.items()}} if self.watch else {}),
             **({"driver_rss": dict(self.driver_rss)} if self.driver_rss else {}),
+            **({"metrics": dict(self.metrics)} if self.metrics else {}),
         }
 
     def _bot_side(self) -> dict:
@@ -140,7 +142,7 @@ class Window:
         return Window(later.t, self.dt + later.dt, rows, total, later.active_users,
                       later.in_flight, later.connections, max(self.cpu_max, later.cpu_max),
                       max(self.lag_mean_ns, later.lag_mean_ns), later.watch or self.watch,
-                      later.driver_rss or self.driver_rss)
+                      later.driver_rss or self.driver_rss, later.metrics or self.metrics)
 
 
 def _ordered(rows) -> tuple[EndpointResult, ...]:
