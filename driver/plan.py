@@ -75,7 +75,6 @@ class ReplySpec:
     settle_s: float = 0.25  # an answer is complete this long after its last message (multi-message answers)
     rules: ReplyRules = ReplyRules()
     tiers: TierRule = TierRule()
-    bot_username: str | None = None  # for `/cmd@bot` (group commands); None: the payloads' default
 
     @property
     def via_api(self) -> bool:

@@ -154,7 +154,7 @@ def test_open_loop_with_several_updates_in_flight_per_chat(tmp_path):
     ("mock: {platform: telegram}\nreplies: {tiers: {by: ranges, ranges: {gold: [1, 2]}}}", "unknown tier 'gold'"),
     ("mock: {platform: telegram}\nreplies: {tiers: {by: function, function: nope.py:f}}", "no such file"),
     ("mock: {platform: telegram}\nreplies: {checks: {/x: {colour: red}}}", "unknown key 'colour'"),
-    ("mock: {platform: telegram}\nreplies: {bot_username: 'a b'}", "replies.bot_username must be"),
+    ("mock: {platform: telegram}\nreplies: {bot_username: x}", "unknown key 'bot_username' in replies"),
 ])
 def test_bot_config_errors_are_one_line_at_their_place(tmp_path, body, message):
     cfg = tmp_path / "bad.yaml"

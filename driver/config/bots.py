@@ -12,7 +12,6 @@
       timeout: 10s                # no reply by then: reply_missing
       settle: 250ms               # an answer is complete this long after its last message
       refusal: "^⛔"              # a regular expression that marks a refusal
-      bot_username: my_bot        # /cmd@my_bot in group messages
       tiers: {by: ranges, ranges: {premium: [2000000000, 2999999999]}, default: free}
       checks:                     # per command (endpoint name)
         /settings: {text: "Settings", buttons: true}
@@ -35,10 +34,9 @@ from driver.replies.tiers import TierRule
 __all__ = ["read_mock", "read_replies", "MOCK_KEYS", "REPLIES_KEYS"]
 
 MOCK_KEYS = ("platform", "host", "port", "seed", "faults")
-REPLIES_KEYS = ("channel", "timeout", "settle", "refusal", "bot_username", "tiers", "checks")
+REPLIES_KEYS = ("channel", "timeout", "settle", "refusal", "tiers", "checks")
 TIER_KEYS = ("by", "ranges", "ids", "default", "function")
 CHECK_KEYS = ("text", "buttons", "messages")
-_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{4,31}$")
 
 
 def read_mock(doc: Doc, node: Node) -> MockSpec:
@@ -81,12 +79,6 @@ def read_replies(doc: Doc, node: Node, base_dir: Path) -> ReplySpec:
     refusal = DEFAULT_REFUSAL
     if "refusal" in got:
         refusal = _pattern(doc, got["refusal"], "replies.refusal")
-    if "bot_username" in got:
-        name = doc.string(got["bot_username"], "replies.bot_username").lstrip("@")
-        if not _USERNAME.match(name):
-            raise doc.error(got["bot_username"], "replies.bot_username must be a Telegram username "
-                                                 f"(5-32 of A-Z, a-z, 0-9, _), got {name!r}")
-        kw["bot_username"] = name
     if "tiers" in got:
         kw["tiers"] = _tiers(doc, got["tiers"], base_dir)
     checks = {}

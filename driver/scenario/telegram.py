@@ -49,7 +49,7 @@ class CatalogBot(User):
         gen = ctx.shared.get("telegram_updates")
         if gen is None:
             spec = ctx.spec
-            username = self._replies().bot_username
+            username = spec.bot_username  # scenario.bot_username: /cmd@bot
             gen = ctx.shared["telegram_updates"] = TelegramUpdates(
                 secret_token=spec.telegram_secret, worker_index=ctx.index, n_workers=ctx.n_workers,
                 **({"bot_username": username} if username else {}))

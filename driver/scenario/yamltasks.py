@@ -40,7 +40,8 @@ def _generators(context):
         spec = context.spec
         gens = {
             "telegram": TelegramUpdates(secret_token=spec.telegram_secret, worker_index=context.index,
-                                        n_workers=context.n_workers),
+                                        n_workers=context.n_workers,
+                                        **({"bot_username": spec.bot_username} if spec.bot_username else {})),
             "whatsapp": WhatsAppNotifications(app_secret=spec.whatsapp_app_secret, worker_index=context.index,
                                               n_workers=context.n_workers),
         }
