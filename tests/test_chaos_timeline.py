@@ -3,7 +3,7 @@ import pickle
 
 import pytest
 
-from driver.chaos.timeline import FAULTS, MALFORMED_KINDS, ChaosEvent, Params, parse_event, parse_timeline
+from driver.chaos.timeline import MALFORMED_KINDS, ChaosEvent, Params, parse_event, parse_timeline
 from driver.errors import PlanError
 
 
