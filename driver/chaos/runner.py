@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import time
 
 import aiohttp
@@ -85,7 +86,9 @@ class _Sender:
         error; `judge(status) -> (passed, reason)` adds a check (an error fails it)."""
         start = time.monotonic_ns()
         try:
-            async with self.session.post(self.url, data=body, headers=headers) as resp:
+            # a large body as a stream: aiohttp warns that raw bytes would block the loop
+            data = io.BytesIO(body) if len(body) > 2**20 else body
+            async with self.session.post(self.url, data=data, headers=headers) as resp:
                 await resp.read()
                 status = resp.status
         except Exception as exc:  # noqa: BLE001 - recorded: the bot dropped it, or never answered
