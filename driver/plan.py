@@ -177,6 +177,7 @@ class Plan:
     config_path: str | None = None  # the config file the plan was read from
     catalog: tuple[Command, ...] | None = None  # the config's bot commands (driver.scenario.telegram)
     watch_pids: tuple[int, ...] = ()  # --watch-pid: the target's processes sampled every second
+    chaos: tuple = ()  # the config's chaos timeline: driver.chaos.timeline.ChaosEvent, by start
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -218,6 +219,7 @@ class Plan:
             "target": self.target.base_url,
             "insecure": self.insecure,
             "watch_pids": list(self.watch_pids),
+            "chaos": [e.to_dict() for e in self.chaos],
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,

@@ -12,6 +12,7 @@ config's `profiles` < the config (`load`, target timeouts, `scenario.think`,
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node
 
+from driver.chaos.timeline import parse_timeline
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
 from driver.config.reading import compose_file
@@ -37,7 +39,7 @@ from driver.stats.thresholds import Threshold, parse_threshold
 
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
-TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output")
+TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "chaos")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
 OUTPUT_KEYS = ("dir", "report")
@@ -80,12 +82,15 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         where = Source("profile", file=doc.file, line=doc.line(got["profile"]))
     settings = layer(*profile_layers(profile, custom, where), config, flags)
     requests = () if scenario else (http_request(target["path"], headers=tuple(target["headers"].items())),)
-    return assemble(
+    plan = assemble(
         target["target"], settings, requests=requests, scenario=scenario, pool=pool, catalog=catalog,
         thresholds=thresholds, secrets=tuple(doc.secrets), profile=profile, config_path=str(path),
         # task paths in YAML already start with the base path; a Python scenario's get it at run time
         base_path=target["base_path"] if scenario is not None and scenario.python else "",
     )
+    if "chaos" in got:
+        plan = dataclasses.replace(plan, chaos=_chaos(doc, got["chaos"]))
+    return plan
 
 
 def validate_config(path, overrides: dict | None = None, *, env=None) -> Plan:
@@ -281,6 +286,14 @@ def _thresholds(doc: Doc, node: Node | None) -> tuple[Threshold, ...]:
         check_abort(threshold, Source(join("thresholds", i), file=doc.file, line=doc.line(item)))
         out.append(threshold)
     return tuple(out)
+
+
+def _chaos(doc: Doc, node: Node) -> tuple:
+    """The chaos timeline (driver.chaos.timeline): each entry read as plain data and
+    checked there, its errors placed at the entry's line."""
+    items = [(doc.data(item, join("chaos", i)), f"{doc.file}:{doc.line(item)}")
+             for i, item in enumerate(doc.seq(node, "chaos", nonempty=False))]
+    return parse_timeline(items)
 
 
 def _output(doc: Doc, node: Node) -> dict:
