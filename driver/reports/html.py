@@ -21,6 +21,7 @@ from driver.stats.result import Result
 from driver.durations import format_ns
 from driver.reports import write_text
 from driver.reports.charts import TOP_ENDPOINTS, chart_data
+from driver.reports.chaos import chaos_html
 from driver.reports.memory import memory_section
 from driver.reports.common import (
     checks_message,
@@ -327,6 +328,7 @@ def render_html(result: Result) -> str:
         _cards(result, rows),
         _thresholds(out),
         _charts(result),
+        chaos_html(result, esc),
         memory_section(result),
         _endpoints(rows),
         _errors(result, rows),
