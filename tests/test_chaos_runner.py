@@ -271,3 +271,17 @@ def test_stopping_ends_a_long_window_early_and_a_failure_is_recorded_not_raised(
     ctx = Context("http://127.0.0.1:1")  # nothing listens: connections refused, recorded
     run([{"at": 0, "duration": 0.5, "fault": "slowloris", "connections": 3}], ctx)
     assert [r[2] for r in ctx.named("slowloris")] == ["connect_refused"] * 3
+
+
+def test_a_bot_that_never_answers_times_out_and_the_cap_drops_the_rest(monkeypatch):
+    import driver.chaos.runner as runner
+    from tests.servers import stall_server
+
+    monkeypatch.setattr(runner, "MAX_IN_FLIGHT", 4)
+    monkeypatch.setattr(runner, "REQUEST_TIMEOUT_S", 1.0)
+    with stall_server() as server:
+        ctx = Context(server.url)
+        run([{"at": 0, "duration": 0.5, "fault": "spike", "rate": 40}], ctx)
+    errors = collections.Counter(r[2] for r in ctx.named("spike"))
+    assert errors["request_timeout"] == 4  # the cap: 4 in flight, each timed out
+    assert errors["dropped"] >= 5 and set(errors) == {"request_timeout", "dropped"}
