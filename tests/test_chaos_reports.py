@@ -67,3 +67,12 @@ def test_a_never_recovered_event_says_why():
     assert "recovery never (not back within tolerance" in render_summary(r)
     assert "❌ never" in render_markdown(r)
     assert 'class="bad">never' in render_html(r)
+
+
+def test_the_charts_data_carries_the_fault_windows():
+    import json
+    import re
+
+    page = render_html(chaos_result())
+    data = json.loads(re.search(r'id="driver-data">(.*?)</script>', page, re.S).group(1))
+    assert data["chaos"] == [[20.0, 30.0, "outage"], [40.0, 45.0, "malformed"]]
