@@ -227,6 +227,7 @@ class Plan:
     replies: ReplySpec | None = None  # bot replies followed end to end (driver.replies)
     metrics_urls: tuple[str, ...] = ()  # --metrics-url: the target's Prometheus endpoints, scraped every second
     metric_names: tuple[str, ...] = ()  # --metric: the series kept from them (driver.stats.exposition.Selector)
+    chaos: tuple = ()  # the config's chaos timeline: driver.chaos.timeline.ChaosEvent, by start
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -284,6 +285,7 @@ class Plan:
                 "checks": {k: vars(v) for k, v in self.replies.rules.checks.items()}},
             "metrics_urls": [mask_url(u) for u in self.metrics_urls],
             "metric_names": list(self.metric_names),
+            "chaos": [e.to_dict() for e in self.chaos],
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,

@@ -23,6 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node
 
 from driver.config.bots import read_mock, read_replies
+from driver.chaos.timeline import parse_timeline
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
 from driver.config.reading import compose_file
@@ -41,7 +42,7 @@ from driver.stats.thresholds import Threshold, parse_threshold
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
 TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "mock", "replies",
-            "watch")
+            "watch", "chaos")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
 OUTPUT_KEYS = ("dir", "report")
@@ -92,6 +93,8 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
     )
     # watch: the target's processes and metrics (driver.config.watch); the flags add to them
     plan = dataclasses.replace(plan, **read_watch(doc, got["watch"])) if "watch" in got else plan
+    if "chaos" in got:
+        plan = dataclasses.replace(plan, chaos=_chaos(doc, got["chaos"]))
     return _bots(doc, got, plan, Path(path).resolve().parent)
 
 
@@ -306,6 +309,14 @@ def _thresholds(doc: Doc, node: Node | None) -> tuple[Threshold, ...]:
         check_abort(threshold, Source(join("thresholds", i), file=doc.file, line=doc.line(item)))
         out.append(threshold)
     return tuple(out)
+
+
+def _chaos(doc: Doc, node: Node) -> tuple:
+    """The chaos timeline (driver.chaos.timeline): each entry read as plain data and
+    checked there, its errors placed at the entry's line."""
+    items = [(doc.data(item, join("chaos", i)), f"{doc.file}:{doc.line(item)}")
+             for i, item in enumerate(doc.seq(node, "chaos", nonempty=False))]
+    return parse_timeline(items)
 
 
 def _output(doc: Doc, node: Node) -> dict:

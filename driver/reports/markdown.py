@@ -12,6 +12,7 @@ from pathlib import Path
 from driver.stats.result import Result
 from driver.durations import format_ns
 from driver.reports import write_text
+from driver.reports.chaos import chaos_markdown
 from driver.reports.common import (
     checks_message, endpoint_rows, error_kinds, format_limit, format_measure, outcome, rate_text, settings_items,
     verdict_name,
@@ -100,7 +101,7 @@ def _checks(result: Result) -> list[str]:
 
 
 def render_markdown(result: Result) -> str:
-    sections = [_verdicts(result), _endpoints(result), _checks(result),
+    sections = [_verdicts(result), _endpoints(result), chaos_markdown(result, md_escape), _checks(result),
                 ["<sub>" + " · ".join(f"{k} {md_escape(v)}" for k, v in settings_items(result)) + "</sub>"]]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 

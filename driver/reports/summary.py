@@ -8,6 +8,7 @@ follow, so a run where every response is a 401 cannot read as error free.
 from __future__ import annotations
 
 from driver.durations import format_ns
+from driver.reports.chaos import chaos_lines
 from driver.reports.common import checks_message, outcome, rate_text
 from driver.reports.memory import leak_lines
 from driver.stats.result import Result
@@ -85,6 +86,7 @@ def render(result: Result) -> str:
     if leaks or result.notes:
         out += ["", "memory slope after warm-up (Theil-Sen, MB = 10**6 bytes):" if leaks else "notes:"]
         out += [f"  {line}" for line in [*leaks, *result.notes]]
+    out += chaos_lines(result)
     if result.checks:
         out += ["", "failed checks:"]
         out += [f"  {c['failures']:>8}  {c['endpoint']}: {c['reason']}" for c in result.checks[:20]]

@@ -48,6 +48,7 @@ class Result:
     aborted: dict | None = None  # a threshold marked abort ended the run: {"threshold", "t"}
     notes: list[str] = field(default_factory=list)  # what happened beside the load (a watched process exited)
     leak: dict = field(default_factory=dict)  # memory slopes after warm-up (driver.stats.leak.leak_verdicts)
+    chaos: list = field(default_factory=list)  # per chaos event: recovery and breaker (driver.chaos.analysis)
 
     def totals(self) -> EndpointResult:
         """The whole run as one endpoint (driver.stats.endpoint.total_of): aggregate endpoints
@@ -84,6 +85,7 @@ class Result:
             "aborted": self.aborted,
             "notes": self.notes,
             "leak": self.leak,
+            "chaos": self.chaos,
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -131,6 +133,7 @@ class Result:
             aborted=data.get("aborted"),
             notes=data.get("notes", []),
             leak=data.get("leak", {}),
+            chaos=data.get("chaos", []),
         )
 
     @classmethod
@@ -171,6 +174,7 @@ class Result:
             checks=_merge_checks(self.checks, other.checks),
             notes=[*self.notes, *other.notes],
             leak={k: {**self.leak.get(k, {}), **other.leak.get(k, {})} for k in {*self.leak, *other.leak}},
+            chaos=[*self.chaos, *other.chaos],  # each run's own analysis: their series are not merged
         )
 
 

@@ -5,6 +5,7 @@ Syntax: `[ENDPOINT:]METRIC OP VALUE[UNIT][ abort[=GRACE]]`
     p99<5s   /start:p95<1s   flow:checkout:p99<30s   p(99.95)<2s   mean<=300ms
     error_rate<1%   check_failure_rate<0.005   rps>100   dropped<10   late<5%
     target_rss_slope<10MB/h   driver_rss_slope<50KB/s
+    recovery<30s   breaker_trip<10s   breaker_recover<30s
 
 - METRIC: latency min, mean, max, p50, p90, p95, p99, p99.9 or any p(N) (0 <= N <= 100);
   error_rate, check_failure_rate (shares); rps (a bare number); dropped, late,
@@ -14,7 +15,12 @@ Syntax: `[ENDPOINT:]METRIC OP VALUE[UNIT][ abort[=GRACE]]`
   ENDPOINT, one with it, `reply:/start:reply_missing<1%`); target_rss_slope and
   driver_rss_slope: the memory growth after warm-up (driver.stats.leak) of the
   --watch-pid processes and of driver's own processes, the largest of them, judged
-  at the end of the run only and for the whole run only (no ENDPOINT).
+  at the end of the run only and for the whole run only (no ENDPOINT). recovery,
+  breaker_trip and breaker_recover: the chaos timeline's worst event (Result.chaos,
+  driver.chaos.analysis): the longest recovery time, the longest time for a bot's
+  breaker to trip in a platform outage and to recover after it; an event that never
+  recovered (or a breaker that never tripped) fails the threshold. End of run only,
+  no ENDPOINT.
 - A latency takes a time unit (ns, us, µs, ms, s); a rate takes `%` or a bare
   fraction (0.01 == 1%); rps and counts take no unit; a memory slope takes a size
   per time: B, KB, MB, GB (10**3 steps) or KiB, MiB, GiB, per s, min or h (MB/h, KB/s).
@@ -42,7 +48,9 @@ from dataclasses import dataclass, field
 from driver.errors import PlanError
 from driver.durations import parse_duration
 from driver.stats.endpoint import EndpointResult, is_reply
-from driver.stats.verdict import describe, exit_code, format_value, render, unjudged_check_failures  # noqa: F401
+from driver.stats.verdict import (  # noqa: F401
+    CHAOS_METRICS, chaos_value, describe, exit_code, format_value, render, unjudged_check_failures,
+)
 
 __all__ = ["Threshold", "parse_threshold", "parse_all", "evaluate", "LiveCheck", "is_live", "AbortWatch",
            "exit_code", "describe", "format_value", "render", "unjudged_check_failures"]
@@ -58,7 +66,8 @@ NAMED_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9"
 SLOPE_METRICS = {"target_rss_slope": "targets", "driver_rss_slope": "driver"}  # -> Result.leak's key
 SIZE_UNITS = {"b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1024.0, "mib": 1024.0 ** 2, "gib": 1024.0 ** 3}
 PER_HOUR = {"s": 3600.0, "sec": 3600.0, "min": 60.0, "m": 60.0, "h": 1.0, "hr": 1.0}
-METRIC_NAMES = (*NAMED_TIMES, *NAMED_PERCENTILES, "p(N)", *RATE_METRICS, "rps", *COUNT_METRICS, *SLOPE_METRICS)
+METRIC_NAMES = (*NAMED_TIMES, *NAMED_PERCENTILES, "p(N)", *RATE_METRICS, "rps", *COUNT_METRICS, *SLOPE_METRICS,
+                *CHAOS_METRICS)
 
 _ABORT = re.compile(r"\s+abort(?:=(?P<grace>\S*))?\s*$", re.IGNORECASE)
 _VALUE = re.compile(r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>\S*)$")
@@ -119,6 +128,8 @@ def parse_threshold(text: str, source: str = "") -> Threshold:
     metric, percentile = _parse_metric(metric_text, fail)
     if metric in SLOPE_METRICS and sep:
         raise fail(f"{metric} is a process's memory, not an endpoint's: write it without 'ENDPOINT:'")
+    if metric in CHAOS_METRICS and sep:
+        raise fail(f"{metric} is judged on the chaos timeline, not on an endpoint: write it without 'ENDPOINT:'")
     limit, unit = _parse_value(metric, right.strip(), fail)
     return Threshold(raw, endpoint.strip() if sep else None, metric, op, limit, unit, percentile, abort, grace,
                      source)
@@ -134,7 +145,8 @@ def _parse_metric(text: str, fail) -> tuple[str, float | None]:
     name = text.lower()
     if not name:
         raise fail("no metric before the operator (e.g. p99<5s)")
-    if name in NAMED_TIMES or name in RATE_METRICS or name in COUNT_METRICS or name in SLOPE_METRICS or name == "rps":
+    if name in NAMED_TIMES or name in RATE_METRICS or name in COUNT_METRICS or name in SLOPE_METRICS or name == "rps" \
+            or name in CHAOS_METRICS:
         return name, None
     if name in NAMED_PERCENTILES:
         return name, NAMED_PERCENTILES[name]
@@ -165,7 +177,7 @@ def _parse_value(metric: str, text: str, fail) -> tuple[float, str]:
     unit_key = unit.replace("\u03bc", "µ").lower()  # the Greek mu for the micro sign
     if metric in SLOPE_METRICS:
         return _slope(metric, value, unit, fail), "MB/h"
-    if metric in NAMED_TIMES or metric.startswith("p"):
+    if metric in NAMED_TIMES or metric.startswith("p") or metric in CHAOS_METRICS:
         if not unit:
             raise fail(f"missing unit: {metric} is a time, write e.g. {metric}<{m.group('num')}ms "
                        f"(units: ns, us, µs, ms, s)")
@@ -222,6 +234,10 @@ def evaluate(thresholds, result) -> list[dict]:
     totals = None
     by_name = {ep.name: ep for ep in result.endpoints}
     for th in parse_all(thresholds):
+        if th.metric in CHAOS_METRICS:
+            value, note = chaos_value(th.metric, result)
+            out.append({**_verdict(th, value), **({"note": note} if note else {})})
+            continue
         if th.endpoint is None and th.metric == "reply_missing":  # every reply:* endpoint together
             replies = [ep for ep in result.endpoints if is_reply(ep.name)]
             value = _final_value(th, EndpointResult.merged("replies", replies), result) if replies else None
@@ -317,7 +333,7 @@ class LiveCheck:
 
 def is_live(th: Threshold) -> bool:
     """Whether LiveCheck can judge `th` from the windows (see LiveCheck)."""
-    if th.metric in NAMED_TIMES or th.metric in SLOPE_METRICS:
+    if th.metric in NAMED_TIMES or th.metric in SLOPE_METRICS or th.metric in CHAOS_METRICS:
         return False
     return th.unit != "count" or th.op in UPPER_OPS
 

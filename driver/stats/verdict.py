@@ -8,7 +8,12 @@ from __future__ import annotations
 from driver.durations import format_ns
 from driver.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD
 
-__all__ = ["exit_code", "unjudged_check_failures", "describe", "format_value", "render"]
+__all__ = ["exit_code", "unjudged_check_failures", "describe", "format_value", "render", "chaos_value",
+           "CHAOS_METRICS"]
+
+# threshold metric -> (the Result.chaos figure, whether it is the breaker's); seconds
+CHAOS_METRICS = {"recovery": ("recovery_s", False), "breaker_trip": ("time_to_trip_s", True),
+                 "breaker_recover": ("time_to_recover_s", True)}
 
 
 def unjudged_check_failures(result, verdicts: list[dict] | None = None) -> int:
@@ -48,6 +53,32 @@ def exit_code(result, verdicts: list[dict] | None = None) -> int:
     return EXIT_OK
 
 
+def _when(entry: dict) -> str:
+    return f"{entry.get('fault', '?')} at {entry.get('at_s', 0):g}s"
+
+
+def chaos_value(metric: str, result) -> tuple[float | None, str]:
+    """The worst chaos event's figure for a CHAOS_METRICS threshold, in ns, and a note
+    when there is none: no event to judge, or an event that never recovered (never
+    tripped) — which fails the threshold, however long the run went on."""
+    key, of_breaker = CHAOS_METRICS[metric]
+    entries = list(getattr(result, "chaos", None) or ())
+    if of_breaker:
+        entries = [{**e["breaker"], "fault": e.get("fault"), "at_s": e.get("at_s")} for e in entries
+                   if e.get("breaker")]
+        if not entries:
+            return None, "no platform outage in the chaos timeline"
+    elif not entries:
+        return None, "no chaos events in this run"
+    for e in entries:
+        if e.get(key) is None:
+            what = {"recovery_s": "never recovered", "time_to_trip_s": "no breaker tripped",
+                    "time_to_recover_s": "the breaker never recovered"}[key]
+            why = e.get("recovery_note") or e.get("note") or ""
+            return None, f"{_when(e)}: {what}" + (f" ({why})" if why else "")
+    return max(float(e[key]) for e in entries) * 1e9, ""
+
+
 def _compact_ns(ns: float) -> str:
     """A limit in the largest unit that keeps it >= 1: 5s, 300ms, 1.5µs."""
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
@@ -77,6 +108,8 @@ def describe(verdict: dict) -> str:
     value = format_value(verdict["value"], verdict["unit"])
     if verdict["value"] is None and verdict.get("endpoint") is not None and "t" not in verdict:
         value = "no data (no such endpoint, or nothing recorded)"
+    if verdict["value"] is None and verdict.get("note"):
+        value = verdict["note"]
     limit = format_value(verdict["limit"], verdict["unit"], limit=True)
     status = "passed" if verdict["passed"] else "FAILED"
     return f"{where}{verdict['metric']} = {value} (limit {verdict['op']} {limit}) {status}"
