@@ -250,8 +250,9 @@ class Plan:
 
     @property
     def has_bot_side(self) -> bool:
-        """Whether the run starts the bot-side process (a mock, replies followed at it)."""
-        return self.mock is not None
+        """Whether the run starts the bot-side process (a mock, replies followed at it, a
+        chaos timeline)."""
+        return self.mock is not None or bool(self.chaos)
 
     def describe(self) -> dict:
         """The plan as JSON-ready data: secret header values and every secret value masked."""

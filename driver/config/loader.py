@@ -109,6 +109,12 @@ def _bots(doc: Doc, got: dict, plan: Plan, base_dir: Path) -> Plan:
     if replies is not None and plan.scenario is None:
         raise doc.error(got["replies"], "replies: needs a scenario that sends updates "
                                         "(scenario: {python: driver.scenario.telegram:CatalogBot} or tasks)")
+    for event in plan.chaos:
+        if event.platform and mock is None:
+            file, _, line = event.source.rpartition(":")
+            raise PlanError(f"chaos fault {event.fault} runs in the mock platform API: add mock: "
+                            "{platform: telegram, port: PORT} and point the bot's API base URL at it",
+                            file=file or doc.file, line=int(line) if line.isdigit() else None)
     if mock is None and replies is None:
         return plan
     if mock is not None and replies is None and plan.scenario is not None:

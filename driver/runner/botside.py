@@ -89,8 +89,13 @@ class BotSide:
             int(timeout_s * 1e9), int(settle_s * 1e9), on_first=self._first, on_close=self._close,
             on_missing=self._missing, on_unfinished=self._unfinished, on_sent=self._sent)
         self.calls: list[dict] = []  # logged by the mock since the last tick
+        self.control = None  # the run's control block (set when the side runs)
         self._names: dict[tuple[int, int], tuple[str, int, int]] = {}  # source -> (name, reply, last)
         self._api: dict[str, int] = {}
+
+    def load_done(self) -> bool:
+        """Every worker has exited: the load is over."""
+        return self.control is not None and bool(self.control[CTL_LOAD_DONE_NS])
 
     # -- the mock's call log
     def on_call(self, call: dict) -> None:
@@ -179,6 +184,13 @@ def make_mock(plan: Plan):
 async def _serve(plan: Plan, status, control, side: BotSide, pipe) -> None:
     from aiohttp import web
 
+    side.control = control
+    if plan.mock is None:  # a chaos timeline only: no platform API to serve
+        pipe.send(("ready", 0))
+        status[ST_PHASE] = PHASE_READY
+        await _follow(plan, status, control, side, None)
+        pipe.send(("done", {"calls": {}, "unmatched": 0, "untracked": 0}))
+        return
     app, mock = make_mock(plan)
     mock.log.listener = side.on_call
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -191,10 +203,9 @@ async def _serve(plan: Plan, status, control, side: BotSide, pipe) -> None:
             pipe.send(("error", f"mock {plan.mock.platform} API cannot listen on "
                                 f"{plan.mock.host}:{plan.mock.port}: {exc.strerror or exc}"))
             raise SystemExit(2) from None
-        port = runner.addresses[0][1]
-        pipe.send(("ready", port))
+        pipe.send(("ready", runner.addresses[0][1]))
         status[ST_PHASE] = PHASE_READY
-        await _follow(plan, status, control, side, mock, port)
+        await _follow(plan, status, control, side, mock)
         pipe.send(("done", {"calls": dict(mock.log.counts), "unmatched": side.correlator.unmatched,
                             "untracked": side.correlator.untracked
                             + sum(r.overflow for r in side.rings)}))
@@ -202,7 +213,7 @@ async def _serve(plan: Plan, status, control, side: BotSide, pipe) -> None:
         await runner.cleanup()
 
 
-async def _follow(plan: Plan, status, control, side: BotSide, mock, port: int) -> None:
+async def _follow(plan: Plan, status, control, side: BotSide, mock) -> None:
     chaos = None
     grace_ns = int(plan.grace_s * 1e9)
     while not control[CTL_START_NS] and control[CTL_STOP] != STOP_NOW:
@@ -212,7 +223,7 @@ async def _follow(plan: Plan, status, control, side: BotSide, mock, port: int) -
     events = getattr(plan, "chaos", ())
     if events:
         from driver.runner.chaosctx import start_chaos
-        chaos = start_chaos(plan, events, int(control[CTL_START_NS]), mock, control)
+        chaos = start_chaos(plan, events, int(control[CTL_START_NS]), mock, control, side)
     try:
         while True:
             await asyncio.sleep(TICK_S)

@@ -240,7 +240,7 @@ class _Run:
         there.close()
         self.watcher.add_own("bot side", self.side.pid)
         if not here.poll(STARTUP_TIMEOUT_S):
-            raise RunFailed(f"the mock {self.plan.mock.platform} API did not start within {STARTUP_TIMEOUT_S:g}s")
+            raise RunFailed(f"the bot-side process did not start within {STARTUP_TIMEOUT_S:g}s")
         try:
             what, value = here.recv()
         except EOFError:
@@ -249,8 +249,9 @@ class _Run:
         if what == "error":
             raise PlanError(value, flag="mock")
         spec = self.plan.mock
-        self.mock_url = dataclasses.replace(spec, port=value).url
-        self._note_only(f"mock {spec.platform} API at {self.mock_url}")
+        if spec is not None:
+            self.mock_url = dataclasses.replace(spec, port=value).url
+            self._note_only(f"mock {spec.platform} API at {self.mock_url}")
 
     def _side_alive(self) -> bool:
         return self.side is not None and self.side.exitcode is None
@@ -405,7 +406,7 @@ class _Run:
         except (EOFError, OSError):
             pass
         s = self.side_summary
-        if not s:
+        if not s or self.plan.mock is None:
             return
         calls = ", ".join(f"{m} {n:,}" for m, n in sorted(s["calls"].items(), key=lambda kv: -kv[1]))
         self._note_only(f"mock {self.plan.mock.platform} API calls: {calls or 'none'}")
@@ -465,6 +466,10 @@ class _Run:
             notes=list(self.watcher.notes) + self.scraper.notes,
             leak=leak_verdicts(self.series),
         )
+        if self.plan.chaos:  # each fault window against its baseline: recovery, the breaker
+            from driver.chaos.analysis import chaos_results
+            timeout_s = self.plan.replies.timeout_s if self.plan.replies is not None else 0.0
+            result.chaos = chaos_results(self.series, self.plan.chaos, reply_timeout_s=timeout_s)
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)
         return result
