@@ -7,6 +7,7 @@ runs the CLI as a subprocess; nothing leaves 127.0.0.1.
 """
 import asyncio
 import base64
+import contextlib
 import hashlib
 import http.client as httpclient
 import signal
@@ -93,10 +94,12 @@ def graph_session(url, **client):
     return httpx.Client(event_hooks={"request": [to_mock]}, **({"timeout": 10} | client))
 
 
+@contextlib.contextmanager
 def pywa_client(url, **client):
     from pywa import WhatsApp
 
-    return WhatsApp(phone_id=PHONE_ID, token=TOKEN, session=graph_session(url, **client), server=None)
+    with graph_session(url, **client) as session:
+        yield WhatsApp(phone_id=PHONE_ID, token=TOKEN, session=session, server=None)
 
 
 def test_pywa_sends_every_kind_and_gets_typed_results_back(mock):
@@ -104,88 +107,110 @@ def test_pywa_sends_every_kind_and_gets_typed_results_back(mock):
     from pywa.types.templates import TemplateLanguage
     from pywa.types.sent_update import SentTemplateStatus
 
-    wa = pywa_client(mock)
-    first = wa.send_message(USER, "hello", reply_to_message_id="wamid.FROM-USER",
-                            buttons=[types.Button("Yes", callback_data="y"), types.Button("No", callback_data="n")])
-    assert first.id.startswith("wamid.") and first.chat.id == USER and first.input == USER
-    image = wa.send_image(USER, "https://example.com/chart.png", caption="a chart")  # by link
-    assert image.id.startswith("wamid.") and image.id != first.id
-    reaction = wa.send_reaction(USER, "👍", message_id=first.id)
-    assert reaction.message_id == first.id
-    template = wa.send_template(USER, name="hello_world", language=TemplateLanguage.ENGLISH_US)
-    assert template.status == SentTemplateStatus.ACCEPTED
-    assert wa.mark_message_as_read("wamid.FROM-USER").success is True
-    listed = wa.send_message(USER, "pick one", buttons=types.SectionList(
-        button_title="Menu", sections=[types.Section(title="S", rows=[types.SectionRow(title="r1", callback_data="r1")])]))
-    cta = wa.send_message(USER, "visit", buttons=types.URLButton(title="Open", url="https://example.com"))
-    located = wa.send_location(USER, 32.07, 34.78, name="office")
-    contact = wa.send_contact(USER, types.Contact(name=types.Contact.Name(formatted_name="Ada L", first_name="Ada")))
+    with pywa_client(mock) as wa:
+        first = wa.send_message(USER, "hello", reply_to_message_id="wamid.FROM-USER",
+                                buttons=[types.Button("Yes", callback_data="y"), types.Button("No", callback_data="n")])
+        assert first.id.startswith("wamid.") and first.chat.id == USER and first.input == USER
+        image = wa.send_image(USER, "https://example.com/chart.png", caption="a chart")  # by link
+        assert image.id.startswith("wamid.") and image.id != first.id
+        reaction = wa.send_reaction(USER, "👍", message_id=first.id)
+        assert reaction.message_id == first.id
+        template = wa.send_template(USER, name="hello_world", language=TemplateLanguage.ENGLISH_US)
+        assert template.status == SentTemplateStatus.ACCEPTED
+        assert wa.mark_message_as_read("wamid.FROM-USER").success is True
+        listed = wa.send_message(USER, "pick one", buttons=types.SectionList(
+            button_title="Menu", sections=[types.Section(title="S", rows=[types.SectionRow(title="r1", callback_data="r1")])]))
+        cta = wa.send_message(USER, "visit", buttons=types.URLButton(title="Open", url="https://example.com"))
+        located = wa.send_location(USER, 32.07, 34.78, name="office")
+        contact = wa.send_contact(USER, types.Contact(name=types.Contact.Name(formatted_name="Ada L", first_name="Ada")))
 
-    media = wa.upload_media(PNG, mime_type="image/png", filename="chart.png")
-    info = wa.get_media_url(media.id)
-    assert (info.id, info.mime_type, info.file_size) == (media.id, "image/png", len(PNG))
-    assert info.sha256 == hashlib.sha256(PNG).hexdigest()
-    assert wa.get_media_bytes(url=info.url) == PNG
-    sticker = wa.send_sticker(USER, media.id)  # by id
-    assert wa.delete_media(media.id).success is True
-    ids = [m.id for m in (first, image, reaction, template, listed, cta, located, contact, sticker)]
-    assert len(set(ids)) == len(ids)
+        media = wa.upload_media(PNG, mime_type="image/png", filename="chart.png")
+        info = wa.get_media_url(media.id)
+        assert (info.id, info.mime_type, info.file_size) == (media.id, "image/png", len(PNG))
+        assert info.sha256 == hashlib.sha256(PNG).hexdigest()
+        assert wa.get_media_bytes(url=info.url) == PNG
+        sticker = wa.send_sticker(USER, media.id)  # by id
+        assert wa.delete_media(media.id).success is True
+        ids = [m.id for m in (first, image, reaction, template, listed, cta, located, contact, sticker)]
+        assert len(set(ids)) == len(ids)
 
-    log = calls(mock)
-    assert log["counts"] == {"messages": 9, "messages.read": 1, "media.upload": 1, "media.get": 1,
-                             "media.download": 1, "media.delete": 1}
-    assert set(log["statuses"]) == {"200"}
-    sends = [c for c in log["calls"] if c.get("reply")]
-    assert [(c["chat_id"], c["reply_to_message_id"], c["text"], c["buttons"]) for c in sends] == [
-        (USER, "wamid.FROM-USER", "hello", True), (USER, None, "a chart", False), (USER, None, None, False),
-        (USER, None, None, False), (USER, None, "pick one", True), (USER, None, "visit", False),
-        (USER, None, None, False), (USER, None, None, False), (USER, None, None, False)]
-    read = next(c for c in log["calls"] if c["method"] == "messages.read")
-    assert "reply" not in read  # not a reply candidate
-    assert TOKEN not in orjson.dumps(log).decode()  # the token is never recorded
+        log = calls(mock)
+        assert log["counts"] == {"messages": 9, "messages.read": 1, "media.upload": 1, "media.get": 1,
+                                 "media.download": 1, "media.delete": 1}
+        assert set(log["statuses"]) == {"200"}
+        sends = [c for c in log["calls"] if c.get("reply")]
+        assert [(c["chat_id"], c["reply_to_message_id"], c["text"], c["buttons"]) for c in sends] == [
+            (USER, "wamid.FROM-USER", "hello", True), (USER, None, "a chart", False), (USER, None, None, False),
+            (USER, None, None, False), (USER, None, "pick one", True), (USER, None, "visit", False),
+            (USER, None, None, False), (USER, None, None, False), (USER, None, None, False)]
+        read = next(c for c in log["calls"] if c["method"] == "messages.read")
+        assert "reply" not in read  # not a reply candidate
+        assert TOKEN not in orjson.dumps(log).decode()  # the token is never recorded
+
+
+def test_pywa_async_reaches_the_mock_through_an_async_session(mock):
+    from pywa_async import WhatsApp
+
+    base = httpx.URL(mock)
+
+    async def to_mock(request: httpx.Request) -> None:  # AsyncClient hooks are coroutines
+        if request.url.host == "graph.facebook.com":
+            request.url = request.url.copy_with(scheme=base.scheme, host=base.host, port=base.port)
+
+    async def scenario():
+        async with httpx.AsyncClient(event_hooks={"request": [to_mock]}, timeout=10) as session:
+            wa = WhatsApp(phone_id=PHONE_ID, token=TOKEN, session=session, server=None)
+            sent = await wa.send_message(USER, "async hello", reply_to_message_id="wamid.IN")
+            assert sent.id.startswith("wamid.") and sent.chat.id == USER
+            assert (await wa.mark_message_as_read("wamid.IN")).success is True
+
+    asyncio.run(scenario())
+    (sent, read) = calls(mock)["calls"]
+    assert (sent["method"], sent["text"], sent["reply_to_message_id"]) == ("messages", "async hello", "wamid.IN")
+    assert read["method"] == "messages.read"
 
 
 def test_pywa_gets_graph_errors_as_its_own_exceptions(mock):
     from pywa import errors
 
-    wa = pywa_client(mock)
-    with pytest.raises(errors.RecipientNotInAllowedList) as caught:
-        wa.send_message("123", "x")  # three digits: no phone number
-    assert caught.value.code == 131030 and caught.value.status_code == 400
-    set_faults(mock, rate_limit_rate=1.0, retry_after=7)
-    with pytest.raises(errors.RateLimitHit) as caught:
-        wa.send_message(USER, "x")
-    assert caught.value.code == 130429 and caught.value.status_code == 429
-    assert caught.value.raw_response.headers["Retry-After"] == "7"
-    set_faults(mock, error_rate=1.0, error_status=502)
-    with pytest.raises(errors.WhatsAppError) as caught:
-        wa.mark_message_as_read("wamid.X")
-    assert caught.value.status_code == 502 and caught.value.is_transient is True
-    set_faults(mock)
-    assert wa.send_message(USER, "back").id.startswith("wamid.")
+    with pywa_client(mock) as wa:
+        with pytest.raises(errors.RecipientNotInAllowedList) as caught:
+            wa.send_message("123", "x")  # three digits: no phone number
+        assert caught.value.code == 131030 and caught.value.status_code == 400
+        set_faults(mock, rate_limit_rate=1.0, retry_after=7)
+        with pytest.raises(errors.RateLimitHit) as caught:
+            wa.send_message(USER, "x")
+        assert caught.value.code == 130429 and caught.value.status_code == 429
+        assert caught.value.raw_response.headers["Retry-After"] == "7"
+        set_faults(mock, error_rate=1.0, error_status=502)
+        with pytest.raises(errors.WhatsAppError) as caught:
+            wa.mark_message_as_read("wamid.X")
+        assert caught.value.status_code == 502 and caught.value.is_transient is True
+        set_faults(mock)
+        assert wa.send_message(USER, "back").id.startswith("wamid.")
 
 
 def test_outages_refuse_reset_and_hang_then_recover(mock):
     from pywa import errors
 
-    wa = pywa_client(mock, timeout=0.5)
-    set_faults(mock, outage="refuse")
-    with pytest.raises(errors.WhatsAppError) as caught:
-        wa.send_message(USER, "x")
-    assert caught.value.status_code == 503 and caught.value.is_transient is True
-    set_faults(mock, outage="reset")
-    with pytest.raises(httpx.TransportError):
-        wa.send_message(USER, "x")
-    set_faults(mock, outage="hang")
-    with pytest.raises(httpx.ReadTimeout):  # bounded by the client's timeout
-        wa.send_message(USER, "x")
-    set_faults(mock)
-    assert wa.send_message(USER, "back").id.startswith("wamid.")
-    set_faults(mock, outage="reset")
-    with pytest.raises(ConnectionResetError):  # a TCP RST, to a raw client too
-        call(mock, MSG, {"messaging_product": "whatsapp", "to": USER, "text": {"body": "x"}})
-    assert [c["status"] for c in calls(mock)["calls"][-5:]] == [503, 0, 0, 200, 0]  # 0: no HTTP answer
-    set_faults(mock)
+    with pywa_client(mock, timeout=0.5) as wa:
+        set_faults(mock, outage="refuse")
+        with pytest.raises(errors.WhatsAppError) as caught:
+            wa.send_message(USER, "x")
+        assert caught.value.status_code == 503 and caught.value.is_transient is True
+        set_faults(mock, outage="reset")
+        with pytest.raises(httpx.TransportError):
+            wa.send_message(USER, "x")
+        set_faults(mock, outage="hang")
+        with pytest.raises(httpx.ReadTimeout):  # bounded by the client's timeout
+            wa.send_message(USER, "x")
+        set_faults(mock)
+        assert wa.send_message(USER, "back").id.startswith("wamid.")
+        set_faults(mock, outage="reset")
+        with pytest.raises(ConnectionResetError):  # a TCP RST, to a raw client too
+            call(mock, MSG, {"messaging_product": "whatsapp", "to": USER, "text": {"body": "x"}})
+        assert [c["status"] for c in calls(mock)["calls"][-5:]] == [503, 0, 0, 200, 0]  # 0: no HTTP answer
+        set_faults(mock)
 
 
 def test_a_hung_call_ends_unanswered_when_the_outage_is_lifted(mock):
@@ -193,7 +218,7 @@ def test_a_hung_call_ends_unanswered_when_the_outage_is_lifted(mock):
 
     async def scenario():
         reader, writer = await asyncio.open_connection("127.0.0.1", int(mock.rsplit(":", 1)[1]))
-        writer.write(f"GET /v21.0/123 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n".encode())
+        writer.write(b"GET /v21.0/123 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n")
         await writer.drain()
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(reader.read(1), 0.5)  # hangs

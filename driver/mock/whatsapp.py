@@ -160,9 +160,9 @@ async def _handle(request: web.Request, method: str, work: Work) -> web.StreamRe
     if answer is not None:
         return answer
     try:
-        exc = _unauthorized(request)
-        if exc is not None:
-            raise exc
+        denied = _unauthorized(request)
+        if denied is not None:
+            raise denied
         act = await work(mock, logged)
         answer = _fault_answer(mock, decision)
         if answer is not None:  # faulted calls are logged with what they asked for
