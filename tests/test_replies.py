@@ -21,7 +21,7 @@ MS = 1_000_000
 # -- keys
 @pytest.mark.parametrize("value, key", [
     (123, 123), ("123", 123), ("-100123", -100123), ("+4915112345678", 4915112345678),
-    (None, 0), ("", 0), (True, 0), (1.5, 0),
+    (None, 0), ("", 0), (True, 0), (1.5, 0), ("+1 (555) 010-2030", 15550102030),
 ])
 def test_keys_of_whole_numbers_are_the_numbers(value, key):
     assert key_of(value) == key

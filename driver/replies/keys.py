@@ -3,17 +3,20 @@
 Telegram ids are integers (sent as JSON numbers, or as text in form and multipart
 bodies: aiogram); WhatsApp's are text (`to` is a phone number, a message id a
 `wamid.` string). A whole number, or text that is one, is its own key; any other
-text is a stable 63-bit hash of its UTF-8 (blake2b: the same in every process,
+text is a stable 63-bit hash (a phone number written with +, spaces, dashes or
+parentheses is its digits first, as WhatsApp's wa_id) of its UTF-8 (blake2b: the same in every process,
 unlike `hash()`). 0 means "none".
 """
 from __future__ import annotations
 
+import re
 from hashlib import blake2b
 from typing import Any
 
 __all__ = ["key_of"]
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_PHONE = re.compile(r"^\+?[\d ().-]{5,30}$")
 
 
 def key_of(value: Any) -> int:
@@ -29,6 +32,10 @@ def key_of(value: Any) -> int:
     if text.lstrip("+-").isdigit() and text.isascii():
         number = int(text.lstrip("+"))
         if _INT64_MIN <= number <= _INT64_MAX:
+            return number
+    if _PHONE.match(text):  # "+1 (555) 010-2030": the digits WhatsApp's wa_id keeps
+        number = int(re.sub(r"\D", "", text))
+        if number <= _INT64_MAX:
             return number
     if not text:
         return 0
