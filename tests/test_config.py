@@ -331,7 +331,7 @@ def test_example_telegram_bot():
         "name": "/start", "weight": 5.0, "method": "POST", "path": "/webhook/telegram", "headers": {},
         "body": {"telegram": {"kind": "command", "command": "/start"}},
         "expect": {"status": (200,), "json": {"method": "sendMessage"}, "contains": "Hello", "headers": {}},
-        "capture": {}, "think": None,
+        "capture": {}, "think": None, "reply": None,
     }
     assert spec.tasks[-1]["body"] == {"telegram": {"kind": "callback_query", "data": "color:red"}}
     assert spec.think == ThinkTime("between", 1.0, 3.0)

@@ -179,3 +179,35 @@ def test_a_tier_function_decides_the_expected_answer(tmp_path):
     fn = plan.replies.tiers.resolver()
     assert (fn(3), fn(4)) == ("admin", "free")
     assert plan.replies.rules.refusal == "nope" and plan.has_bot_side
+
+
+WA_CONFIG = """\
+target: {{base_url: "http://127.0.0.1:{bot}"}}
+scenario:
+  tasks:
+    - {{name: hello, path: /webhook/whatsapp, whatsapp: {{kind: text, text: hi}}}}
+    - {{name: status, weight: 0.5, path: /webhook/whatsapp, whatsapp: {{kind: status, status: read}}}}
+mock:
+  platform: whatsapp
+  port: {mock}
+replies: {{timeout: 3s, settle: 100ms}}
+load: {{users: 6, duration: 3s, workers: 2}}
+"""
+
+
+def test_whatsapp_replies_through_the_mock_cloud_api(tmp_path):
+    from driver.targets.process import DemoTargetProcess
+    mock_port = free_port()
+    cfg = tmp_path / "wa.yaml"
+    with DemoTargetProcess(whatsapp_api_url=f"http://127.0.0.1:{mock_port}") as bot:
+        cfg.write_text(WA_CONFIG.format(bot=bot.port, mock=mock_port))
+        proc = subprocess.run([sys.executable, "-m", "driver.cli", "run", "-c", str(cfg), "-o", str(tmp_path / "out"),
+                               "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = json.loads(next((tmp_path / "out").glob("*/result.json")).read_text())
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    eps = _eps(result)
+    hello = eps["reply:hello"]
+    _relation_holds(hello)
+    assert hello["count"] == eps["hello"]["count"] > 0 and hello["errors_by_kind"]["reply_missing"] == 0
+    assert "reply:status" not in eps  # a status notification expects no answer
+    assert eps["api:messages"]["count"] >= hello["count"]

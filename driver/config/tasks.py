@@ -21,7 +21,7 @@ _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _METHOD = re.compile(r"^[A-Z]+$")
 _VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TASK_KEYS = ("name", "weight", "method", "path", "headers", "json", "body", "telegram", "whatsapp",
-             "expect", "capture", "think")
+             "expect", "capture", "think", "reply")
 STEP_KEYS = tuple(k for k in TASK_KEYS if k != "weight")
 FLOW_KEYS = ("name", "weight", "steps")
 BODY_KEYS = ("json", "body", "telegram", "whatsapp")
@@ -255,6 +255,8 @@ def task(doc: Doc, node: Node, where: str, ctx: dict, step_name: str | None = No
         else {"status": (), "json": {}, "contains": None, "headers": {}},
         "capture": _capture(doc, got["capture"], join(where, "capture")) if "capture" in got else {},
         "think": doc.think(got["think"], join(where, "think")) if "think" in got else None,
+        # with a mock (replies followed at it): false for an update the bot does not answer
+        "reply": doc.boolean(got["reply"], join(where, "reply")) if "reply" in got else None,
     }
 
 

@@ -82,6 +82,7 @@ class _Step:
             (source, arg), = how.items()
             self.capture[var] = (source, re.compile(arg) if source == "regex" else arg)
         self.think = task.get("think")
+        self.reply = task.get("reply")  # None: follow the replies of message updates (driver.scenario.replies)
         self._context = None  # the worker's ScenarioContext _bind prepared the fields below for
         self._render = None  # render(user, captured, rng) -> body bytes
         self._headers = None  # the request's headers when none depends on the request
@@ -138,9 +139,18 @@ class _Step:
 
     async def run(self, user) -> bool:
         http = user.http
-        body, headers = self._body(user, http.context)
+        context = http.context
+        body, headers = self._body(user, context)
         path = self.const_path or self.path.render_str(user.user, user.captured, user.rng)
+        ids = None
+        if context.replies is not None and self.reply is not False and self.body_kind in ("telegram", "whatsapp"):
+            ids = reply_ids(self.body_kind, body)  # handed to the bot side before the update leaves
+            if ids is not None:
+                context.replies.track(ids[0], ids[1], context.slot(self.name),
+                                      user.iteration_start_ns if context.open_loop else None)
         resp = await http.request(self.method, path, body=body, headers=headers, name=self.name)
+        if ids is not None and not context.open_loop and resp.error is None and resp.status < 400:
+            await context.replies.wait(ids[0], ids[1])  # a person waits for the answer
         ok = resp.error is None
         if self.expect:
             ok = resp.expect(**self.expect) and ok
@@ -174,6 +184,30 @@ class _Step:
                 user.captured[var] = value
         user.http.context.checks(resp.slot, len(self.capture), missing)
         return not missing
+
+
+def reply_ids(kind: str, body: bytes) -> tuple | None:
+    """(chat, message id) of an update that expects an answer, None for one that does not
+    (Telegram: a message or a button press; WhatsApp: an incoming message, not a status)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if kind == "telegram":
+        msg = doc.get("message") or doc.get("edited_message")
+        if isinstance(msg, dict):
+            return (msg.get("chat") or {}).get("id"), msg.get("message_id")
+        query = doc.get("callback_query")
+        if isinstance(query, dict):  # its message is the bot's own: nothing of the user's to quote
+            chat = ((query.get("message") or {}).get("chat") or {}).get("id") or (query.get("from") or {}).get("id")
+            return chat, None
+        return None
+    try:
+        value = doc["entry"][0]["changes"][0]["value"]
+        message = value["messages"][0]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return message.get("from"), message.get("id")
 
 
 def _compact_expect(expect: dict) -> dict | None:
