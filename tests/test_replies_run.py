@@ -18,8 +18,9 @@ pytest.importorskip("aiogram")
 
 
 def _bot(port: int, api: str, *extra: str) -> subprocess.Popen:
+    # its stderr: aiogram logs every update it fails on (the chaos battery sends many)
     proc = subprocess.Popen([sys.executable, str(BOT), "--port", str(port), "--api", api, *extra],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     assert "listening" in line, line
     return proc
