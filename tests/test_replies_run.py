@@ -212,3 +212,67 @@ def test_whatsapp_replies_through_the_mock_cloud_api(tmp_path):
     assert hello["count"] == eps["hello"]["count"] > 0 and hello["errors_by_kind"]["reply_missing"] == 0
     assert "reply:status" not in eps  # a status notification expects no answer
     assert eps["api:messages"]["count"] >= hello["count"]
+
+
+def test_channel_both_counts_replies_in_the_webhook_response(tmp_path):
+    # the demo bot in webhook mode answers in the response: with channel both that is the reply
+    from driver.targets.process import DemoTargetProcess
+    mock_port = free_port()
+    cfg = tmp_path / "both.yaml"
+    with DemoTargetProcess() as bot:
+        cfg.write_text(f"""\
+target: {{base_url: "http://127.0.0.1:{bot.port}"}}
+scenario: {{python: driver.scenario.telegram:CatalogBot}}
+mock:
+  platform: telegram
+  port: {mock_port}
+replies: {{channel: both, timeout: 2s}}
+load: {{users: 4, duration: 2s, workers: 1}}
+""")
+        proc = subprocess.run([sys.executable, "-m", "driver.cli", "run", "-c", str(cfg), "-o", str(tmp_path / "o"),
+                               "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    result = json.loads(next((tmp_path / "o").glob("*/result.json")).read_text())
+    eps = _eps(result)
+    replies = {n: e for n, e in eps.items() if n.startswith("reply:")}
+    assert replies
+    for name, e in replies.items():
+        _relation_holds(e)
+        assert e["count"] == e["sent"] == eps[name[len("reply:"):]]["count"]
+        assert e["checks"] == 0  # judged by the worker on the webhook response
+    assert sum(eps[n[len("reply:"):]]["checks"] for n in replies) > 0
+
+
+SCENARIO = '''
+from driver.payloads.telegram import TelegramUpdates
+from driver.scenario.api import User, task
+
+
+class Bot(User):
+    @task
+    async def hello(self):
+        ctx = self.http.context
+        gen = ctx.shared.get("gen") or ctx.shared.setdefault(
+            "gen", TelegramUpdates(worker_index=ctx.index, n_workers=ctx.n_workers))
+        body = gen.command(self.user, "/start")
+        chat = self.user.chat_id
+        tracked = self.expect_reply(chat, gen.last_message_id(chat), "start")
+        await self.http.post("/webhook/telegram", body=body, headers={"Content-Type": "application/json"},
+                             name="start")
+        if tracked:
+            await self.wait_reply(chat, gen.last_message_id(chat))
+'''
+
+
+def test_a_python_scenario_follows_its_own_replies_with_mock_flag(tmp_path):
+    from driver.targets.process import DemoTargetProcess
+    (tmp_path / "bot.py").write_text(SCENARIO)
+    mock_port = free_port()
+    with DemoTargetProcess(api_url=f"http://127.0.0.1:{mock_port}") as bot:
+        proc = subprocess.run([sys.executable, "-m", "driver.cli", "run", bot.url, "-s", f"{tmp_path / 'bot.py'}:Bot",
+                               "--mock", f"telegram:{mock_port}", "-u", "4", "-d", "2s", "-w", "1", "-q",
+                               "-o", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    eps = _eps(json.loads(next((tmp_path / "o").glob("*/result.json")).read_text()))
+    _relation_holds(eps["reply:start"])
+    assert eps["reply:start"]["count"] == eps["start"]["count"] > 0

@@ -77,6 +77,32 @@ class User:
         self.state: dict = {}
         self.captured: dict = {}
 
+    # -- replies at the run's mock platform API (driver.scenario.replies); no-ops without one
+    def expect_reply(self, chat, message_id, name: str, expect: str | None = None) -> bool:
+        """Say, just before sending an update, that the bot should answer it: its reply is
+        matched at the mock and timed under `reply:<name>` (`name`: the request's name).
+        `expect`: "allowed" or "refused" to judge it with the config's refusal pattern.
+        False when the run has no mock (or the hand-over ring is full)."""
+        ctx = self.http.context
+        tracker = ctx.replies
+        if tracker is None:
+            return False
+        from driver.payloads.catalog import TIERS
+        from driver.replies.rules import expect_code
+        code = expect_code(expect, 0) if expect in ("allowed", "refused") else 0
+        if code and self.user is not None and getattr(self.user, "tier", None) in TIERS:
+            code = expect_code(expect, TIERS.index(self.user.tier))
+        intended = getattr(self, "iteration_start_ns", None) if ctx.open_loop else None
+        return tracker.track(chat, message_id, ctx.slot(name), intended, code)
+
+    async def wait_reply(self, chat, message_id, timeout_s: float | None = None) -> bool:
+        """Wait, as a person does, for the bot's whole answer to an update given to
+        `expect_reply` (default: the reply timeout + settle); True when it came."""
+        tracker = self.http.context.replies
+        if tracker is None:
+            return False
+        return await tracker.wait(chat, message_id, timeout_s) == 1
+
     async def on_start(self) -> None:
         """Once, before the user's first iteration."""
 
