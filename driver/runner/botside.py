@@ -28,6 +28,7 @@ import importlib
 import os
 import signal
 import sys
+import time
 import traceback
 
 from driver._speedups import Recorder, now_ns
@@ -49,7 +50,11 @@ from driver.layout import (
     PHASE_FAILED,
     PHASE_READY,
     PHASE_RUNNING,
+    ST_CPU_NS,
     ST_FINISHED_NS,
+    ST_LAG_MAX_NS,
+    ST_LAG_SAMPLES,
+    ST_LAG_SUM_NS,
     ST_HEARTBEAT_NS,
     ST_PHASE,
     ST_PID,
@@ -226,9 +231,18 @@ async def _follow(plan: Plan, status, control, side: BotSide, mock) -> None:
         chaos = start_chaos(plan, events, int(control[CTL_START_NS]), mock, control, side)
     try:
         while True:
+            before = now_ns()
             await asyncio.sleep(TICK_S)
             now = now_ns()
             status[ST_HEARTBEAT_NS] = now
+            # its CPU and loop lag count in the run's validity as a worker's do: a mock
+            # that cannot keep up would add its own queueing to every reply latency
+            lag = max(0, now - before - int(TICK_S * 1e9))
+            status[ST_LAG_SUM_NS] += lag
+            status[ST_LAG_SAMPLES] += 1
+            if lag > status[ST_LAG_MAX_NS]:
+                status[ST_LAG_MAX_NS] = lag
+            status[ST_CPU_NS] = time.process_time_ns()
             side.tick(now)
             if control[CTL_STOP] == STOP_NOW:
                 break

@@ -54,8 +54,9 @@ def assess(result) -> dict:
     }
     reasons = []
     if n and cpu_bound > MOST * n:
-        reasons.append(f"the load generator was CPU-bound: a worker used >= {CPU_BOUND:.0%} of a core in "
-                       f"{cpu_bound} of {n} s (add workers, or lower the load per worker)")
+        reasons.append(f"the load generator was CPU-bound: a worker (or the bot side: mock API and "
+                       f"replies) used >= {CPU_BOUND:.0%} of a core in {cpu_bound} of {n} s (add "
+                       f"workers, or lower the load per worker)")
     if n and laggy > MOST * n:
         reasons.append(f"the workers' event loops lagged over {LAG_BOUND_NS / 1e6:g} ms in {laggy} of {n} s")
     if result.plan.get("mode") == "open" and late_share > LATE_BOUND:
