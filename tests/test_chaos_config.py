@@ -21,19 +21,28 @@ def config(tmp_path, text):
 
 
 def test_the_chaos_list_becomes_the_plans_timeline(tmp_path):
-    path = config(tmp_path, "chaos:\n"
+    path = config(tmp_path, "mock: {platform: telegram}\n"
+                            "chaos:\n"
                             "  - {at: 40s, duration: 10s, fault: spike, rate: 50}\n"
                             "  - at: 10s\n"
                             "    duration: 20s\n"
                             "    fault: outage\n"
                             "    mode: hang\n")
     plan = load_config(path)
-    assert plan.chaos == (ChaosEvent(10.0, 20.0, "outage", Params({"mode": "hang"}), f"{path}:5"),
-                          ChaosEvent(40.0, 10.0, "spike", Params({"rate": 50.0}), f"{path}:4"))
+    assert plan.chaos == (ChaosEvent(10.0, 20.0, "outage", Params({"mode": "hang"}), f"{path}:6"),
+                          ChaosEvent(40.0, 10.0, "spike", Params({"rate": 50.0}), f"{path}:5"))
     assert plan.describe()["chaos"][0] == {"at_s": 10.0, "duration_s": 20.0, "fault": "outage",
-                                           "params": {"mode": "hang"}, "source": f"{path}:5"}
+                                           "params": {"mode": "hang"}, "source": f"{path}:6"}
     assert pickle.loads(pickle.dumps(plan)).chaos == plan.chaos
     assert load_config(config(tmp_path, "")).chaos == ()
+
+
+def test_platform_faults_need_a_mock(tmp_path):
+    path = config(tmp_path, "chaos:\n  - {at: 1s, duration: 1s, fault: spike, rate: 5}\n"
+                            "  - {at: 10s, duration: 1s, fault: outage}\n")
+    with pytest.raises(PlanError) as err:
+        load_config(path)
+    assert err.value.where == f"{path}:5" and "chaos fault outage runs in the mock platform API" in str(err.value)
 
 
 @pytest.mark.parametrize("text, line, message", [
