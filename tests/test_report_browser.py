@@ -3,7 +3,8 @@
 Checks that the page runs without console errors or exceptions, loads nothing but
 itself (every request the browser makes is the file), and draws its charts: the
 uPlot canvases exist, have a size and hold drawn pixels, and a screenshot of the
-charts (decoded here with zlib + struct) is not blank and shows the series colours.
+charts (decoded here with zlib + struct) is not blank and shows the series colours;
+a chaos fault window tints every time chart red between its start and end.
 
 Chromium is the Debian package `chromium`; without it the test is skipped, unless
 the environment variable CI is set, where it fails. Set DRIVER_SCREENSHOT=PATH to
