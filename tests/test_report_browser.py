@@ -3,7 +3,8 @@
 Checks that the page runs without console errors or exceptions, loads nothing but
 itself (every request the browser makes is the file), and draws its charts: the
 uPlot canvases exist, have a size and hold drawn pixels, and a screenshot of the
-charts (decoded here with zlib + struct) is not blank and shows the series colours.
+charts (decoded here with zlib + struct) is not blank and shows the series colours;
+a chaos fault window tints every time chart red between its start and end.
 
 Chromium is the Debian package `chromium`; without it the test is skipped, unless
 the environment variable CI is set, where it fails. Set DRIVER_SCREENSHOT=PATH to
@@ -189,8 +190,9 @@ CANVAS_PROBE = """(() => {
 SETTLE = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 50))))"
 
 
-async def inspect_page(binary: str, page: Path, profile: Path) -> dict:
-    """Open `page`, let it draw, and return what the checks need."""
+async def inspect_page(binary: str, page: Path, profile: Path, extra: dict[str, str] | None = None) -> dict:
+    """Open `page`, let it draw, and return what the checks need; `extra`: {name: expression}
+    evaluated once the page has drawn, their values under seen["extra"]."""
     proc, ws_url = _start_chromium(binary, profile)
     try:
         async with aiohttp.ClientSession() as http:
@@ -209,6 +211,7 @@ async def inspect_page(binary: str, page: Path, profile: Path) -> dict:
                 await asyncio.wait_for(loaded, STEP_TIMEOUT_S)
                 await dt.evaluate(SETTLE)
                 probe = await dt.evaluate(CANVAS_PROBE)
+                extra_values = {name: await dt.evaluate(expr) for name, expr in (extra or {}).items()}
                 # the percentile plot redraws with a logarithmic latency axis, and back
                 await dt.evaluate("document.getElementById('pct-log').click()")
                 await dt.evaluate(SETTLE)
@@ -230,11 +233,40 @@ async def inspect_page(binary: str, page: Path, profile: Path) -> dict:
                 title = await dt.evaluate("document.title")
                 dt.reader.cancel()
                 return {"problems": dt.problems(), "urls": dt.requested_urls(), "probe": probe, "title": title,
-                        "probe_log": probe_log,
+                        "probe_log": probe_log, "extra": extra_values,
                         "charts_png": base64.b64decode(charts_png["data"]),
                         "full_png": base64.b64decode(full_png["data"]) if full_png else None}
     finally:
         _stop(proc)
+
+
+# the time charts' columns at seconds `inside` and `outside` of the run, rows of the plot area
+# compared pixel by pixel (RGBA of the canvas: untouched pixels are transparent); the x scale
+# runs from the first second of the series to the last, the plot area is uPlot's .u-over
+COLUMNS_PROBE = """((inside, outside) => {
+  const D = JSON.parse(document.getElementById('driver-data').textContent);
+  const t = D.series.t, t0 = t[0], t1 = t[t.length - 1];
+  const out = [];
+  for (const box of document.querySelectorAll('.chart')) {
+    if (box.id === 'chart-percentiles') continue;
+    const c = box.querySelector('.uplot canvas'), over = box.querySelector('.u-over');
+    const dpr = c.width / c.clientWidth;
+    const x = s => Math.round(dpr * (over.offsetLeft + over.offsetWidth * (s - t0) / (t1 - t0)));
+    const top = Math.round(dpr * over.offsetTop), height = Math.round(dpr * over.offsetHeight);
+    const ctx = c.getContext('2d');
+    const a = ctx.getImageData(x(inside), top, 1, height).data, b = ctx.getImageData(x(outside), top, 1, height).data;
+    let differ = 0, background = 0, tinted = 0;
+    for (let i = 0; i < a.length; i += 4) {
+      if (a[i] !== b[i] || a[i + 1] !== b[i + 1] || a[i + 2] !== b[i + 2] || a[i + 3] !== b[i + 3]) differ++;
+      if (b[i + 3] === 0) {  // nothing drawn in the other column's row: is this one red there?
+        background++;
+        if (a[i + 3] > 0 && a[i] > 2 * a[i + 1] && a[i] > 2 * a[i + 2]) tinted++;  // red, not orange
+      }
+    }
+    out.push({chart: box.id, rows: height, differ: differ, background: background, tinted: tinted});
+  }
+  return out;
+})"""
 
 
 # -- PNG decoding with the standard library --------------------------------------------
@@ -329,3 +361,26 @@ def test_report_renders_in_chromium(chromium, tmp_path):
     stats = pixel_stats(seen["charts_png"])
     assert stats["non_white"] > 0.03 * stats["pixels"], stats
     assert stats["blue"] > 200 and stats["red"] > 50, stats
+
+
+def test_chaos_windows_are_shaded_on_every_time_chart(chromium, tmp_path):
+    result = synthetic_result(seconds=300, endpoints=3, rps=200.0, users=20)
+    result.chaos = [{"fault": "outage", "at_s": 120.0, "end_s": 180.0, "params": {"mode": "refuse"}},
+                    {"fault": "malformed", "at_s": 240.0, "end_s": 250.0}]
+    page = write_reports(result, tmp_path, ["html"])[0]
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    extra = {"band": f"{COLUMNS_PROBE}(157, 83)", "no_band": f"{COLUMNS_PROBE}(83, 97)"}  # off the grid lines
+    seen = asyncio.run(asyncio.wait_for(inspect_page(chromium, page, profile, extra), 60))
+
+    assert seen["problems"] == []
+    band, no_band = seen["extra"]["band"], seen["extra"]["no_band"]
+    assert [c["chart"] for c in band] == ["chart-throughput", "chart-latency", "chart-users", "chart-generator"]
+    for inside, outside in zip(band, no_band):
+        # where the column outside the window shows the background, the one inside is red,
+        # but for the rows a series line (or the throughput chart's blue fill) covers there
+        assert inside["background"] > 10, inside  # that fill covers most of the throughput chart
+        assert inside["tinted"] > 0.6 * inside["background"], inside
+        # two columns outside any window: red only where a red series (errors/s, p99) crosses
+        assert outside["tinted"] < 0.25 * inside["tinted"], (inside, outside)
+        assert inside["differ"] > outside["differ"], (inside, outside)

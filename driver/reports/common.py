@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from driver.layout import ERROR_COUNTERS
-from driver.stats.endpoint import FLOW_PREFIX, ITERATION
+from driver.stats.endpoint import FLOW_PREFIX, ITERATION, REPLY_LAST_PREFIX, REPLY_PREFIX
 from driver.stats.result import EndpointResult, Result
 from driver.stats.verdict import unjudged_check_failures
 from driver.durations import format_ns
@@ -30,14 +30,49 @@ assert set(ERROR_LABELS) == set(ERROR_COUNTERS)
 _METHOD_NAME = re.compile(r"^([A-Z]{3,10}) (\S.*)$")
 
 
-def endpoint_rows(result: Result) -> list[dict]:
-    """One summary per endpoint (by count, most first), then "total" when there are several.
+# the endpoint tables' groups, in this order: what driver sent (requests, flows, iterations),
+# the bot's replies to it, the bot's calls to the mock platform API, the chaos timeline's own
+GROUPS = ("requests", "replies", "api", "chaos")
 
-    Each row is `EndpointResult.summary` (count, rps, failures, error_rate... as the
-    accessors define them) plus `is_aggregate` and `is_total`.
+
+def endpoint_group(name: str) -> int:
+    """The index in GROUPS of an endpoint named `name`."""
+    if name.startswith((REPLY_PREFIX, REPLY_LAST_PREFIX)):
+        return 1
+    if name.startswith("api:"):
+        return 2
+    if name.startswith("chaos:"):
+        return 3
+    return 0
+
+
+def grouped(items: list, name=lambda ep: ep.name, key=None) -> list:
+    """`items` (endpoints, or anything `name` names) group by group (GROUPS), each group in
+    `key` order (the given order when None); "reply_last:X" right after "reply:X"."""
+    position = {id(x): i for i, x in enumerate(items)}
+    order = key or (lambda x: position[id(x)])
+    by_name = {name(x): x for x in items}
+
+    def sort_key(x):
+        n = name(x)
+        if n.startswith(REPLY_LAST_PREFIX):
+            first = by_name.get(REPLY_PREFIX + n[len(REPLY_LAST_PREFIX):])
+            if first is not None:  # the ordering keys are unique, so nothing falls between the two
+                return endpoint_group(n), order(first), 1
+        return endpoint_group(n), order(x), 0
+
+    return sorted(items, key=sort_key)
+
+
+def endpoint_rows(result: Result) -> list[dict]:
+    """One summary per endpoint, then "total" when there are several.
+
+    The endpoints come group by group (`grouped`: requests, replies, api:, chaos:), by
+    count within a group, most first. Each row is `EndpointResult.summary` (count, rps,
+    failures, error_rate... as the accessors define them) plus `is_aggregate` and `is_total`.
     """
     d = result.duration_s
-    eps = sorted(result.endpoints, key=lambda e: (-e.count, e.name))
+    eps = grouped(list(result.endpoints), key=lambda e: (-e.count, e.name))
     rows = [_row(ep, d, False) for ep in eps]
     if len(eps) > 1:
         rows.append(_row(result.totals(), d, True))
@@ -122,11 +157,19 @@ def verdict_name(v: dict) -> str:
     return f"{endpoint}: {text}" if endpoint and not text.startswith(f"{endpoint}") else text
 
 
+def measured_text(v: dict) -> str:
+    """What a verdict measured: its value in its unit, or, without a value, its note when it
+    has one (a chaos threshold: "outage at 20s: never recovered (...)"), else "no data"."""
+    if v.get("value") is None and v.get("note"):
+        return str(v["note"])
+    return format_measure(v.get("value"), v.get("unit", ""))
+
+
 def verdict_message(v: dict) -> str:
     """"p99 = 6.20s, limit < 5s" (with " on /start" for an endpoint's threshold)."""
     unit = v.get("unit", "")
     where = f" on {v['endpoint']}" if v.get("endpoint") else ""
-    value = format_measure(v.get("value"), unit)
+    value = measured_text(v)
     return f"{v.get('metric', '?')}{where} = {value}, limit {v.get('op', '?')} {format_limit(v.get('limit'), unit)}"
 
 

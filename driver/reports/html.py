@@ -29,7 +29,7 @@ from driver.reports.common import (
     endpoint_rows,
     error_kinds,
     format_limit,
-    format_measure,
+    measured_text,
     outcome,
     rate_text,
     settings_items,
@@ -154,7 +154,7 @@ def _thresholds(out: dict) -> str:
             f'<td class="text">{_pill("pass", "ok") if v.get("passed") else _pill("fail", "bad")}</td>'
             f'<td class="text"><code>{esc(v.get("threshold", "?"))}</code></td>'
             f'<td class="name">{esc(v.get("endpoint") or "all requests")}</td>'
-            f'<td class="{"" if v.get("passed") else "bad"}">{esc(format_measure(v.get("value"), unit))}</td>'
+            f'<td class="{"" if v.get("passed") else "bad"}">{esc(measured_text(v))}</td>'
             f'<td class="text">{esc(v.get("op", ""))} {esc(format_limit(v.get("limit"), unit))}</td>'
             f'<td class="text">{"aborts the run" if v.get("abort") else ""}</td></tr>')
     return ('<section id="thresholds"><h2>Thresholds</h2><div class="table-wrap"><table><thead><tr>'
@@ -209,6 +209,14 @@ def _endpoints(rows: list[dict]) -> str:
             'errors: transport (unanswered and dropped included) + HTTP 4xx/5xx not throttled; click a column '
             'to sort</span></h2><div class="table-wrap"><table class="sortable"><thead><tr>' + head
             + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div></section>")
+
+
+def _notes(result: Result) -> str:
+    """What happened beside the load (result.notes): '' when nothing did."""
+    if not result.notes:
+        return ""
+    return ('<section id="notes"><h2>Notes</h2><ul>' + "".join(f"<li>{esc(n)}</li>" for n in result.notes)
+            + "</ul></section>")
 
 
 def _bars(items: list[tuple[str, int]], css=lambda label: "") -> str:
@@ -332,6 +340,7 @@ def render_html(result: Result) -> str:
         chaos_html(result, esc),
         memory_section(result),
         metrics_section(result),
+        _notes(result),
         _endpoints(rows),
         _errors(result, rows),
         _checks(result),

@@ -14,7 +14,7 @@ from driver.durations import format_ns
 from driver.reports import write_text
 from driver.reports.chaos import chaos_markdown
 from driver.reports.common import (
-    checks_message, endpoint_rows, error_kinds, format_limit, format_measure, outcome, rate_text, settings_items,
+    checks_message, endpoint_rows, error_kinds, format_limit, measured_text, outcome, rate_text, settings_items,
     verdict_name,
 )
 
@@ -47,7 +47,7 @@ def _verdicts(result: Result) -> list[str]:
             mark = "✅" if v.get("passed") else "❌"
             name = md_escape(verdict_name(v)) + (" *(abort)*" if v.get("abort") else "")
             unit = v.get("unit", "")
-            measured = format_measure(v.get("value"), unit)
+            measured = measured_text(v)
             limit = f"{v.get('op', '?')} {format_limit(v.get('limit'), unit)}"
             lines.append(f"| {mark} | {name} | {md_escape(measured)} | {md_escape(limit)} |")
         lines.append("")
@@ -100,8 +100,15 @@ def _checks(result: Result) -> list[str]:
     return lines
 
 
+def _notes(result: Result) -> list[str]:
+    if not result.notes:
+        return []
+    return ["### Notes", "", *(f"- {md_escape(note)}" for note in result.notes)]
+
+
 def render_markdown(result: Result) -> str:
     sections = [_verdicts(result), _endpoints(result), chaos_markdown(result, md_escape), _checks(result),
+                _notes(result),
                 ["<sub>" + " · ".join(f"{k} {md_escape(v)}" for k, v in settings_items(result)) + "</sub>"]]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 

@@ -87,14 +87,16 @@ def _svg(data: dict) -> str:
 
 
 def memory_section(result: Result) -> str:
-    """The section (RSS chart and leak verdicts), or '' when the run sampled no memory."""
+    """The section (RSS chart and leak verdicts), or '' when the run sampled no memory.
+
+    The result's notes (a watched process that exited, the mock's address, a metrics
+    endpoint that failed) are not memory figures: report.html lists them under Notes."""
     data = memory_data(result)
     chart = _svg(data)
     lines = leak_lines(result)
-    notes = result.notes or []
-    if not chart and not lines and not notes:
+    if not chart and not lines:
         return ""
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in [*lines, *notes])
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     return ('<section id="memory"><h2>Memory (RSS)</h2><p class="hint">resident memory per second of the '
             'watched processes (--watch-pid) and of driver; the slope is a Theil–Sen fit after the warm-up</p>'
-            f'{chart}<ul>{items}</ul></section>')
+            + chart + (f"<ul>{items}</ul>" if items else "") + "</section>")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from driver.durations import format_ns
 from driver.reports.chaos import chaos_lines
-from driver.reports.common import checks_message, outcome, rate_text
+from driver.reports.common import checks_message, grouped, outcome, rate_text
 from driver.reports.memory import leak_lines
 from driver.stats.result import Result
 
@@ -55,7 +55,7 @@ def _listed(counts: dict[str, int], names: dict[str, str] | None = None) -> str:
 
 def render(result: Result) -> str:
     """The end-of-run report: throughput and errors, then latency, per endpoint and total."""
-    eps = list(result.endpoints)
+    eps = grouped(list(result.endpoints))  # requests, replies, api:, chaos:, each in the result's order
     if len(eps) > 1:
         eps.append(result.totals())
     d = result.duration_s
@@ -83,9 +83,10 @@ def render(result: Result) -> str:
     ]
     out += _lost(result)
     leaks = leak_lines(result)
-    if leaks or result.notes:
-        out += ["", "memory slope after warm-up (Theil-Sen, MB = 10**6 bytes):" if leaks else "notes:"]
-        out += [f"  {line}" for line in [*leaks, *result.notes]]
+    if leaks:
+        out += ["", "memory slope after warm-up (Theil-Sen, MB = 10**6 bytes):", *(f"  {line}" for line in leaks)]
+    if result.notes:
+        out += ["", "notes:", *(f"  {note}" for note in result.notes)]
     out += chaos_lines(result)
     if result.checks:
         out += ["", "failed checks:"]

@@ -41,10 +41,29 @@
     return p.toFixed(d) + "%";
   }
 
-  function abortMarker() {
+  // each chaos fault window ([start_s, end_s, fault] in D.chaos) shaded over the plot area,
+  // its fault's name at the foot of the band; clipped to the plot, skipped when outside it
+  function chaosWindows(u) {
+    var ctx = u.ctx, dpr = devicePixelRatio, b = u.bbox;
+    ctx.save();
+    ctx.font = (10 * dpr) + "px sans-serif";
+    (D.chaos || []).forEach(function (w) {
+      var x0 = Math.max(b.left, u.valToPos(w[0], "x", true));
+      var x1 = Math.min(b.left + b.width, u.valToPos(w[1], "x", true));
+      if (x1 < x0) return;
+      ctx.fillStyle = "rgba(207,34,46,0.08)";
+      ctx.fillRect(x0, b.top, Math.max(x1 - x0, dpr), b.height);  // a zero-length window stays visible
+      ctx.fillStyle = "#cf222e";
+      ctx.fillText(String(w[2]), x0 + 3 * dpr, b.top + b.height - 4 * dpr);
+    });
+    ctx.restore();
+  }
+
+  function markers() {  // the chaos windows, then the abort line
     return {
       hooks: {
         draw: [function (u) {
+          chaosWindows(u);
           if (D.aborted_t == null) return;
           var x = u.valToPos(D.aborted_t, "x", true), ctx = u.ctx;
           ctx.save();
@@ -73,7 +92,7 @@
       scales: Object.assign({ x: { time: false } }, scales || {}),
       series: [{ label: "elapsed", value: function (u, v) { return fmtClock(v); } }].concat(series),
       axes: [{ incrs: TIME_INCRS, space: 70, values: function (u, splits) { return splits.map(fmtClock); } }].concat(axes),
-      plugins: [abortMarker()],
+      plugins: [markers()],
       legend: { live: true }
     };
     charts.push(new uPlot(opts, [D.series.t].concat(data), el));
