@@ -139,10 +139,11 @@ def run_sampled(cmd: list[str], drv, watch: list[int], timeout: float) -> dict:
     logs = tempfile.TemporaryFile(), tempfile.TemporaryFile()  # files: a full pipe would block driver
     proc = subprocess.Popen(cmd, stdout=logs[0], stderr=logs[1], stdin=subprocess.DEVNULL,
                             env=drv.env, cwd=drv.cwd)
-    helpers = set()
+    helpers, stopped = set(), False
     while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
-        if time.monotonic() - t_launch > timeout:
-            proc.send_signal(signal.SIGINT)
+        if time.monotonic() - t_launch > timeout and not stopped:
+            proc.send_signal(signal.SIGINT)  # driver stops its workers and writes its result
+            stopped = True
         tree = {}
         for p in c.process_tree(proc.pid):
             t = c.cpu_ticks(p, include_children=False)
@@ -204,8 +205,7 @@ def throughput_round(server: Server, drv, body: tuple[str, str], users: int, dur
     if not c.driver_exit_ok(run["rc"], r):
         raise RuntimeError(f"driver exited {run['rc']}: {run['stderr'][-500:]}")
     n = r["totals"]["requests"]
-    ok = r["totals"]["status"].get("2xx", 0) if isinstance(r["totals"].get("status"), dict) else n
-    return {"calls": n, "ok": ok, "rps": n / r["duration_s"], "cpu_us": cpu_s / n * 1e6 if n else float("nan"),
+    return {"calls": n, "errors": r["totals"]["errors"], "rps": n / r["duration_s"], "cpu_us": cpu_s / n * 1e6 if n else float("nan"),
             "busy": cpu_s / r["duration_s"], "cmd": cmd}
 
 
@@ -227,6 +227,7 @@ def mock_throughput(a, drv, out: Path) -> list[dict]:
                     runs.append(throughput_round(srv, drv, (ctype, str(path)), a.users, a.duration, out /
                                                  f"tp-{name.split()[0]}-{kind}-{i}", a.tool_core))
                 med = {k: statistics.median(r[k] for r in runs) for k in ("rps", "cpu_us", "busy")}
+                med["errors"] = sum(r["errors"] for r in runs)
                 rows.append({"server": name, "body": kind, **med, "rounds": runs})
         finally:
             srv.stop()
@@ -488,9 +489,9 @@ def report(a, drv, tp: list[dict], corr: dict, micro: dict, sched: str) -> str:
                   f"Load: `{shorten(tp[0]['rounds'][0]['cmd'][3:])}` "
                   "(URL, body file and output shortened); server CPU from /proc/PID/stat over the whole run.", ""]
         rows = [[r["server"], r["body"], _f(r["rps"], 0), _f(r["cpu_us"], 1), _f(1e6 / r["cpu_us"], 0),
-                 f"{r['busy'] * 100:.0f} %"] for r in tp]
+                 f"{r['busy'] * 100:.0f} %", f"{r['errors']:,}"] for r in tp]
         lines += [c.md_table(["server", "body", "calls/s", "server CPU µs/call", "calls/s per core",
-                              "server core busy"], rows), ""]
+                              "server core busy", "errors (all rounds)"], rows), ""]
         by = {(r["server"], r["body"]): r for r in tp}
         for kind in ("json", "multipart"):
             m, b = by.get(("mock", kind)), by.get(("bare aiohttp", kind))
@@ -568,6 +569,7 @@ def main(argv=None) -> int:
     tp = mock_throughput(a, drv, out) if "throughput" not in skip else []
     corr = correlation(a, drv, out) if "correlation" not in skip else {}
     c.log("micro-benchmark of the reply path")
+    sys.path.insert(0, str(drv.cwd))  # the same driver code as the runs (imported only from here on)
     micro = micro_reply_path(a.micro_updates, a.micro_batch)
     raw = {"throughput": tp, "micro": micro, "correlation": {
         f"{mode}@{rate:g}": {"runs": corr["runs"][(mode, rate)], "cores": corr["cores"][(mode, rate)]}
