@@ -517,8 +517,10 @@ def report(a, drv, tp: list[dict], corr: dict, micro: dict, sched: str) -> str:
                   "*mock HTTP handling* = the bot-side process's CPU per update minus BotSide.tick and on_call):", "",
                   c.md_table(["part", "µs per update"], [[k, _f(v, 2)] for k, v in pieces.items()]), ""]
         name, us = slowest({k: v for k, v in pieces.items() if not k.startswith("bot (")})
-        lines += [f"- Slowest part of driver's reply path: **{name}**, {_f(us, 1)} µs per update; the bot itself "
-                  f"spends {_f(pieces['bot (demo, API mode)'], 1)} µs per update."]
+        whole, whole_us = slowest(pieces)
+        lines += [f"- Slowest part of the reply path, the bot included: **{whole}**, {_f(whole_us, 1)} µs per update; "
+                  f"of driver's own parts: **{name}**, {_f(us, 1)} µs per update (the correlation itself: ring put "
+                  f"+ take + match + recording = {_f(sum(pieces[k] for k in list(pieces)[:4]), 1)} µs)."]
         mock_json = next((r for r in tp if r["server"] == "mock" and r["body"] == "json"), None)
         if mock_json:
             per_update = statistics.median(r["api_calls_per_update"] for r in corr["runs"][("api", max(a.rates))])
