@@ -7,8 +7,9 @@
 The demo bot runs in API mode (it answers 200 at once and sends its replies to a mock
 Telegram Bot API, through its circuit breaker); `driver run` starts the mock with the
 run (`mock:`) and follows every update to its reply. Acceptance: 1,000 concurrent
-synthetic users (closed loop: each waits for the bot's whole answer, then thinks 1-3 s)
-over all 22 commands of the catalog, with their tier rules judged from the replies;
+synthetic users (closed loop: each waits for the bot's whole answer, then sends its next
+command at once: the built-in scenario has no think time) over all 22 commands of the
+catalog, with their tier rules judged from the replies;
 reported per command: updates, replies, missing replies, failed checks, reply p50 and
 p99 (from the update's intended send to the reply's arrival at the mock). The user
 criterion: reply p99 < 5 s, no missing replies.
@@ -53,7 +54,6 @@ def config(bot_port: int, mock_port: int, users: int, duration: str, workers: in
 target: {{base_url: "http://127.0.0.1:{bot_port}"}}
 scenario:
   python: driver.scenario.telegram:CatalogBot
-  think: {{between: [1s, 3s]}}
   users: {{size: {users}}}
 mock:
   platform: telegram
