@@ -118,3 +118,19 @@ def test_sigterm_ends_a_bot_run_with_its_result_and_no_process_left(tmp_path):
     result = _result(tmp_path / "o")
     assert result["interrupted"] and result["interrupted_by"] == "SIGTERM"
     assert any(e["name"].startswith("reply:") and e["count"] > 0 for e in result["endpoints"])
+
+
+@pytest.mark.parametrize("value, message", [
+    ("signal", "the platform must be one of telegram, whatsapp"),
+    ("telegram:99999", "'99999' is not a port number"),
+    ("telegram:http", "'http' is not a port number"),
+    ("", None),  # empty: no mock, a plain run (refused target: exit 3)
+])
+def test_mock_flag_errors_are_one_line(value, message):
+    proc = _driver("run", "http://127.0.0.1:9/", "--mock", value, "-d", "1s", "-q")
+    if message is None:
+        assert proc.returncode != 2 or "--mock" not in proc.stderr
+        return
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr

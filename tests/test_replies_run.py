@@ -276,3 +276,22 @@ def test_a_python_scenario_follows_its_own_replies_with_mock_flag(tmp_path):
     eps = _eps(json.loads(next((tmp_path / "o").glob("*/result.json")).read_text()))
     _relation_holds(eps["reply:start"])
     assert eps["reply:start"]["count"] == eps["start"]["count"] > 0
+
+
+def test_the_live_view_shows_the_replies_of_the_window():
+    import numpy as np
+    from driver.layout import C_FLOWS, C_REPLY_MISSING, C_SENT, COUNTS_LEN, N_HISTS
+    from driver.reports.live import replies_text
+    from driver.stats.endpoint import EndpointResult, empty_counters, total_of
+    from driver.stats.window import Window
+
+    def row(name, flows=0, missing=0):
+        c = empty_counters()
+        c[C_FLOWS], c[C_REPLY_MISSING], c[C_SENT] = flows, missing, flows + missing
+        return EndpointResult(name, c, np.zeros((N_HISTS, COUNTS_LEN), dtype=np.int64))
+
+    rows = (row("/start"), row("reply:/start", flows=30, missing=2), row("reply:/help", flows=10))
+    win = Window(5.0, 2.0, rows, total_of(list(rows)))
+    got = dict(replies_text(win))
+    assert got["replies/s"] == "20" and got["no reply"] == "2"
+    assert replies_text(Window(5.0, 1.0, rows[:1], total_of(list(rows[:1])))) == []

@@ -37,6 +37,23 @@ def metrics_text(window) -> list[tuple[str, str]]:
     return [(name, "-" if v is None else f"{v:.4g}") for name, v in list(values.items())[:MAX_METRICS]]
 
 
+def replies_text(window) -> list[tuple[str, str]]:
+    """(label, value) of the bot's replies in a window (its `reply:*` rows together), when
+    the run follows replies at a mock: replies/s, their p99, missing replies."""
+    from driver.stats.endpoint import EndpointResult, is_reply
+
+    rows = [r for r in window.rows if is_reply(r.name)]
+    if not rows:
+        return []
+    both = EndpointResult.merged("replies", rows)
+    out = [("replies/s", f"{both.flows / window.dt:,.0f}" if window.dt > 0 else "-"),
+           ("reply p99", format_ns(both.percentile(99)))]
+    missing = both.errors_by_kind["reply_missing"]
+    if missing:
+        out.append(("no reply", f"{missing}"))
+    return out
+
+
 def make_progress(plan, thresholds=(), *, quiet: bool, stream=None, console=None) -> "Progress":
     """The progress display for `plan` (its duration_s / max_requests set the bar).
 
@@ -91,6 +108,7 @@ class PlainProgress(Progress):
         if self.span.dt < PLAIN_EVERY_S - _WINDOW_SLACK_S:
             return
         line = live_line(self.span, self.duration_s)
+        line += "".join(f"  {name} {value}" for name, value in replies_text(self.span))
         line += "".join(f"  {name} {value}" for name, value in metrics_text(window))  # the latest values
         if failing:
             line += "  failing now: " + ", ".join(v["threshold"] for v in failing)
@@ -184,6 +202,8 @@ class RichProgress(Progress):
         for label, n in (("dropped", tot.dropped), ("unanswered", tot.unfinished)):
             if n:
                 fields.append((label, f"{n}", "yellow"))
+        for label, value in replies_text(w):  # a bot's replies at the mock
+            fields.append((label, value, "red" if label == "no reply" else ""))
         for pid, s in w.watch.items():  # --watch-pid
             fields.append((f"rss {pid}", f"{s.rss_bytes / 1e6:.1f}MB", ""))
         fields.extend((name, value, "") for name, value in metrics_text(w))  # --metrics-url
