@@ -39,14 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from driver.targets.process import DemoTargetProcess  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common as c  # noqa: E402
+
 BEGIN, END = "<!-- bot-acceptance:begin -->", "<!-- bot-acceptance:end -->"
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config(bot_port: int, mock_port: int, users: int, duration: str, workers: int) -> str:
@@ -68,19 +64,13 @@ thresholds:
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
+    info = c.machine_info()
+    return (f"{info['cpu']}, {info['cores']} CPUs, {info['memory']}, "
+            f"{info['os']}, kernel {info['kernel']}")
 
 
 def run(args) -> dict:
-    mock_port = free_port()
+    mock_port = c.free_port()
     with tempfile.TemporaryDirectory() as tmp, DemoTargetProcess(
             api_url=f"http://127.0.0.1:{mock_port}", breaker_failures=20, breaker_reset_s=2) as bot:
         cfg = Path(tmp) / "acceptance.yaml"

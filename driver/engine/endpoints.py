@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from driver.masking import mask_bot_token
-from driver.layout import CHECK_WORDS, MAX_CHECKS, NAME_WORDS, OTHER_ENDPOINT, encode_name
+from driver.layout import C_CHECK_FAILED, C_CHECKS, CHECK_WORDS, MAX_CHECKS, NAME_WORDS, OTHER_ENDPOINT, encode_name
 
 _ID_SEGMENT = re.compile(
     r"^(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})$"
@@ -83,3 +83,13 @@ class EndpointRegistry:
             self.table[base] = n + 1
             self.checks[key] = row
         self.table[row + 1] += 1
+
+
+def record_checks(rec, registry: "EndpointRegistry", slot: int, n_checks: int, failures) -> None:
+    """Count `n_checks` evaluated checks of an endpoint, and each failure with its reason."""
+    if n_checks:
+        rec.count(slot, C_CHECKS, n_checks)
+    if failures:
+        rec.count(slot, C_CHECK_FAILED, len(failures))
+        for reason in failures:
+            registry.check_failed(slot, reason)

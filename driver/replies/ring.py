@@ -37,9 +37,7 @@ def ring_length(capacity: int = CAPACITY) -> int:
     return _HEADER + capacity * RECORD
 
 
-class RingWriter:
-    """The worker's end."""
-
+class _End:
     __slots__ = ("array", "records", "capacity")
 
     def __init__(self, array: np.ndarray, capacity: int = CAPACITY):
@@ -48,6 +46,12 @@ class RingWriter:
         self.array = array
         self.records = array[_HEADER:].reshape(capacity, RECORD)
         self.capacity = capacity
+
+
+class RingWriter(_End):
+    """The worker's end."""
+
+    __slots__ = ()
 
     def put(self, chat: int, message: int, intended_ns: int, slot: int, expect: int = EXPECT_ANY,
             sent_ns: int = 0) -> bool:
@@ -63,17 +67,10 @@ class RingWriter:
         return True
 
 
-class RingReader:
+class RingReader(_End):
     """The bot-side process's end."""
 
-    __slots__ = ("array", "records", "capacity")
-
-    def __init__(self, array: np.ndarray, capacity: int = CAPACITY):
-        if len(array) != ring_length(capacity):
-            raise ValueError(f"a ring of {capacity} records is {ring_length(capacity)} slots, got {len(array)}")
-        self.array = array
-        self.records = array[_HEADER:].reshape(capacity, RECORD)
-        self.capacity = capacity
+    __slots__ = ()
 
     @property
     def overflow(self) -> int:

@@ -32,10 +32,8 @@ import time
 import traceback
 
 from driver._speedups import Recorder, now_ns
-from driver.engine.endpoints import EndpointRegistry
+from driver.engine.endpoints import EndpointRegistry, record_checks
 from driver.layout import (
-    C_CHECK_FAILED,
-    C_CHECKS,
     C_ERR_CONN_RESET,
     C_FLOWS,
     C_MESSAGES,
@@ -162,12 +160,7 @@ class BotSide:
         if self.rules is not None and not update.webhook:
             n, failures = self.rules.judge(name, update.expect, update.texts, update.buttons,
                                            update.messages)
-            if n:
-                rec.count(slot, C_CHECKS, n)
-                if failures:
-                    rec.count(slot, C_CHECK_FAILED, len(failures))
-                    for reason in failures:
-                        self.registry.check_failed(slot, reason)
+            record_checks(rec, self.registry, slot, n, failures)
 
     def _missing(self, update: Update) -> None:
         self._back(update, OUTCOME_MISSING)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from driver.engine.client import Connection, connect, make_ssl_context
-from driver.engine.endpoints import EndpointRegistry
-from driver.layout import C_CHECK_FAILED, C_CHECKS, C_ERR_OTHER
+from driver.engine.endpoints import EndpointRegistry, record_checks
+from driver.layout import C_ERR_OTHER
 from driver.plan import Plan, __version__
 from driver.replies.ring import RingReader, RingWriter
 from driver.scenario.replies import ReplyTracker
@@ -56,13 +56,7 @@ class ScenarioContext:
 
     def checks(self, slot: int, n_checks: int, failures) -> None:
         """Count `n_checks` evaluated checks of an endpoint, and each failure with its reason."""
-        rec = self.rec
-        if n_checks:
-            rec.count(slot, C_CHECKS, n_checks)
-        if failures:
-            rec.count(slot, C_CHECK_FAILED, len(failures))
-            for reason in failures:
-                self.registry.check_failed(slot, reason)
+        record_checks(self.rec, self.registry, slot, n_checks, failures)
 
     def user_error(self, exc: BaseException) -> None:
         """User code raised: counted under the endpoint `error:<Type>` with its message."""
