@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from driver._speedups import now_ns
 from driver.layout import C_CHECK_FAILED, C_CHECKS, CTL_STOP, ERROR_COUNTERS, STOP_NONE
 from driver.plan import Plan
 
