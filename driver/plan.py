@@ -241,9 +241,10 @@ class Plan:
         """Endpoint slots per worker block: the known names, room for names met at run
         time (Python scenarios), and the overflow slot "other"."""
         if self.scenario is None:
-            return len(self.requests)
-        known = len(self.endpoints) + (self.mode == OPEN)  # open loop: the "iteration" endpoint
-        slots = max(self.max_endpoints, known + 2) if self.scenario.python else known + 1
+            slots = known = len(self.requests)
+        else:
+            known = len(self.endpoints) + (self.mode == OPEN)  # open loop: the "iteration" endpoint
+            slots = max(self.max_endpoints, known + 2) if self.scenario.python else known + 1
         if self.has_bot_side:  # its block: reply:, reply_last:, api: and chaos: endpoints
             slots = max(slots, 2 * len(self.catalog or ()) + 2 * known + BOT_SIDE_SLOTS)
         return slots

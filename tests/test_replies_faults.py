@@ -134,3 +134,16 @@ def test_mock_flag_errors_are_one_line(value, message):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_url_run_with_a_mock_counts_the_bots_calls(tmp_path):
+    mock_port = free_port()
+    with DemoTargetProcess(api_url=f"http://127.0.0.1:{mock_port}") as bot:
+        body = ('{"update_id": 1, "message": {"message_id": 5, "date": 0, "text": "/start",'
+                ' "chat": {"id": 77, "type": "private"}, "from": {"id": 77, "is_bot": false, "first_name": "A"}}}')
+        proc = _driver("run", bot.url + "/webhook/telegram", "-m", "POST", "--body", body, "-u", "2", "-d", "2s",
+                       "-w", "1", "--mock", f"telegram:{mock_port}", "-q", "-o", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    eps = {e["name"]: e for e in _result(tmp_path / "o")["endpoints"]}
+    assert eps["api:sendMessage"]["count"] > 0 and "other" not in eps
+    assert not any(n.startswith("reply:") for n in eps)  # a URL run sends no tracked updates
