@@ -147,3 +147,25 @@ def test_a_url_run_with_a_mock_counts_the_bots_calls(tmp_path):
     eps = {e["name"]: e for e in _result(tmp_path / "o")["endpoints"]}
     assert eps["api:sendMessage"]["count"] > 0 and "other" not in eps
     assert not any(n.startswith("reply:") for n in eps)  # a URL run sends no tracked updates
+
+
+def test_a_tier_function_that_goes_wrong_at_run_time_is_counted_not_fatal(tmp_path):
+    (tmp_path / "tiers.py").write_text("def tier_of(uid):\n    return 'gold' if uid % 2 else 'free'\n")
+    with DemoTargetProcess() as bot:
+        cfg = tmp_path / "t.yaml"
+        cfg.write_text(f"""\
+target: {{base_url: "http://127.0.0.1:{bot.port}"}}
+scenario: {{python: driver.scenario.telegram:CatalogBot}}
+replies: {{channel: webhook, tiers: {{by: function, function: tiers.py:tier_of}}}}
+load: {{users: 4, duration: 2s, workers: 1}}
+""")
+        proc = _driver("run", "-c", str(cfg), "-o", str(tmp_path / "o"), "-q")
+    result = _result(tmp_path / "o")
+    eps = {e["name"]: e for e in result["endpoints"]}
+    assert eps["error:ValueError"]["errors"] > 0, list(eps)
+    reasons = [c["reason"] for c in result["checks"] if c["endpoint"] == "error:ValueError"]
+    assert reasons and "returned 'gold', not one of free, premium, admin" in reasons[0]
+    # the failing task backs off instead of spinning its worker's loop: the run ends in order
+    assert result["complete"], result["reasons"]
+    assert eps["error:ValueError"]["errors"] < 2000
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr

@@ -109,7 +109,7 @@ class ScenarioKind(UnitKind):
 
 
 class ScenarioUnit(Unit):
-    __slots__ = ("kind", "user", "session", "picks", "task", "pending", "wake", "started_ns", "ready", "fails",
+    __slots__ = ("kind", "user", "session", "picks", "task", "pending", "wake", "started_ns", "ready", "fails", "raised",
                  "methods")
 
     def __init__(self, kind: ScenarioKind, sched, user, session: HttpSession, picks: random.Random):
@@ -124,6 +124,7 @@ class ScenarioUnit(Unit):
         self.started_ns = 0
         self.ready = False  # on_start ran without raising
         self.fails = 0  # on_start failures in a row
+        self.raised = 0  # iterations in a row whose task raised (user code failing)
         self.methods = None  # the user's task methods, bound on the first iteration
 
     @property
@@ -187,6 +188,10 @@ class ScenarioUnit(Unit):
                     self.fails = 0
                     sched.warmed(self)
                 await self._iteration(intended)
+                if self.raised and not kind.open_loop:
+                    # a task that raises backs off as a failed connect does: one that fails
+                    # before its first await would otherwise spin, and its worker's loop with it
+                    await asyncio.sleep(backoff_s(self.raised))
                 self.busy = False
                 sched.done(self, now_ns())
             if self.ready:
@@ -206,11 +211,13 @@ class ScenarioUnit(Unit):
         task = methods[0] if len(methods) == 1 else methods[bisect(cum, self.picks.random() * cum[-1], 0, len(cum) - 1)]
         try:
             await task()
+            self.raised = 0
         except CheckFailed:
-            pass
+            self.raised = 0
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # user code failed: count it and go on
+        except Exception as exc:  # user code failed: count it and go on (after a backoff)
+            self.raised += 1
             kind.context.user_error(exc)
         rec = kind.rec
         rec.add_status(ST_ITERATIONS, 1)
