@@ -54,9 +54,9 @@ def test_the_demo_bots_breaker_trips_and_recovers_seen_from_the_mock(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
 
 
-def test_a_real_aiogram_bot_through_an_outage_and_a_malformed_battery(tmp_path):
+def test_a_real_aiogram_bot_with_a_breaker_through_an_outage_and_a_malformed_battery(tmp_path):
     bot_port, mock_port = free_port(), free_port()
-    bot = _bot(bot_port, f"http://127.0.0.1:{mock_port}")
+    bot = _bot(bot_port, f"http://127.0.0.1:{mock_port}", "--breaker", "3")
     try:
         proc, result = _run(tmp_path, bot_port, mock_port,
                             "  - {at: 3s, duration: 3s, fault: outage, mode: reset}\n"
@@ -67,6 +67,11 @@ def test_a_real_aiogram_bot_through_an_outage_and_a_malformed_battery(tmp_path):
     outage, malformed = result["chaos"]
     # replies lost while the API was down, back afterwards: a recovery time measured from them
     assert outage["during"]["success_rate"] < 1.0 and outage["recovery_s"] is not None, outage
+    # the bot's breaker (an aiogram session middleware) seen from the mock: it tripped,
+    # called little while open, and recovered after the outage
+    breaker = outage["breaker"]
+    assert breaker["tripped"] and breaker["recovered"], breaker
+    assert breaker["calls_while_open"] < breaker["baseline_calls_s"] * 3 * 0.5
     eps = {e["name"]: e for e in result["endpoints"]}
     assert sum(e["errors_by_kind"]["reply_missing"] for n, e in eps.items() if n.startswith("reply:")) > 0
     # what the battery finds in aiogram 3's webhook handler, unmodified: bodies that do not

@@ -12,12 +12,18 @@ chat order), /help answers with two messages, /settings with buttons.
 
 --silent CMD: never answer CMD (replies go missing). --lie: refuse nobody (tier rules break).
 --quote-all: every message quotes the update (`message.reply`).
+--breaker N: API calls through a circuit breaker (driver.targets.breaker) as an aiogram
+session middleware: N server errors or network failures in a row open it for 1 s.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # driver, for its breaker
 
 from aiohttp import web
 from aiogram import Bot, Dispatcher
@@ -76,8 +82,26 @@ def build(args) -> Dispatcher:
     return dp
 
 
+def breaker_middleware(failures: int):
+    """aiogram's session middleware hook with a circuit breaker around every API call."""
+    from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+    from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+
+    from driver.targets.breaker import CircuitBreaker
+
+    breaker = CircuitBreaker(failures, 1.0, failure_types=(TelegramServerError, TelegramNetworkError))
+
+    class Breaker(BaseRequestMiddleware):
+        async def __call__(self, make_request, bot, method):
+            return await breaker.call(make_request, bot, method)
+    return Breaker()
+
+
 async def main(args) -> None:
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(args.api)))
+    session = AiohttpSession(api=TelegramAPIServer.from_base(args.api))
+    if args.breaker:
+        session.middleware(breaker_middleware(args.breaker))
+    bot = Bot(TOKEN, session=session)
     app = web.Application()
     app.router.add_get("/health", lambda r: web.json_response({"ok": True}))
     SimpleRequestHandler(dispatcher=build(args), bot=bot, handle_in_background=True).register(
@@ -101,4 +125,5 @@ if __name__ == "__main__":
     p.add_argument("--silent", action="append", default=[])
     p.add_argument("--lie", action="store_true")
     p.add_argument("--quote-all", action="store_true")
+    p.add_argument("--breaker", type=int, default=0)
     asyncio.run(main(p.parse_args()))
