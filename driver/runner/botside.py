@@ -214,7 +214,9 @@ async def _serve(plan: Plan, status, control, side: BotSide, pipe) -> None:
 async def _follow(plan: Plan, status, control, side: BotSide, mock) -> None:
     chaos = None
     grace_ns = int(plan.grace_s * 1e9)
-    while not control[CTL_START_NS] and control[CTL_STOP] != STOP_NOW:
+    while not control[CTL_START_NS]:
+        if control[CTL_STOP] == STOP_NOW or control[CTL_LOAD_DONE_NS]:  # the run never started
+            return
         status[ST_HEARTBEAT_NS] = now_ns()
         await asyncio.sleep(TICK_S)
     status[ST_PHASE] = PHASE_RUNNING
