@@ -151,6 +151,21 @@ def test_close_after_zero_closes_right_after_the_handshake_and_push_counts_pushe
         assert [p["seq"] for p in run(pushes(t.url))] == [1, 2]
 
 
+def test_a_dropped_connection_ends_without_a_close_frame():
+    async def go(url):
+        async with aiohttp.ClientSession() as s:
+            first = await s.ws_connect(url + "/echo")  # connection 1: a normal one
+            dropped = await s.ws_connect(url + "/echo")  # connection 2: cut after 2
+            assert await echo_n(dropped, 2) == ["m0", "m1"]
+            msg = await dropped.receive(timeout=10)
+            assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR), msg
+            assert dropped.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE  # 1006: no close frame
+            assert len(await echo_n(first, 3)) == 3
+            await first.close()
+    with WsDemoTargetProcess(drop_every=2, drop_after=2) as t:
+        run(go(t.url))
+
+
 def test_a_stalled_connection_stops_answering_but_stays_open_and_answers_pings():
     async def go(url):
         async with aiohttp.ClientSession() as s:
@@ -217,7 +232,7 @@ def test_make_app_checks_its_settings(kwargs):
             make_app(**kwargs)
 
 
-@pytest.mark.parametrize("field", ["close_every", "close_after", "stall_every", "stall_after",
+@pytest.mark.parametrize("field", ["close_every", "close_after", "drop_every", "drop_after", "stall_every", "stall_after",
                                    "garbage_every"])
 def test_faults_reject_negative_counts(field):
     with pytest.raises(ValueError, match=field):

@@ -204,10 +204,11 @@ class WsDemoTargetProcess(DemoTargetProcess):
 
     Same start, stop and errors as DemoTargetProcess; the keywords are ws_demo's flags
     (`push_interval_ms`, `max_message`, and the faults `close_every`, `close_after`,
-    `stall_every`, `stall_after`, `garbage_every`; None leaves the default)."""
+    `drop_every`, `drop_after`, `stall_every`, `stall_after`, `garbage_every`; None
+    leaves the default)."""
 
-    _OPTIONS = ("push_interval_ms", "max_message", "close_every", "close_after",
-                "stall_every", "stall_after", "garbage_every")
+    _OPTIONS = ("push_interval_ms", "max_message", "close_every", "close_after", "drop_every",
+                "drop_after", "stall_every", "stall_after", "garbage_every")
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  startup_timeout: float = 15.0, stop_timeout: float = 3.0,

@@ -18,6 +18,8 @@ across all routes in the order they are accepted; N = 1 hits every connection):
 - `close_every=N, close_after=K` — after K messages (echoes or broadcasts answered,
   pushes sent) the server closes the connection with 1011 (internal error);
   K = 0 closes it right after the handshake.
+- `drop_every=N, drop_after=K` — after K messages the server cuts the TCP connection
+  without a close frame (the client sees an abnormal closure, 1006).
 - `stall_every=N, stall_after=K` — after K messages the server stops answering and
   pushing; it keeps reading (and discarding) so the connection stays open and pings
   are still answered: an application that hangs behind a live socket.
@@ -26,8 +28,8 @@ across all routes in the order they are accepted; N = 1 hits every connection):
   client to go.
 
 `max_message` bounds an incoming message (aiohttp closes with 1009 above it).
-Run it with `python -m driver.targets.ws_demo --port 8765`; tests and `driver demo`
-use `driver.targets.process.WsDemoTargetProcess` for one in its own process.
+Run it with `python -m driver.targets.ws_demo --port 8765`; the tests use
+`driver.targets.process.WsDemoTargetProcess` for one in its own process.
 """
 from __future__ import annotations
 
@@ -57,6 +59,8 @@ class Faults:
 
     close_every: int = 0
     close_after: int = 0
+    drop_every: int = 0
+    drop_after: int = 0
     stall_every: int = 0
     stall_after: int = 0
     garbage_every: int = 0
@@ -70,14 +74,17 @@ class Faults:
 class _Conn:
     """One connection's fault plan: `limit` messages, then `action` (None: no fault)."""
 
-    __slots__ = ("ws", "sent", "limit", "action")
+    __slots__ = ("ws", "transport", "sent", "limit", "action")
 
-    def __init__(self, ws: web.WebSocketResponse, number: int, faults: Faults) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: Any, number: int, faults: Faults) -> None:
         self.ws = ws
+        self.transport = transport
         self.sent = 0
         self.limit, self.action = -1, None
         if faults.close_every and number % faults.close_every == 0:
             self.limit, self.action = faults.close_after, "close"
+        elif faults.drop_every and number % faults.drop_every == 0:
+            self.limit, self.action = faults.drop_after, "drop"
         elif faults.stall_every and number % faults.stall_every == 0:
             self.limit, self.action = faults.stall_after, "stall"
 
@@ -117,9 +124,14 @@ async def _send(conn: _Conn, state: _State, msg_type: WSMsgType, data: Any) -> b
 
 
 async def _apply_fault(conn: _Conn) -> bool:
-    """Act on a due fault: close with 1011 (True: the handler ends) or stall (False)."""
+    """Act on a due fault: close with 1011 or cut the connection (True: the handler
+    ends), or stall (False: the caller stops answering)."""
     if conn.action == "close":
         await conn.ws.close(code=CLOSE_CODE, message=b"demo fault: close after messages")
+        return True
+    if conn.action == "drop":
+        if conn.transport is not None:
+            conn.transport.abort()  # RST, no close frame
         return True
     return False
 
@@ -229,14 +241,14 @@ def _route(kind: str):
             if faults.garbage_every and number % faults.garbage_every == 0:
                 await _garbage(request, ws, state)
                 return ws
-            conn = _Conn(ws, number, faults)
+            conn = _Conn(ws, request.transport, number, faults)
             if kind == "echo":
                 await _echo(conn, state)
             elif kind == "broadcast":
                 await _broadcast(conn, state)
             else:
                 await _push(conn, state, interval_s)
-            if not ws.closed:
+            if not ws.closed and not (conn.action == "drop" and conn.due):
                 await ws.close()
         finally:
             state.open -= 1
@@ -312,6 +324,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--close-every", type=int, default=0, metavar="N",
                    help="close these connections with 1011 after --close-after messages")
     f.add_argument("--close-after", type=int, default=0, metavar="K")
+    f.add_argument("--drop-every", type=int, default=0, metavar="N",
+                   help="cut these connections (no close frame) after --drop-after messages")
+    f.add_argument("--drop-after", type=int, default=0, metavar="K")
     f.add_argument("--stall-every", type=int, default=0, metavar="N",
                    help="stop answering on these connections after --stall-after messages")
     f.add_argument("--stall-after", type=int, default=0, metavar="K")
@@ -325,7 +340,8 @@ def parse(argv: list[str] | None = None) -> dict[str, Any]:
     p = parser()
     a = p.parse_args(argv)
     try:
-        faults = Faults(a.close_every, a.close_after, a.stall_every, a.stall_after, a.garbage_every)
+        faults = Faults(a.close_every, a.close_after, a.drop_every, a.drop_after, a.stall_every,
+                        a.stall_after, a.garbage_every)
         make_app(push_interval_ms=a.push_interval_ms, max_message=a.max_message, faults=faults)
     except ValueError as e:
         p.error("--" + str(e).replace("_", "-"))
