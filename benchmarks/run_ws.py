@@ -46,6 +46,7 @@ import mmap
 import shlex
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -131,8 +132,6 @@ def parse_driver(returncode: int, run_dir: Path) -> dict:
 
 def probe_driver(a, url: str, drv, out: Path) -> str | None:
     """None when `driver run ws://` works (a 1 s run recording round trips), else why not."""
-    import subprocess
-
     run_dir = out / "probe-driver"
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = drv.cmd + ["run", url, "-u", str(a.connections), "-d", "1s", "-w", "1", "--body", a.body,
