@@ -194,3 +194,38 @@ class DemoTargetProcess:
 
     def __repr__(self) -> str:
         return f"DemoTargetProcess(url={self.url!r}, pid={self.pid})"
+
+
+class WsDemoTargetProcess(DemoTargetProcess):
+    """The WebSocket demo target (`driver.targets.ws_demo`) in a subprocess:
+
+        with WsDemoTargetProcess(close_every=3, close_after=5) as target:
+            ...  # target.url == "ws://127.0.0.1:PORT" (routes /echo, /broadcast, /push)
+
+    Same start, stop and errors as DemoTargetProcess; the keywords are ws_demo's flags
+    (`push_interval_ms`, `max_message`, and the faults `close_every`, `close_after`,
+    `drop_every`, `drop_after`, `stall_every`, `stall_after`, `garbage_every`; None
+    leaves the default)."""
+
+    _OPTIONS = ("push_interval_ms", "max_message", "close_every", "close_after", "drop_every",
+                "drop_after", "stall_every", "stall_after", "garbage_every")
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 startup_timeout: float = 15.0, stop_timeout: float = 3.0,
+                 **options: float | int | None) -> None:
+        unknown = sorted(set(options) - set(self._OPTIONS))
+        if unknown:
+            raise TypeError(f"WsDemoTargetProcess: unknown option(s) {', '.join(unknown)}")
+        super().__init__(host, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self.options = {k: v for k, v in options.items() if v is not None}
+
+    def _command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "driver.targets.ws_demo",
+               "--host", self.host, "--port", str(self.requested_port)]
+        for name in self._OPTIONS:
+            if name in self.options:
+                cmd += ["--" + name.replace("_", "-"), str(self.options[name])]
+        return cmd
+
+    def __repr__(self) -> str:
+        return f"WsDemoTargetProcess(url={self.url!r}, pid={self.pid})"
