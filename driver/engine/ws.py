@@ -78,7 +78,10 @@ def _quiet_logger() -> logging.Logger:
     """picows logs protocol errors and disconnects; here they are counted instead, and a
     worker's stderr is for its own failures."""
     logger = logging.getLogger("driver.engine.ws.picows")
-    logger.disabled = True
+    # picows logs through a child of it per connection: a level above every record
+    # silences the children too (they inherit it), and nothing goes up to the root
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
     return logger
 
 
