@@ -71,9 +71,10 @@ def plain_app():
 
 
 @contextlib.contextmanager
-def bad_frame_server():
-    """Completes the handshake, then answers the first message with a frame of a reserved
-    opcode (0xF): not WebSocket."""
+def raw_ws_server(answer: bytes, push: bytes = b""):
+    """A WebSocket server written by hand: completes the handshake (with `push` right
+    after its 101, in the same write), then answers every message with the raw bytes
+    `answer` — frames of its choosing, valid or not."""
 
     async def handler(reader, writer, info):
         head = await reader.readuntil(b"\r\n\r\n")
@@ -81,13 +82,16 @@ def bad_frame_server():
                    if line.lower().startswith(b"sec-websocket-key:"))
         accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
         writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-        await reader.readexactly(2)  # the first frame's head: a message is out
-        writer.write(b"\x8f\x00\x00\xffgarbage")
-        await writer.drain()
-        await asyncio.sleep(5)  # the client closes
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + push)
+        while True:
+            first, second = await reader.readexactly(2)  # a client frame: masked, short here
+            await reader.readexactly(4 + (second & 0x7F))
+            if first & 0x0F == 0x8:  # the client's close
+                return
+            writer.write(answer)
+            await writer.drain()
 
-    with _stream_server(handler, "127.0.0.1", "bad_frame_server") as info:
+    with _stream_server(handler, "127.0.0.1", "raw_ws_server") as info:
         yield info
 
 
@@ -196,7 +200,7 @@ def test_stalled_server_times_out_then_is_unfinished(tmp_path):
 
 
 def test_bad_frame_is_a_protocol_error_not_a_crash(tmp_path):
-    with bad_frame_server() as srv:
+    with raw_ws_server(b"\x8f\x00garbage") as srv:  # a reserved opcode (0xF): not WebSocket
         proc, data = run_cli(tmp_path, ws_url(srv, "/"), "-u", "2", "-d", "1s", "-w", "1")
     rt = endpoint(data, "WS /")
     assert data["complete"] and rt["errors_by_kind"]["protocol_error"] > 0 and accounted(rt)
@@ -205,6 +209,17 @@ def test_bad_frame_is_a_protocol_error_not_a_crash(tmp_path):
     assert reasons == {"bad frame from the server (1002)"}
     err = proc.stderr.decode()
     assert "WS parser" not in err and "picows" not in err, err  # picows's own logging stays out of the way
+
+
+def test_fragmented_answers_and_server_pushes(tmp_path):
+    # each answer in two fragments (TEXT "abc" not final, then CONTINUATION "de" final);
+    # a push right after the handshake answers nothing sent
+    with raw_ws_server(b"\x01\x03abc\x80\x02de", push=b"\x81\x04push") as srv:
+        proc, data = run_cli(tmp_path, ws_url(srv, "/"), "-u", "2", "-n", "40", "-w", "1")
+    assert proc.returncode == 0, proc.stderr.decode()
+    rt = endpoint(data, "WS /")
+    assert rt["count"] == rt["sent"] == 40 and rt["bytes_in"] == 40 * 5  # one answer per message, whole
+    assert rt["counters"]["messages"] == 2  # the pushes, one per connection
 
 
 def test_not_a_websocket_server_fails_the_handshake(tmp_path):

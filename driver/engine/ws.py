@@ -137,8 +137,10 @@ class WsConnection(WSListener):
             if not frame.fin:  # a fragment: the answer is complete with its last one
                 self.partial += frame.payload_size
                 return
-            nbytes = self.partial + frame.payload_size
-            self.partial = 0
+            nbytes = frame.payload_size
+            if self.partial:
+                nbytes += self.partial
+                self.partial = 0
             if self.busy:
                 now = now_ns()
                 self.busy = False
