@@ -163,7 +163,7 @@ def test_binary_frames_with_handshake_headers(tmp_path):
 
 def test_stages_ramp_connections_up_and_down(tmp_path):
     with aiohttp_server(ws_app) as srv:
-        proc, data = run_cli(tmp_path, ws_url(srv, "/echo"), "--stage", "0.5s:6", "--stage", "0.5s:6",
+        proc, data = run_cli(tmp_path, ws_url(srv, "/echo"), "--stage", "0.5s:6", "--stage", "1s:6",
                              "--stage", "0.5s:1", "-w", "1")
     assert proc.returncode == 0, proc.stderr.decode()
     rt, hs = endpoint(data, "WS /echo"), endpoint(data, WS_CONNECT)
@@ -179,7 +179,8 @@ def test_server_closing_connections_with_1011_is_counted_and_reconnected(tmp_pat
     rt, hs = endpoint(data, "WS /closing"), endpoint(data, WS_CONNECT)
     closes = rt["errors_by_kind"]["connection_reset"]
     assert closes > 0 and rt["count"] > closes and accounted(rt)  # each close failed the message in flight
-    assert hs["counters"]["reconnects"] == closes  # every closed connection was replaced
+    # every closed connection was replaced, but for those closed as the run ended (one per user at most)
+    assert closes - 3 <= hs["counters"]["reconnects"] <= closes
     reasons = {c["reason"]: c["failures"] for c in data["checks"] if c["endpoint"] == "WS /closing"}
     assert reasons == {"server closed 1011": closes}  # the code and how often, in the report
     assert proc.returncode == 1  # failed checks fail the run (as for HTTP)
