@@ -7,15 +7,19 @@ so a server that closes, stalls or sends garbage can never make messages vanish.
 import asyncio
 import base64
 import contextlib
+import errno
 import hashlib
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
 import pytest
+from picows import WSInvalidStatusError
 
 import driver
+from driver.engine.ws import _error_kind
 from driver.layout import C_ERR_CONNECT_REFUSED, C_SENT
 from driver.plan import WS_CONNECT
 from driver.runner.supervisor import run
@@ -277,6 +281,20 @@ def test_bad_websocket_flags_are_one_line(tmp_path, args, needle):
     proc, _ = run_cli(tmp_path, *args)
     err = proc.stderr.decode()
     assert proc.returncode == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("exc, kind", [
+    (ssl.SSLCertVerificationError("bad certificate"), "tls"),  # an OSError too: TLS comes first
+    (asyncio.TimeoutError(), "connect_timeout"),  # connect or the upgrade took too long
+    (WSInvalidStatusError("200, not 101", b"", b"", None), "protocol_error"),  # not a WebSocket server
+    (ConnectionRefusedError(), "connect_refused"),
+    (ConnectionResetError(), "connection_reset"),
+    (OSError(errno.EMFILE, "too many open files"), "fd_limit"),  # the generator's limit, counted apart
+    (OSError(errno.EHOSTUNREACH, "no route"), "other"),
+    (ValueError("anything else"), "other"),  # never fatal to the worker
+])
+def test_connect_failures_by_kind(exc, kind):
+    assert _error_kind(exc) == kind
 
 
 def test_plan_of_a_ws_url():
