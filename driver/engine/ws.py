@@ -260,7 +260,7 @@ class WsKind(UnitKind):
         start = now_ns()
         try:
             transport, listener = await asyncio.wait_for(ws_connect(
-                lambda: conn, self.url, ssl_context=self.ssl_ctx, websocket_handshake_timeout=timeout,
+                lambda *_: conn, self.url, ssl_context=self.ssl_ctx, websocket_handshake_timeout=timeout,
                 logger_name=self.logger, max_frame_size=MAX_FRAME_BYTES, extra_headers=self.headers,
                 max_redirects=0, **self.options), timeout)
             error = None if listener is conn else "connection_reset"  # closed before its 101
