@@ -104,7 +104,9 @@ def cli():
 @click.option("-w", "--workers", type=int, help="Worker processes (default: the CPUs this process may use).")
 @click.option("-m", "--method", help="HTTP method of a URL run (default GET).")
 @click.option("-H", "--header", "headers", multiple=True, help="'Name: value', repeatable.")
-@click.option("--body", help="Request body (a JSON body gets Content-Type: application/json).")
+@click.option("--body", help="Request body (a JSON body gets Content-Type: application/json); "
+              "for ws:// and wss://, the message sent each round trip.")
+@click.option("--binary", is_flag=True, help="ws:// and wss://: send the message as a binary frame (default text).")
 @click.option("--body-file", type=str, help="Read the request body from this file.")
 @click.option("--timeout", help="Request timeout (default 30s).")
 @click.option("--connect-timeout", help="Connect timeout (default 5s or --timeout if lower).")
@@ -128,7 +130,7 @@ def cli():
 @click.option("--metric", "metric_names", multiple=True,
               help="A series to keep from --metrics-url: a family name or NAME{label=\"value\"}, repeatable.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
-            method, headers, body, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
+            method, headers, body, binary, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
             output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
@@ -140,7 +142,8 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
     with warnings_shown():
         if config_file:
             given = [flag for flag, v in (("URL", url), ("-s", scenario), ("-m", method), ("-H", headers),
-                                          ("--body", body), ("--body-file", body_file), ("--name", name)) if v]
+                                          ("--body", body), ("--binary", binary), ("--body-file", body_file),
+                                          ("--name", name)) if v]
             if given:
                 raise PlanError(f"{', '.join(given)} cannot be combined with -c: put them in the config file",
                                 flag=given[0])
@@ -150,7 +153,7 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
             raise PlanError("give a URL to load, or a config file with -c FILE", flag="URL")
         else:
             plan = make_plan(url, profile=profile, scenario=scenario, method=method, headers=headers, body=body,
-                             body_file=body_file, name=name, thresholds=threshold_list, watch_pids=watch_pids,
+                             body_file=body_file, binary=binary, name=name, thresholds=threshold_list, watch_pids=watch_pids,
                              **settings)
         plan = with_metrics(plan, metrics_urls, metric_names)
         plan = with_mock(plan, mock)

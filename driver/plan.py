@@ -45,6 +45,9 @@ _METHOD = re.compile(r"^[A-Z]+$")
 
 
 PLATFORMS = ("telegram", "whatsapp")
+HTTP_SCHEMES = ("http", "https")
+WS_SCHEMES = ("ws", "wss")
+WS_CONNECT = "ws:connect"  # the endpoint of WebSocket handshakes (driver.engine.ws)
 REPLY_CHANNELS = ("webhook", "api", "both")
 
 
@@ -93,7 +96,11 @@ class Target:
 
     @property
     def tls(self) -> bool:
-        return self.scheme == "https"
+        return self.scheme in ("https", "wss")
+
+    @property
+    def websocket(self) -> bool:
+        return self.scheme in WS_SCHEMES
 
     @property
     def host_header(self) -> str:
@@ -132,6 +139,15 @@ class RequestSpec:
     @property
     def is_head(self) -> bool:
         return self.method == "HEAD"
+
+
+@dataclass(frozen=True)
+class WsSpec:
+    """A WebSocket run (a ws:// or wss:// URL): each unit holds one connection and sends
+    the request's body as one message, text or `binary`, then waits for the next message
+    from the server (driver.engine.ws). The request's headers go with the handshake."""
+
+    binary: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,12 +244,15 @@ class Plan:
     metrics_urls: tuple[str, ...] = ()  # --metrics-url: the target's Prometheus endpoints, scraped every second
     metric_names: tuple[str, ...] = ()  # --metric: the series kept from them (driver.stats.exposition.Selector)
     chaos: tuple = ()  # the config's chaos timeline: driver.chaos.timeline.ChaosEvent, by start
+    ws: WsSpec | None = None  # a WebSocket run: `requests[0]` is its message (driver.engine.ws)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
         """Endpoint names known at plan time, in slot order."""
         if self.scenario is not None:
             return scenario_endpoints(self.scenario)
+        if self.ws is not None:  # round trips, then handshakes
+            return (self.requests[0].name, WS_CONNECT)
         return tuple(r.name for r in self.requests)
 
     @property
@@ -241,7 +260,7 @@ class Plan:
         """Endpoint slots per worker block: the known names, room for names met at run
         time (Python scenarios), and the overflow slot "other"."""
         if self.scenario is None:
-            slots = known = len(self.requests)
+            slots = known = len(self.endpoints)
         else:
             known = len(self.endpoints) + (self.mode == OPEN)  # open loop: the "iteration" endpoint
             slots = max(self.max_endpoints, known + 2) if self.scenario.python else known + 1
@@ -288,6 +307,7 @@ class Plan:
             "metrics_urls": [mask_url(u) for u in self.metrics_urls],
             "metric_names": list(self.metric_names),
             "chaos": [e.to_dict() for e in self.chaos],
+            "ws": None if self.ws is None else {"binary": self.ws.binary},
             "mode": self.mode,
             "shape": [list(p) for p in self.shape.points],
             "duration_s": self.duration_s,
@@ -328,8 +348,9 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def parse_url(url: str) -> tuple[Target, str]:
-    """(target, path-with-query) from a URL; PlanError naming the problem otherwise.
+def parse_url(url: str, schemes: tuple[str, ...] = HTTP_SCHEMES) -> tuple[Target, str]:
+    """(target, path-with-query) from a URL of one of `schemes`; PlanError naming the
+    problem otherwise.
 
     Credentials in the URL (`http://user:password@host/`) are masked in every message.
     """
@@ -339,14 +360,15 @@ def parse_url(url: str) -> tuple[Target, str]:
         port = parts.port
     except ValueError as exc:
         raise PlanError(f"malformed URL {shown}: {mask_url(str(exc))}") from None
-    if parts.scheme not in ("http", "https"):
+    if parts.scheme not in schemes:
         scheme = parts.scheme or "none"
-        raise PlanError(f"unsupported URL scheme {scheme!r} in {shown}: use http:// or https://")
+        use = " or ".join(f"{s}://" for s in schemes)
+        raise PlanError(f"unsupported URL scheme {scheme!r} in {shown}: use {use}")
     if not parts.hostname:
         raise PlanError(f"malformed URL {shown}: no host")
     if any(c.isspace() for c in url):
         raise PlanError(f"malformed URL {shown}: contains whitespace")
-    port = port or (443 if parts.scheme == "https" else 80)
+    port = port or (443 if parts.scheme in ("https", "wss") else 80)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query

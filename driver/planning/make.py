@@ -17,16 +17,16 @@ import re
 from driver.masking import mask_bot_token
 from driver.errors import DriverError, PlanError
 from driver.plan import (
-    PLATFORMS, MockSpec, OutputSpec, Plan, ReplySpec, RequestSpec, ScenarioSpec, Target, UserPoolSpec,
-    parse_header, parse_url, read_body,
+    HTTP_SCHEMES, PLATFORMS, WS_SCHEMES, MockSpec, OutputSpec, Plan, ReplySpec, RequestSpec, ScenarioSpec, Target,
+    UserPoolSpec, WsSpec, parse_header, parse_url, read_body,
 )
 from driver.planning.layers import Source, flag_layer, layer
 from driver.planning.load import load_fields
 from driver.planning.profiles import profile_layers
 from driver.stats.thresholds import Threshold, is_live, parse_threshold
 
-__all__ = ["make_plan", "assemble", "with_watch_pids", "http_request", "python_scenario", "parse_thresholds",
-           "report_formats", "REPORT_FORMATS"]
+__all__ = ["make_plan", "assemble", "with_watch_pids", "http_request", "ws_request", "python_scenario",
+           "parse_thresholds", "report_formats", "REPORT_FORMATS"]
 
 REPORT_FORMATS = ("json", "html", "md", "csv", "junit")
 THRESHOLD_FLAG = "--threshold"
@@ -61,11 +61,15 @@ def make_plan(
     output: str | None = None,
     report=None,
     watch_pids=(),
+    binary: bool = False,
 ) -> Plan:
     """A validated Plan to load `url`: the built-in `profile`'s settings, then these.
 
     Without `scenario`, every user sends one request (`method`, `headers`, `body` or
-    `body_file`, stats under `name`). With it (`file.py`, `file.py:Class` or
+    `body_file`, stats under `name`); for a ws:// or wss:// URL, one WebSocket message
+    per round trip (the body; `binary` for a binary frame; `headers` go with the
+    handshake), its stats under `name` (default `WS /path`) and the handshakes under
+    `ws:connect`. With `scenario` (`file.py`, `file.py:Class` or
     `module:Class`), users run that Python scenario against the URL, its path before
     theirs. `thresholds` are SLO texts (or Threshold objects); `output` and `report`
     say where and how results are written; `watch_pids` are the target's processes to
@@ -73,7 +77,7 @@ def make_plan(
     """
     return with_watch_pids(_make_plan(url, profile, scenario, users, rate, duration, requests, ramp_up, stages,
                                       workers, method, headers, body, body_file, timeout, connect_timeout, think,
-                                      max_in_flight, name, insecure, thresholds, output, report), watch_pids)
+                                      max_in_flight, name, insecure, thresholds, output, report, binary), watch_pids)
 
 
 def with_watch_pids(plan: Plan, pids) -> Plan:
@@ -116,14 +120,24 @@ def with_mock(plan: Plan, text: str | None) -> Plan:
 
 def _make_plan(url, profile, scenario, users, rate, duration, requests, ramp_up, stages, workers, method, headers,
                body, body_file, timeout, connect_timeout, think, max_in_flight, name, insecure, thresholds, output,
-               report) -> Plan:
-    target, path = _at("URL", parse_url, url)
+               report, binary=False) -> Plan:
+    schemes = HTTP_SCHEMES if scenario is not None else HTTP_SCHEMES + WS_SCHEMES
+    target, path = _at("URL", parse_url, url, schemes)
     settings = layer(*profile_layers(profile, {}, Source.of_flag("--profile")), flag_layer({
         "users": users, "rate": rate, "duration": duration, "requests": requests, "ramp_up": ramp_up,
         "stages": stages, "workers": workers, "max_in_flight": max_in_flight, "think": think,
         "timeout": timeout, "connect_timeout": connect_timeout, "insecure": insecure, "output": output,
         "report": report,
     }))
+    if binary and not target.websocket:
+        raise PlanError("--binary is for ws:// and wss:// URLs (a WebSocket message)", flag="--binary")
+    if target.websocket:
+        if method is not None:
+            raise PlanError("--method is for http:// and https:// URLs: a WebSocket run sends messages "
+                            "(--body, --binary)", flag="--method")
+        return assemble(target, settings, requests=(ws_request(path, headers, body, body_file, name),),
+                        ws=WsSpec(binary=bool(binary)), profile=profile,
+                        thresholds=parse_thresholds(thresholds, THRESHOLD_FLAG))
     if scenario is None:
         return assemble(target, settings, requests=(http_request(path, method, headers, body, body_file, name),),
                         profile=profile, thresholds=parse_thresholds(thresholds, THRESHOLD_FLAG))
@@ -149,6 +163,7 @@ def assemble(
     base_path: str = "",
     profile: str | None = None,
     config_path: str | None = None,
+    ws: WsSpec | None = None,
 ) -> Plan:
     """The Plan from layered `settings` (driver.planning.layers) and the parts made apart."""
     load = load_fields(settings, scenario)
@@ -156,7 +171,7 @@ def assemble(
     if "insecure" in settings:
         insecure, source = settings["insecure"]
         if insecure and not target.tls and source.given:
-            source.warn(f"{source.name} is ignored: the target is http://, no TLS certificate to verify")
+            source.warn(f"{source.name} is ignored: the target is {target.scheme}://, no TLS certificate to verify")
     return Plan(
         target=target,
         requests=requests,
@@ -169,6 +184,7 @@ def assemble(
         output=_output(settings),
         config_path=config_path,
         catalog=catalog,
+        ws=ws,
         **load,
     )
 
@@ -189,6 +205,17 @@ def http_request(path: str, method: str | None = None, headers=(), body=None, bo
         parsed += (("Content-Type", "application/json"),)
     # the endpoint name reaches every report: never with a bot token in it
     return RequestSpec(name or mask_bot_token(f"{method} {path.split('?')[0]}"), method, path, parsed, body_bytes)
+
+
+def ws_request(path: str, headers=(), body=None, body_file=None, name: str | None = None) -> RequestSpec:
+    """The message of a WebSocket run: the body (empty when none), sent as it is each
+    round trip; the headers go with the handshake. Stats under `name`, or `WS /path`."""
+    parsed = tuple(_at("--header", parse_header, h) if isinstance(h, str) else tuple(h) for h in headers)
+    if body is not None and body_file is not None:
+        raise PlanError("give either --body or --body-file, not both", flag="--body-file")
+    body = _at("--body-file", read_body, body, body_file)
+    body_bytes = body.encode() if isinstance(body, str) else (body or b"")
+    return RequestSpec(name or mask_bot_token(f"WS {path.split('?')[0]}"), "WS", path, parsed, body_bytes)
 
 
 def python_scenario(text: str, flag: str = "--scenario") -> ScenarioSpec:

@@ -128,15 +128,20 @@ class _Worker:
         rec.set_status(ST_PHASE, PHASE_DONE)
 
     def _kind(self):
-        """The unit kind of the plan: scenario users, or the fast path's connections."""
+        """The unit kind of the plan: scenario users, WebSocket connections, or the fast
+        path's HTTP connections."""
         if self.plan.scenario is not None:
             from driver.scenario.unit import make_kind
 
             return make_kind(self.plan, self.index, self.n_workers, self.rec, self.names, self.address,
                              self.ring)
+        registry = EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots
+        if self.plan.ws is not None:
+            from driver.engine.ws import WsKind
+
+            return WsKind(self.plan, self.rec, registry, self.address)
         from driver.engine.http import HttpKind
 
-        EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots
         return HttpKind(self.plan, self.rec, self.address)
 
     async def _run(self, sched: Scheduler) -> None:
