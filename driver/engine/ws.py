@@ -51,6 +51,7 @@ from driver.layout import (
     C_BYTES_OUT,
     C_CHECK_FAILED,
     C_CONNECTS,
+    C_FLOWS,
     C_ERR_CONN_RESET,
     C_ERR_OTHER,
     C_ERR_PROTOCOL,
@@ -278,6 +279,7 @@ class WsKind(UnitKind):
             return None
         rec.response(ep, HANDSHAKE_OK, 0, now_ns() - start)
         rec.count(ep, C_CONNECTS, 1)
+        rec.count(ep, C_FLOWS, 1)  # an aggregate endpoint's count: handshakes completed
         self.spawn(_reap(transport))
         return conn
 

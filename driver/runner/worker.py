@@ -11,7 +11,7 @@ get plan.grace_s to finish; what is still in flight then is counted unfinished) 
 PHASE_DONE.
 
 The load itself is the engine's: one Scheduler driving units of the plan's kind
-(the fast HTTP path, or scenario users).
+(the fast HTTP path, WebSocket connections, or scenario users).
 """
 from __future__ import annotations
 

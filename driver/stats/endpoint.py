@@ -76,6 +76,7 @@ ERROR_COLUMNS = list(ERROR_COUNTERS.values())
 _SENT_ERROR_COLUMNS = [ERROR_COUNTERS[k] for k in SENT_ERRORS]
 
 
+WS_CONNECT = "ws:connect"  # WebSocket handshakes (driver.engine.ws): count them apart, keep their errors
 REPLY_PREFIX = "reply:"  # a bot's replies to the updates of one endpoint: first-reply latency
 REPLY_LAST_PREFIX = "reply_last:"  # the last message of the multi-message answers
 # endpoints that watch the other side rather than count driver's own work: the calls the
@@ -87,9 +88,11 @@ OBSERVED_PREFIXES = ("api:", "chaos:")
 def is_aggregate(name: str) -> bool:
     """Whether `name` is an aggregate endpoint: it times whole flows or iterations, whose
     requests are on their own endpoints (`flow:NAME`, `iteration`), or the bot's replies
-    to updates counted on their own endpoints (`reply:NAME`, `reply_last:NAME`)."""
+    to updates counted on their own endpoints (`reply:NAME`, `reply_last:NAME`), or the
+    WebSocket handshakes (`ws:connect`: failures are errors of the run, handshakes are not
+    round trips)."""
     return (name == ITERATION or name.startswith(FLOW_PREFIX) or name.startswith(REPLY_PREFIX)
-            or name.startswith(REPLY_LAST_PREFIX))
+            or name.startswith(REPLY_LAST_PREFIX) or name == WS_CONNECT)
 
 
 def is_reply(name: str) -> bool:
