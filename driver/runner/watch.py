@@ -93,7 +93,10 @@ class Watcher:
         own = {}
         for name, proc in list(self.own.items()):
             try:
-                own[name] = int(proc.memory_info().rss)
+                with proc.oneshot():
+                    if proc.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped: RSS 0
+                        raise psutil.NoSuchProcess(proc.pid)
+                    own[name] = int(proc.memory_info().rss)
             except psutil.Error:
                 del self.own[name]  # a worker that ended: its RSS stops
         return watched, own
