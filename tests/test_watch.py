@@ -159,3 +159,20 @@ def test_the_rich_live_view_shows_each_watched_rss():
     with progress:
         progress.update(_window(1.0, watch={77: ProcessSample(rss_bytes=50_000_000)}))
     assert "rss 77" in console.file.getvalue() and "50.0MB" in console.file.getvalue()
+
+
+def test_an_own_process_that_exited_unreaped_is_not_sampled_as_zero():
+    import time as _time
+    from driver.runner.watch import Watcher
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # exits; a zombie until waited for
+    w = Watcher()
+    w.add_own("bot side", child.pid)
+    deadline = _time.monotonic() + 10
+    while _time.monotonic() < deadline:
+        _, own = w.sample(1.0)
+        if "bot side" not in own:
+            break
+        assert own["bot side"] > 0  # alive: a real RSS, never 0
+        _time.sleep(0.05)
+    assert "bot side" not in w.sample(2.0)[1]
+    child.wait()
