@@ -35,6 +35,7 @@ from driver.payloads.catalog import (
 )
 from driver.payloads.telegram import TelegramUpdates
 from driver.plan import ReplySpec
+from driver.replies.rules import expect_code
 from driver.scenario.api import User, task
 
 WEBHOOK_ONLY = ReplySpec(channel="webhook")  # no `replies:` in the config: today's webhook bots
@@ -88,7 +89,6 @@ class CatalogBot(User):
         tier = self._tier_of()(self.user.id)
         want = expected_reply(cmd, tier)
         if tracker is not None:  # the reply comes as a call to the mock: the bot side judges it
-            from driver.replies.rules import expect_code
             intended = self.iteration_start_ns if ctx.open_loop else None
             tracker.track(chat, gen.last_message_id(chat), ctx.slot(cmd.name), intended,
                           expect_code(want, TIERS.index(tier)))
