@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import urllib.request
 
 import aiohttp
 import orjson
@@ -37,6 +38,12 @@ async def until_terminal(s: aiohttp.ClientSession, url: str, job_id: str) -> dic
         if doc["state"] in ("done", "failed"):
             return doc
         await asyncio.sleep(0.01)
+
+
+def counts_of(url: str) -> dict:
+    """The target's /queue counts, read without an event loop (for tests that run driver)."""
+    with urllib.request.urlopen(url + "/queue", timeout=10) as r:
+        return orjson.loads(r.read())
 
 
 async def counts(s: aiohttp.ClientSession, url: str) -> dict:
