@@ -159,3 +159,76 @@ def test_bad_job_settings_are_refused(kw):
 
     with pytest.raises(ValueError):
         JobSpec("x", **kw)
+
+
+def _planned(follow: str) -> bool:
+    """Whether a YAML plan gives a job task's endpoints their slots (driver.plan.scenario_endpoints)."""
+    from driver.plan import ScenarioSpec, scenario_endpoints
+    from driver.scenario.jobs import endpoint_names
+
+    track = "events" if follow.startswith("events") else "none" if "submit_only" in follow else "poll"
+    task = {"name": "rep", "job": {"track": track}}
+    return set(endpoint_names("rep", track)) <= set(scenario_endpoints(ScenarioSpec(tasks=(task,))))
+
+
+needs_plan = pytest.mark.skipif(not _planned("poll"), reason="driver.plan.scenario_endpoints does not list "
+                                                           "the job endpoints yet (the lead's change)")
+
+
+YAML = """
+target: {{base_url: "{url}"}}
+scenario:
+  tasks:
+    - name: rep
+      job:
+        submit: {{path: /jobs, json: {{user: "{{{{user.id}}}}", n: "{{{{seq}}}}"}}, expect: {{status: 202}}}}
+        {follow}
+        processing: processing_ms
+        timeout: 10s
+        jobs: 6
+        batch_size: 3
+load: {{users: 2, requests: 2, workers: 1}}
+"""
+
+
+@pytest.mark.parametrize("follow", ['poll: {path: "/jobs/{id}", interval: 10ms, backoff: 2, max_interval: 50ms}',
+                                    'events: "/jobs/{id}/events"'])
+@needs_plan
+def test_a_yaml_job_task_runs_its_batches(tmp_path, follow):
+    with JobsDemoTargetProcess(workers=4, processing_ms=20, fail_share=0.5, seed=7) as t:
+        path = tmp_path / "jobs.yaml"
+        path.write_text(YAML.format(url=t.url, follow=follow))
+        result = driver.run(load_config(path, env={}))
+        server = counts_of(t.url)
+    got = ends(result, "rep")
+    assert got["submitted"] == got["accepted"] == 12  # 2 iterations of 6 jobs
+    assert (got["completed"], got["failed"]) == (server["done"], server["failed"])
+    assert got["completed"] + got["failed"] == 12 and got["timed_out"] == got["unfinished"] == 0
+    assert result.endpoint("job:rep:processing").flows == 12
+
+
+@needs_plan
+def test_a_yaml_submission_only_task(tmp_path):
+    with JobsDemoTargetProcess(workers=1, processing_ms=1) as t:
+        path = tmp_path / "jobs.yaml"
+        path.write_text(YAML.format(url=t.url, follow="submit_only: true"))
+        result = driver.run(load_config(path, env={}))
+    assert ends(result, "rep") == {"submitted": 12, "accepted": 12, "rejected": 0}
+
+
+@pytest.mark.parametrize("follow, message", [
+    ('poll: "/jobs/{id}"\n        events: "/jobs/{id}/events"', "has both 'poll' and 'events'"),
+    ('poll: {path: "jobs/{id}"}', "must be a path like /jobs/{id}"),
+    ('poll: {path: /j, every: 1s}', "unknown key 'every'"),
+    ('pol: /j', "unknown key 'pol'"),
+    ('poll: {path: /j, interval: 2s, max_interval: 1s}', "max_interval >= interval"),
+    ('processing_unit: us', "processing_unit must be one of ms, s"),
+])
+def test_yaml_job_mistakes_name_their_line(tmp_path, follow, message):
+    from driver.errors import PlanError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(YAML.format(url="http://127.0.0.1:9", follow=follow))
+    with pytest.raises(PlanError) as err:
+        load_config(path, env={})
+    assert message in str(err.value) and "bad.yaml:" in str(err.value)

@@ -45,10 +45,10 @@ from driver._speedups import now_ns
 from driver.layout import C_ERR_OTHER, C_ERR_REQUEST_TIMEOUT, C_FLOWS, C_SENT, C_UNFINISHED, H_LATENCY
 from driver.scenario.session import HttpSession, json_path, status_matches
 
-__all__ = ["JobSpec", "JobCounts", "Jobs", "TRACKS"]
+__all__ = ["JobSpec", "JobCounts", "Jobs", "TRACKS", "UNITS", "endpoint_names"]
 
 TRACKS = ("poll", "events", "none")  # none: submission only
-_UNITS_NS = {"ms": 1_000_000, "s": 1_000_000_000}
+UNITS = {"ms": 1_000_000, "s": 1_000_000_000}  # ns per unit of a reported processing time
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,12 @@ class JobSpec:
     timeout_s: float = 60.0  # from the batch's start to a terminal state
     jobs: int = 1
     batch_size: int = 1
+    headers: tuple = ()  # (name, value) pairs sent with each poll and stream (the target's auth)
 
     def __post_init__(self) -> None:
         if self.track not in TRACKS:
             raise ValueError(f"track must be one of {', '.join(TRACKS)}, got {self.track!r}")
-        if self.processing_unit not in _UNITS_NS:
+        if self.processing_unit not in UNITS:
             raise ValueError(f"processing_unit must be ms or s, got {self.processing_unit!r}")
         for name in ("jobs", "batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
@@ -102,15 +103,27 @@ class JobCounts:
     ids: list = field(default_factory=list)
 
 
-class _Endpoints:
-    """The slots of one job name in one worker."""
+def endpoint_names(name: str, track: str) -> tuple[str, ...]:
+    """The endpoints a job of `name` records under, in slot order (submission, follow-up,
+    then the aggregates); a YAML plan must know them (driver.plan.scenario_endpoints)."""
+    base = "job:" + name
+    if track == "none":
+        return (base + ":submit",)
+    return (base + ":submit", base + (":poll" if track == "poll" else ":events"), base, base + ":first_progress",
+            base + ":processing")
 
-    def __init__(self, ctx, name: str) -> None:
+
+class _Endpoints:
+    """The names and slots of one job name in one worker (no aggregate slots when the jobs
+    are not followed)."""
+
+    def __init__(self, ctx, name: str, track: str) -> None:
         base = "job:" + name
         self.submit, self.poll, self.events = base + ":submit", base + ":poll", base + ":events"
-        self.job = ctx.slot(base)
-        self.first = ctx.slot(base + ":first_progress")
-        self.processing = ctx.slot(base + ":processing")
+        if track != "none":
+            self.job = ctx.slot(base)
+            self.first = ctx.slot(base + ":first_progress")
+            self.processing = ctx.slot(base + ":processing")
 
 
 class Jobs:
@@ -132,9 +145,9 @@ class Jobs:
 
     async def run_spec(self, spec: JobSpec, submit) -> JobCounts:
         ctx, counts = self.ctx, JobCounts()
-        eps = ctx.shared.get(("jobs", spec.name))
+        eps = ctx.shared.get(("jobs", spec.name, spec.track))
         if eps is None:
-            eps = ctx.shared[("jobs", spec.name)] = _Endpoints(ctx, spec.name)
+            eps = ctx.shared[("jobs", spec.name, spec.track)] = _Endpoints(ctx, spec.name, spec.track)
         n_sessions = min(spec.batch_size, spec.jobs)
         sessions = [self.user.http] + [HttpSession(ctx) for _ in range(n_sessions - 1)]
         start = getattr(self.user, "iteration_start_ns", None) or now_ns()
@@ -216,6 +229,7 @@ class Jobs:
         path = spec.poll.replace("{id}", job.id)
         interval = spec.interval_s
         limit_s = ctx.plan.request_timeout_s
+        headers = dict(spec.headers) or None
         while True:
             left = job.left_s()
             if left <= 0:
@@ -227,7 +241,7 @@ class Jobs:
                 return job.timed_out(ctx)
             timer = ctx.loop.call_later(min(limit_s, left), _expire, session)
             try:
-                resp = await session.request("GET", path, name=job.eps.poll)
+                resp = await session.request("GET", path, headers=headers, name=job.eps.poll)
             finally:
                 timer.cancel()
             if resp.error is None and resp.status == 200:
@@ -246,7 +260,8 @@ class Jobs:
         path = job.spec.events.replace("{id}", job.id)
         try:
             await asyncio.wait_for(follow(client, ctx, path, job.eps.events, lambda doc: job.observe(ctx, doc),
-                                          max(job.spec.interval_s, 0.01)), max(job.left_s(), 0.0))
+                                          max(job.spec.interval_s, 0.01), dict(job.spec.headers)),
+                                   max(job.left_s(), 0.0))
         except asyncio.TimeoutError:
             job.timed_out(ctx)
 
@@ -300,7 +315,7 @@ class _Job:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
             ctx.count(self.eps.processing, C_SENT, 1)
             ctx.count(self.eps.processing, C_FLOWS, 1)
-            ctx.record(self.eps.processing, H_LATENCY, int(value * _UNITS_NS[spec.processing_unit]))
+            ctx.record(self.eps.processing, H_LATENCY, int(value * UNITS[spec.processing_unit]))
         return True
 
     def _end(self, ctx, reason: str | None, counter: int = -1) -> None:

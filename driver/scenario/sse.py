@@ -48,19 +48,22 @@ async def events(content: aiohttp.StreamReader):
         yield b"\n".join(data)
 
 
-async def follow(session: aiohttp.ClientSession, ctx, path: str, name: str, on_doc, retry_s: float = 0.1) -> None:
-    """Read the stream at `path` and hand each event's JSON document to `on_doc` until it
-    returns True, reopening the stream when it ends or drops (the caller bounds the time)."""
+async def follow(session: aiohttp.ClientSession, ctx, path: str, name: str, on_doc, retry_s: float = 0.1,
+                 headers: dict | None = None) -> None:
+    """Read the stream at `path` (with `headers`) and hand each event's JSON document to
+    `on_doc` until it returns True, reopening the stream when it ends or drops (the caller
+    bounds the time)."""
     slot = ctx.slot(name)
     rec = ctx.rec
     url = ctx.base_path + path
     ssl_host = ctx.plan.target.host if ctx.plan.target.tls else None
+    want = {**(headers or {}), "Accept": "text/event-stream"}
     while True:
         rec.count(slot, C_SENT, 1)
         sent = now_ns()
         answered = False
         try:
-            async with session.get(url, headers={"Accept": "text/event-stream"}, server_hostname=ssl_host) as resp:
+            async with session.get(url, headers=want, server_hostname=ssl_host) as resp:
                 rec.response(slot, resp.status, 0, now_ns() - sent)
                 answered = True
                 if resp.status == 200:
