@@ -17,18 +17,21 @@ What is recorded, through the worker's ScenarioContext (NAME is the job's name):
   says why (`job rejected: status 429`, `job id: nothing at json path id`).
 - `job:NAME:poll`, `job:NAME:events` — the polls and the event streams (request endpoints).
 - `job:NAME` — an aggregate endpoint: its `sent` the jobs followed, its count the jobs
-  completed, its latency the time from the batch's intended start to the success state. A failure state counts an `other` error
-  with the reason `job failed`; no terminal state within `timeout` a `request_timeout`
-  error with the reason `job timed out after T`; a job still followed when the run ends
-  is `unfinished` (its age recorded, as for a request). Each ending is one check.
+  completed, its latency the time from the batch's intended start to the success state.
+  A failure state counts an `other` error with the reason `job failed`; no terminal
+  state within `timeout` a `request_timeout` error with the reason `job timed out after
+  T`; a job still followed when the run ends is `unfinished` (its age recorded, as for
+  a request). The reasons are kept as a user error's are (the run's failed-checks
+  table), not as checks: the error rate judges failed jobs, not the check verdict.
 - `job:NAME:first_progress` — the time to the first sign of work: a state that is not
   one of `queued`, or a `progress` value above 0 (sent: jobs followed; count: seen).
 - `job:NAME:processing` — the job's own processing time, read at `processing` (a json
   path, in `processing_unit`: ms or s) in the document of its terminal state.
 
 So: submitted = `job:NAME:submit` sent; accepted = its checks passed; rejected = its
-check failures (and transport errors: no answer); for the accepted jobs that were
-followed, accepted = completed + failed + timed out + unfinished.
+check failures; submitted = accepted + rejected + its transport errors (no answer). For
+jobs followed: `job:NAME` sent = accepted = completed (count) + failed (`other` errors)
++ timed out (`request_timeout` errors) + unfinished.
 
 A poll that does not answer within the plan's request timeout (or before the job's
 deadline) counts a request timeout on `job:NAME:poll`, and the job is polled again on a
@@ -302,7 +305,7 @@ class _Job:
                 ctx.count(self.eps.first, C_FLOWS, 1)
                 ctx.record(self.eps.first, H_LATENCY, now - self.start_ns)
         if state in spec.success:
-            self._end(ctx, None)
+            self._end(ctx)
             ctx.count(self.eps.job, C_FLOWS, 1)
             ctx.record(self.eps.job, H_LATENCY, now - self.start_ns)
             self.counts.completed += 1
@@ -318,11 +321,13 @@ class _Job:
             ctx.record(self.eps.processing, H_LATENCY, int(value * UNITS[spec.processing_unit]))
         return True
 
-    def _end(self, ctx, reason: str | None, counter: int = -1) -> None:
+    def _end(self, ctx, reason: str | None = None, counter: int = -1) -> None:
+        """An error of the job with its reason (kept as a user error's is: in the reasons
+        table, not as a check, so that the error rate alone judges failed jobs)."""
         self.ended = True
-        if counter >= 0:
+        if reason is not None:
             ctx.count(self.eps.job, counter, 1)
-        ctx.checks(self.eps.job, 1, [reason] if reason else ())
+            ctx.registry.check_failed(self.eps.job, reason)
 
     def timed_out(self, ctx) -> None:
         if not self.ended:
