@@ -230,3 +230,14 @@ def test_yaml_job_mistakes_name_their_line(tmp_path, follow, message):
     with pytest.raises(PlanError) as err:
         load_config(path, env={})
     assert message in str(err.value) and "bad.yaml:" in str(err.value)
+
+
+def test_open_loop_arrivals_are_jobs_timed_from_their_intended_start(tmp_path):
+    with JobsDemoTargetProcess(workers=4, processing_ms=10) as t:
+        result = python_run(tmp_path, t.url, '"o", submit={"path": "/jobs", "json": {}}, interval=0.01, timeout=10',
+                            iterations=None, rate=20, duration="1s")
+    got = ends(result, "o")
+    arrivals = result.endpoint("iteration")
+    assert got["completed"] == got["accepted"] == arrivals.flows > 0  # one job per arrival, each completed
+    # a job's time covers its submission and polls, from the arrival's intended start
+    assert result.endpoint("job:o").latency()["p50_ns"] >= result.endpoint("job:o:submit").latency()["p50_ns"]

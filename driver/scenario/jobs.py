@@ -153,7 +153,8 @@ class Jobs:
             eps = ctx.shared[("jobs", spec.name, spec.track)] = _Endpoints(ctx, spec.name, spec.track)
         n_sessions = min(spec.batch_size, spec.jobs)
         sessions = [self.user.http] + [HttpSession(ctx) for _ in range(n_sessions - 1)]
-        start = getattr(self.user, "iteration_start_ns", None) or now_ns()
+        # open loop: from the iteration's intended start (its arrival), as every latency is
+        start = (getattr(self.user, "iteration_start_ns", None) if ctx.open_loop else None) or now_ns()
         done = 0
         client = None
         if spec.track == "events":
