@@ -110,10 +110,12 @@ def test_failing_jobs_are_errors_with_their_reason(tmp_path):
     assert result.totals().errors >= 6  # the failures weigh on the run's errors
 
 
-def test_jobs_that_never_finish_time_out(tmp_path):
+@pytest.mark.parametrize("track", ["poll", "events"])
+def test_jobs_that_never_finish_time_out(tmp_path, track):
     with JobsDemoTargetProcess(workers=2, processing_ms=5, hang_every=2) as t:
         result = python_run(tmp_path, t.url, '"h", submit={"path": "/jobs", "json": {}}, interval=0.02, '
-                                           'backoff=2, max_interval=0.1, jobs=6, batch_size=6, timeout=1.5')
+                                           f'backoff=2, max_interval=0.1, jobs=6, batch_size=6, timeout=1.5, '
+                                           f'track="{track}"')
     got = ends(result, "h")
     assert (got["accepted"], got["completed"], got["timed_out"], got["failed"]) == (6, 3, 3, 0)
     assert reasons(result)[("job:h", "job timed out after 1.5s")] == 3
@@ -241,3 +243,15 @@ def test_open_loop_arrivals_are_jobs_timed_from_their_intended_start(tmp_path):
     assert got["completed"] == got["accepted"] == arrivals.flows > 0  # one job per arrival, each completed
     # a job's time covers its submission and polls, from the arrival's intended start
     assert result.endpoint("job:o").latency()["p50_ns"] >= result.endpoint("job:o:submit").latency()["p50_ns"]
+
+
+def test_a_cut_event_stream_is_a_failed_check_and_is_opened_again(tmp_path):
+    with JobsDemoTargetProcess(workers=4, processing_ms=40, cut_events_every=2) as t:
+        result = python_run(tmp_path, t.url, '"c", submit={"path": "/jobs", "json": {}}, track="events", '
+                                           'interval=0.01, jobs=6, batch_size=6, timeout=10')
+    got = ends(result, "c")
+    assert got["completed"] == 6  # each job followed to its end over the streams opened again
+    events = result.endpoint("job:c:events")
+    assert events.check_failures >= 1 and events.requests == events.checks  # one check per stream answered
+    assert events.requests == 6 + events.check_failures  # each cut stream was opened again
+    assert reasons(result)[("job:c:events", "stream ended before a terminal state")] == events.check_failures

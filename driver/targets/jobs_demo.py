@@ -25,7 +25,8 @@ ends done or, with probability `fail_share`, failed.
 
 Faults: `hang_every=N` — every Nth job is taken by a worker and never finishes (it stays
 running, its worker moves on); `reset_poll_every=N` — every Nth `GET /jobs/{id}` is
-answered by a TCP reset; `stall_poll_every=N` — every Nth is never answered.
+answered by a TCP reset; `stall_poll_every=N` — every Nth is never answered;
+`cut_events_every=N` — every Nth event stream is cut (a TCP reset) after its first event.
 
 Run it with `python -m driver.targets.jobs_demo --port 8090`; the tests use
 `driver.targets.process.JobsDemoTargetProcess` for one in its own process.
@@ -71,12 +72,13 @@ class JobsConfig:
     reset_poll_every: int = 0
     stall_poll_every: int = 0
     seed: int = 1
+    cut_events_every: int = 0
 
     def __post_init__(self) -> None:
         for name in ("workers", "queue_limit", "progress_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        for name in ("hang_every", "reset_poll_every", "stall_poll_every"):
+        for name in ("hang_every", "reset_poll_every", "stall_poll_every", "cut_events_every"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if self.processing_ms < 0 or self.spread_ms < 0:
@@ -124,6 +126,7 @@ class _Queue:
         self.rng = random.Random(config.seed)
         self.numbers = itertools.count(1)
         self.polls = itertools.count(1)
+        self.streams = itertools.count(1)
         self.running = self.submitted = self.rejected = self.done = self.failed = 0
         self.tasks: list[asyncio.Task] = []
 
@@ -235,6 +238,8 @@ def make_app(config: JobsConfig | None = None, **options: Any) -> web.Applicatio
         job = queue.jobs.get(request.match_info["id"])
         if job is None:
             return _json({"error": "no such job"}, 404)
+        n = next(queue.streams)
+        cut = config.cut_events_every and n % config.cut_events_every == 0
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
@@ -244,6 +249,9 @@ def make_app(config: JobsConfig | None = None, **options: Any) -> web.Applicatio
             await resp.write(b"data: " + orjson.dumps(job.doc()) + b"\n\n")
             if job.state in TERMINAL:
                 break
+            if cut and request.transport is not None:
+                request.transport.abort()  # the stream ends mid-way, without its last chunk
+                return resp
             await changed
         await resp.write_eof()
         return resp
@@ -335,6 +343,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--hang-every", type=int, default=0, metavar="N", help="these jobs never finish")
     f.add_argument("--reset-poll-every", type=int, default=0, metavar="N", help="reset these GET /jobs/{id}")
     f.add_argument("--stall-poll-every", type=int, default=0, metavar="N", help="never answer these GET /jobs/{id}")
+    f.add_argument("--cut-events-every", type=int, default=0, metavar="N", help="cut these event streams")
     return p
 
 
@@ -345,7 +354,7 @@ def parse(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         config = JobsConfig(a.workers, a.processing_ms, a.distribution, a.spread_ms, a.fail_share, a.queue_limit,
                             a.full_status, a.progress_steps, a.hang_every, a.reset_poll_every, a.stall_poll_every,
-                            a.seed)
+                            a.seed, a.cut_events_every)
     except ValueError as e:
         name, rest = str(e).split(" ", 1)
         p.error(f"--{name.replace('_', '-')} {rest}")

@@ -240,10 +240,11 @@ class JobsDemoTargetProcess(DemoTargetProcess):
     Same start, stop and errors as DemoTargetProcess; the keywords are jobs_demo's flags
     (`workers`, `processing_ms`, `distribution`, `spread_ms`, `fail_share`, `queue_limit`,
     `full_status`, `progress_steps`, `seed`, and the faults `hang_every`,
-    `reset_poll_every`, `stall_poll_every`; None leaves the default)."""
+    `reset_poll_every`, `stall_poll_every`, `cut_events_every`; None leaves the default)."""
 
     _OPTIONS = ("workers", "processing_ms", "distribution", "spread_ms", "fail_share", "queue_limit",
-                "full_status", "progress_steps", "seed", "hang_every", "reset_poll_every", "stall_poll_every")
+                "full_status", "progress_steps", "seed", "hang_every", "reset_poll_every", "stall_poll_every",
+                "cut_events_every")
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  startup_timeout: float = 15.0, stop_timeout: float = 3.0,
