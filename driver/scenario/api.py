@@ -103,6 +103,17 @@ class User:
             return False
         return await tracker.wait(chat, message_id, timeout_s) == 1
 
+    @property
+    def jobs(self):
+        """Async jobs: `await self.jobs.run(name, submit=..., poll=..., ...)` submits jobs and
+        follows them to a terminal state (driver.scenario.jobs), made on first use."""
+        helper = self.__dict__.get("_jobs")
+        if helper is None:
+            from driver.scenario.jobs import Jobs
+
+            helper = self._jobs = Jobs(self)
+        return helper
+
     async def on_start(self) -> None:
         """Once, before the user's first iteration."""
 

@@ -222,9 +222,11 @@ def _compact_expect(expect: dict) -> dict | None:
 def build_user_class(spec: ScenarioSpec) -> type[User]:
     namespace = {"wait": spec.think, "__module__": __name__}
     steps = [(_Step(task), float(task.get("weight", 1))) for task in spec.tasks]
-    namespace["driver_steps"] = tuple(steps)  # for driver.scenario.steps: the same tasks on callbacks
+    jobs = [task.get("job") for task in spec.tasks]  # a job task's request is its submission
+    if not any(jobs):
+        namespace["driver_steps"] = tuple(steps)  # for driver.scenario.steps: the same tasks on callbacks
     for i, (step, weight) in enumerate(steps):
-        namespace[f"task_{i}"] = _task_method(step, weight)
+        namespace[f"task_{i}"] = _job_method(step, jobs[i], weight) if jobs[i] else _task_method(step, weight)
     for j, flow in enumerate(spec.flows):
         steps = [_Step(s) for s in flow["steps"]]
         namespace[f"flow_{j}"] = _flow_method("flow:" + flow["name"], steps, flow.get("weight", 1))
@@ -237,6 +239,26 @@ def _task_method(step: _Step, weight: float):
 
     run.driver_task_weight = float(weight)
     run.driver_coroutine = True  # returns one, as an async def would (driver.scenario.loader)
+    return run
+
+
+def _job_method(step: _Step, job: dict, weight: float):
+    """A `job:` task (driver.config.jobs): its step renders each submission."""
+    from driver.scenario.jobs import JobSpec
+
+    spec = JobSpec(step.name, **job)
+
+    async def run(self):
+        ctx = self.http.context
+
+        def submit(_number: int) -> dict:
+            body, headers = step._body(self, ctx)
+            path = step.const_path or step.path.render_str(self.user, self.captured, self.rng)
+            return {"method": step.method, "path": path, "body": body, "headers": headers}
+
+        await self.jobs.run_spec(spec, submit)
+
+    run.driver_task_weight = float(weight)
     return run
 
 

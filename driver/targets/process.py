@@ -229,3 +229,39 @@ class WsDemoTargetProcess(DemoTargetProcess):
 
     def __repr__(self) -> str:
         return f"WsDemoTargetProcess(url={self.url!r}, pid={self.pid})"
+
+
+class JobsDemoTargetProcess(DemoTargetProcess):
+    """The demo job API (`driver.targets.jobs_demo`) in a subprocess:
+
+        with JobsDemoTargetProcess(workers=2, processing_ms=20, fail_share=0.1) as target:
+            ...  # target.url == "http://127.0.0.1:PORT" (POST /jobs, GET /jobs/{id}[/events], /metrics)
+
+    Same start, stop and errors as DemoTargetProcess; the keywords are jobs_demo's flags
+    (`workers`, `processing_ms`, `distribution`, `spread_ms`, `fail_share`, `queue_limit`,
+    `full_status`, `progress_steps`, `seed`, and the faults `hang_every`,
+    `reset_poll_every`, `stall_poll_every`, `cut_events_every`; None leaves the default)."""
+
+    _OPTIONS = ("workers", "processing_ms", "distribution", "spread_ms", "fail_share", "queue_limit",
+                "full_status", "progress_steps", "seed", "hang_every", "reset_poll_every", "stall_poll_every",
+                "cut_events_every")
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 startup_timeout: float = 15.0, stop_timeout: float = 3.0,
+                 **options: float | int | str | None) -> None:
+        unknown = sorted(set(options) - set(self._OPTIONS))
+        if unknown:
+            raise TypeError(f"JobsDemoTargetProcess: unknown option(s) {', '.join(unknown)}")
+        super().__init__(host, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self.options = {k: v for k, v in options.items() if v is not None}
+
+    def _command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "driver.targets.jobs_demo",
+               "--host", self.host, "--port", str(self.requested_port)]
+        for name in self._OPTIONS:
+            if name in self.options:
+                cmd += ["--" + name.replace("_", "-"), str(self.options[name])]
+        return cmd
+
+    def __repr__(self) -> str:
+        return f"JobsDemoTargetProcess(url={self.url!r}, pid={self.pid})"
