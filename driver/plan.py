@@ -330,11 +330,22 @@ class Plan:
         }
 
 
+def job_endpoints(name: str, track: str) -> tuple[str, ...]:
+    """The endpoints a job task of `name` records under, in slot order (submission, the
+    follow-up, then the aggregates: driver.scenario.jobs)."""
+    base = "job:" + name
+    if track == "none":
+        return (base + ":submit",)
+    return (base + ":submit", base + (":poll" if track == "poll" else ":events"), base,
+            base + ":first_progress", base + ":processing")
+
+
 def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:
-    """Names a YAML scenario records under, in a fixed order: tasks, then each flow's steps and itself."""
+    """Names a YAML scenario records under, in a fixed order: tasks (a job task's own
+    endpoints), then each flow's steps and itself."""
     names: list[str] = []
     for t in spec.tasks:
-        names.append(t["name"])
+        names.extend(job_endpoints(t["name"], t["job"].get("track", "poll")) if t.get("job") else (t["name"],))
     for f in spec.flows:
         names.extend(step["name"] for step in f["steps"])
         names.append("flow:" + f["name"])

@@ -161,18 +161,13 @@ def test_bad_job_settings_are_refused(kw):
         JobSpec("x", **kw)
 
 
-def _planned(follow: str) -> bool:
-    """Whether a YAML plan gives a job task's endpoints their slots (driver.plan.scenario_endpoints)."""
+def test_a_yaml_plan_gives_job_tasks_their_endpoints():
     from driver.plan import ScenarioSpec, scenario_endpoints
     from driver.scenario.jobs import endpoint_names
 
-    track = "events" if follow.startswith("events") else "none" if "submit_only" in follow else "poll"
-    task = {"name": "rep", "job": {"track": track}}
-    return set(endpoint_names("rep", track)) <= set(scenario_endpoints(ScenarioSpec(tasks=(task,))))
-
-
-needs_plan = pytest.mark.skipif(not _planned("poll"), reason="driver.plan.scenario_endpoints does not list "
-                                                           "the job endpoints yet (the lead's change)")
+    for track in ("poll", "events", "none"):
+        task = {"name": "rep", "job": {"track": track}}
+        assert set(endpoint_names("rep", track)) <= set(scenario_endpoints(ScenarioSpec(tasks=(task,))))
 
 
 YAML = """
@@ -193,7 +188,6 @@ load: {{users: 2, requests: 2, workers: 1}}
 
 @pytest.mark.parametrize("follow", ['poll: {path: "/jobs/{id}", interval: 10ms, backoff: 2, max_interval: 50ms}',
                                     'events: "/jobs/{id}/events"'])
-@needs_plan
 def test_a_yaml_job_task_runs_its_batches(tmp_path, follow):
     with JobsDemoTargetProcess(workers=4, processing_ms=20, fail_share=0.5, seed=7) as t:
         path = tmp_path / "jobs.yaml"
@@ -207,7 +201,6 @@ def test_a_yaml_job_task_runs_its_batches(tmp_path, follow):
     assert result.endpoint("job:rep:processing").flows == 12
 
 
-@needs_plan
 def test_a_yaml_submission_only_task(tmp_path):
     with JobsDemoTargetProcess(workers=1, processing_ms=1) as t:
         path = tmp_path / "jobs.yaml"

@@ -46,6 +46,7 @@ import orjson
 
 from driver._speedups import now_ns
 from driver.layout import C_ERR_OTHER, C_ERR_REQUEST_TIMEOUT, C_FLOWS, C_SENT, C_UNFINISHED, H_LATENCY
+from driver.plan import job_endpoints as endpoint_names  # the names a YAML plan knows
 from driver.scenario.session import HttpSession, json_path, status_matches
 
 __all__ = ["JobSpec", "JobCounts", "Jobs", "TRACKS", "UNITS", "endpoint_names"]
@@ -104,16 +105,6 @@ class JobCounts:
     timed_out: int = 0
     unfinished: int = 0
     ids: list = field(default_factory=list)
-
-
-def endpoint_names(name: str, track: str) -> tuple[str, ...]:
-    """The endpoints a job of `name` records under, in slot order (submission, follow-up,
-    then the aggregates); a YAML plan must know them (driver.plan.scenario_endpoints)."""
-    base = "job:" + name
-    if track == "none":
-        return (base + ":submit",)
-    return (base + ":submit", base + (":poll" if track == "poll" else ":events"), base, base + ":first_progress",
-            base + ":processing")
 
 
 class _Endpoints:

@@ -76,6 +76,8 @@ ERROR_COLUMNS = list(ERROR_COUNTERS.values())
 _SENT_ERROR_COLUMNS = [ERROR_COUNTERS[k] for k in SENT_ERRORS]
 
 
+JOB_PREFIX = "job:"  # jobs (driver.scenario.jobs): job:NAME, job:NAME:first_progress, job:NAME:processing
+JOB_REQUESTS = (":submit", ":poll", ":events")  # ... are aggregates; these are its requests
 WS_CONNECT = "ws:connect"  # WebSocket handshakes (driver.engine.ws): count them apart, keep their errors
 REPLY_PREFIX = "reply:"  # a bot's replies to the updates of one endpoint: first-reply latency
 REPLY_LAST_PREFIX = "reply_last:"  # the last message of the multi-message answers
@@ -92,7 +94,8 @@ def is_aggregate(name: str) -> bool:
     WebSocket handshakes (`ws:connect`: failures are errors of the run, handshakes are not
     round trips)."""
     return (name == ITERATION or name.startswith(FLOW_PREFIX) or name.startswith(REPLY_PREFIX)
-            or name.startswith(REPLY_LAST_PREFIX) or name == WS_CONNECT)
+            or name.startswith(REPLY_LAST_PREFIX) or name == WS_CONNECT
+            or (name.startswith(JOB_PREFIX) and not name.endswith(JOB_REQUESTS)))
 
 
 def is_reply(name: str) -> bool:
