@@ -56,7 +56,7 @@ def _run(url, scenario, **load):
 
 
 def reasons(result, endpoint):
-    return {c["reason"]: c["count"] for c in result.checks if c["endpoint"] == endpoint}
+    return {c["reason"]: c["failures"] for c in result.checks if c["endpoint"] == endpoint}
 
 
 def test_request_by_id_with_pushes_in_between(tmp_path):
@@ -82,3 +82,81 @@ def test_request_by_id_with_pushes_in_between(tmp_path):
     handshakes = result.endpoint("ws:connect")
     assert handshakes.flows == 3 and handshakes.counters[C_CONNECTS] == 3
     assert handshakes.checks == 3 and handshakes.check_failures == 0  # each connection closed by its user
+
+
+def test_demo_pushes_are_timed_and_ping_answered(tmp_path):
+    path = _scenario(tmp_path, """
+        class Feed(User):
+            wait = constant(0.05)
+
+            async def on_start(self):
+                self.conn = await self.ws.connect("/push?interval_ms=10", name="feed", ts_path="ts_ns")
+
+            @task
+            async def read(self):
+                push = await self.conn.next_push(timeout=2)
+                push.expect(json={"seq": push.json().get("seq")})
+                await self.conn.send_text("hello")
+                rtt = await self.conn.ping(timeout=2)
+                push.check(rtt is not None and rtt > 0, "pong")
+    """)
+    with WsDemoTargetProcess() as target:
+        result = _run(target.url, path, users=2, requests=40)
+    feed = result.endpoint("feed")
+    assert feed.sent == 40 and feed.check_failures == 0
+    pushes = result.endpoint("push:feed")
+    assert pushes.requests >= 40 and pushes.errors == 0  # the demo's ts_ns, read as nanoseconds
+    assert pushes.latency()["max_ns"] < 60e9
+    ping = result.endpoint("feed ping")
+    assert ping.sent == ping.requests == 40
+
+
+@pytest.mark.parametrize("faults, reason, kind", [
+    # the server closes with 1011 after 3 messages on every connection
+    ({"close_every": 1, "close_after": 3}, "server closed 1011", "connection_reset"),
+    # the server cuts TCP after 3 messages, without a close frame
+    ({"drop_every": 1, "drop_after": 3}, "closed without a close frame", "connection_reset"),
+    # the server writes bytes that are no WebSocket frame right after the handshake
+    ({"garbage_every": 1}, "bad frame from the server (1002)", "protocol_error"),
+])
+def test_server_faults_are_counted_with_their_reasons_and_users_reconnect(tmp_path, faults, reason, kind):
+    path = _scenario(tmp_path, """
+        class Echo(User):
+            async def on_start(self):
+                self.conn = None
+
+            @task
+            async def echo(self):
+                if self.conn is None or not self.conn.open:
+                    self.conn = await self.ws.connect("/echo", name="echo", timeout=2)
+                answer = await self.conn.request("ping", name="echo rt", timeout=2)
+                if answer.error:
+                    raise CheckFailed(answer.error)
+    """)
+    with WsDemoTargetProcess(**faults) as target:
+        result = _run(target.url, path, users=2, requests=60)
+    rt, handshakes = result.endpoint("echo rt"), result.endpoint("ws:connect")
+    assert rt.sent == rt.requests + sum(rt.errors_by_kind.values())  # every round trip accounted for
+    assert handshakes.errors_by_kind[kind] > 0
+    assert reasons(result, "ws:connect").get(reason, 0) == handshakes.errors_by_kind[kind]
+    assert handshakes.counters[C_RECONNECTS] > 0  # the users opened "echo" again after the server ended it
+
+
+def test_stalled_server_times_requests_and_receives_out(tmp_path):
+    path = _scenario(tmp_path, """
+        class Stalled(User):
+            async def on_start(self):
+                self.conn = await self.ws.connect("/echo", name="echo")
+
+            @task
+            async def echo(self):
+                answer = await self.conn.request({"op": "x"}, name="rt", timeout=0.2)
+                answer.expect(json={"op": "x"})
+                await self.conn.receive(timeout=0.1)
+    """)
+    with WsDemoTargetProcess(stall_every=1, stall_after=2) as target:
+        result = _run(target.url, path, users=2, requests=10)
+    rt = result.endpoint("rt")
+    assert rt.requests == 4 and rt.errors_by_kind["request_timeout"] == 6  # two answered per connection
+    assert rt.check_failures == 6  # a missing answer fails its checks
+    assert reasons(result, "echo")["no message within 0.1s"] == 10
