@@ -299,7 +299,8 @@ def test_bearer_token_is_secret(tmp_path):
     assert dict(plan.requests[0].headers)["Authorization"] == "Bearer abc.def.ghi"
 
 
-@pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml"])
+@pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml",
+                                     "websocket.yaml"])
 def test_describe_shows_no_secret(example):
     env = {"TELEGRAM_SECRET": "tg-very-secret", "API_TOKEN": "api-very-secret",
            "WHATSAPP_APP_SECRET": "wa-very-secret"}
@@ -387,7 +388,8 @@ def test_example_whatsapp_flow():
     assert plan.user_pool.languages == ("en", "es", "pt")
 
 
-@pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml"])
+@pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml",
+                                     "websocket.yaml"])
 def test_examples_validate_pickle_and_follow_the_environment(example):
     plan = validate_config(EXAMPLES / example, env={})
     assert pickle.loads(pickle.dumps(plan)) == plan  # workers receive it as it is

@@ -3,18 +3,21 @@ demo WebSocket server and aiohttp servers on loopback: request–response by id 
 pushes in between, push latency, ping, server faults (1011 closes, drops, stalls,
 garbage) counted where they belong, and the recipes (connect storm, stability, error
 battery) run bounded."""
-import asyncio
 import textwrap
+from pathlib import Path
 
 import orjson
 import pytest
 
 import driver
 from driver.cli import build_plan
+from driver.config.loader import load_config
 from driver.layout import C_CONNECTS, C_MESSAGES, C_RECONNECTS
 from driver.scenario.ws import wall_ns_of
 from driver.targets.process import WsDemoTargetProcess
 from tests.servers import aiohttp_server
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def rpc_app():
@@ -160,3 +163,20 @@ def test_stalled_server_times_requests_and_receives_out(tmp_path):
     assert rt.requests == 4 and rt.errors_by_kind["request_timeout"] == 6  # two answered per connection
     assert rt.check_failures == 6  # a missing answer fails its checks
     assert reasons(result, "echo")["no message within 0.1s"] == 10
+
+
+def test_yaml_example_flows_against_the_demo():
+    with WsDemoTargetProcess() as target:
+        plan = load_config(EXAMPLES / "websocket.yaml", {"users": 3, "requests": 40, "workers": 1},
+                           env={"TARGET_URL": target.url.replace("ws://", "http://")})
+        result = driver.run(plan)
+    chat, feed = result.endpoint("flow:chat"), result.endpoint("flow:feed")
+    assert chat.flows + feed.flows == 40 and chat.check_failures == feed.check_failures == 0
+    hello, echo, ping = result.endpoint("hello"), result.endpoint("echo"), result.endpoint("ping")
+    assert hello.sent == hello.requests == chat.flows and hello.check_failures == 0  # answered by its n
+    assert echo.checks == chat.flows and echo.check_failures == 0  # the text, with the captured user id, came back
+    assert ping.requests == chat.flows
+    assert result.endpoint("chat").sent == chat.flows  # the text messages out
+    handshakes = result.endpoint("ws:connect")
+    assert handshakes.flows <= 6  # each user opened chat and feed once and kept them (reuse)
+    assert not any(c["failures"] for c in result.checks)

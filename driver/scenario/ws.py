@@ -557,7 +557,7 @@ class WsClient:
         """Open a connection (see the module's docstring); its `.error` says when it failed."""
         ctx = self.context
         plan = ctx.plan
-        name = name or "WS " + (path if path.startswith("/") else "/" + path)
+        name = name or self.default_name(path)
         conn = WsConnection(self, name, path, ts_path)
         own = path.startswith(("ws://", "wss://"))
         extra = [] if own else [("Host", plan.target.host_header)]
@@ -606,6 +606,16 @@ class WsClient:
         self.connections.append(conn)
         self.current = conn
         return conn
+
+    @staticmethod
+    def default_name(path: str) -> str:
+        """`WS /path` (without the query): a connection's endpoint when it is not named."""
+        path = path.split("?", 1)[0]
+        return "WS " + (path if path.startswith(("/", "ws:", "wss:")) else "/" + path)
+
+    def find(self, name: str) -> WsConnection | None:
+        """The user's open connection of that name, if any."""
+        return next((c for c in reversed(self.connections) if c.open and c.name == name), None)
 
     def close(self) -> None:
         """The user stops: every connection closed (anything in flight counts unfinished)."""
