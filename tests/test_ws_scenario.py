@@ -12,6 +12,7 @@ import pytest
 import driver
 from driver.cli import build_plan
 from driver.config.loader import load_config
+from driver.errors import PlanError
 from driver.layout import C_CONNECTS, C_MESSAGES, C_RECONNECTS
 from driver.scenario.ws import wall_ns_of
 from driver.targets.process import WsDemoTargetProcess
@@ -180,3 +181,53 @@ def test_yaml_example_flows_against_the_demo():
     handshakes = result.endpoint("ws:connect")
     assert handshakes.flows <= 6  # each user opened chat and feed once and kept them (reuse)
     assert not any(c["failures"] for c in result.checks)
+
+
+def _flow_config(tmp_path, steps: str) -> Path:
+    body = textwrap.indent(textwrap.dedent(steps).strip("\n"), " " * 8)
+    path = tmp_path / "ws.yaml"
+    path.write_text("target:\n  base_url: http://127.0.0.1:8765/api\n  headers: {X-A: target}\n"
+                    "scenario:\n  flows:\n    - name: f\n      steps:\n" + body + "\n")
+    return path
+
+
+def test_yaml_ws_steps_normalised(tmp_path):
+    path = _flow_config(tmp_path, """
+        - ws: {connect: "/chat?room={{user.id}}", headers: {X-B: own}, subprotocols: [a.v1], ts_path: meta.ts}
+        - ws: {send: {json: {op: join}}, id: meta.id, expect: {json: {ok: true}}, timeout: 2s}
+        - ws: {send: {text: hi}}
+        - ws: {receive: true}
+          capture: {n: {regex: "n=(\\\\d+)"}}
+        - ws: {close: true}
+    """)
+    connect, join_, text, receive, close = load_config(path, env={}).scenario.flows[0]["steps"]
+    assert connect["name"] == "ws:connect" and connect["also"] == ("WS /api/chat", "push:WS /api/chat")
+    assert connect["ws"]["path"] == "/api/chat?room={{user.id}}"  # under the target's base path
+    assert connect["ws"]["headers"] == {"X-A": "target", "X-B": "own"} and connect["ws"]["subprotocols"] == ("a.v1",)
+    assert join_["name"] == "f:step 2" and join_["ws"]["id"] == "meta.id" and join_["ws"]["timeout"] == 2.0
+    assert text["name"] == close["name"] == "WS /api/chat"  # counted on the connection's endpoint
+    assert receive["name"] == "f:step 4" and receive["capture"] == {"n": {"regex": "n=(\\d+)"}}
+
+
+@pytest.mark.parametrize("steps, line, needle", [
+    # two things in one step
+    ("- ws: {connect: /a, close: true}", 8, "takes exactly one of connect, send, receive, ping, close, got connect, close"),
+    # a key the kind of step does not take
+    ("- ws: {ping: true}\n- ws: {send: {text: x}, reuse: true}", 9, "unknown key 'reuse'"),
+    # an id needs a JSON object to put it in and find it again
+    ("- ws: {send: {text: x}, id: id}", 8, "needs a JSON object"),
+    # a URL of another scheme
+    ("- ws: {connect: 'http://h/x'}", 8, "must be a path like /chat"),
+    # capture from a message that is never waited for
+    ("- ws: {send: {text: x}}\n  capture: {a: {json: a}}", 9, "only a step that gets a message"),
+    # a capture used before any step captures it
+    ("- ws: {send: {text: '{{captured.a}}'}}", 8, "no earlier step captures 'a'"),
+    ("- ws: {receive: false}", 8, "must be true"),
+    ("- ws: {receive: true, timeout: soon}", 8, "must be a duration"),
+])
+def test_yaml_ws_step_errors_name_file_and_line(tmp_path, steps, line, needle):
+    path = _flow_config(tmp_path, steps)
+    with pytest.raises(PlanError) as info:
+        load_config(path, env={})
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: ") and needle in message, message
