@@ -3,6 +3,9 @@ demo WebSocket server and aiohttp servers on loopback: request–response by id 
 pushes in between, push latency, ping, server faults (1011 closes, drops, stalls,
 garbage) counted where they belong, and the recipes (connect storm, stability, error
 battery) run bounded."""
+import base64
+import contextlib
+import hashlib
 import textwrap
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from driver.errors import PlanError
 from driver.layout import C_CONNECTS, C_MESSAGES, C_RECONNECTS
 from driver.scenario.ws import wall_ns_of
 from driver.targets.process import WsDemoTargetProcess
-from tests.servers import aiohttp_server
+from tests.servers import _stream_server, aiohttp_server
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -231,3 +234,49 @@ def test_yaml_ws_step_errors_name_file_and_line(tmp_path, steps, line, needle):
         load_config(path, env={})
     message = str(info.value)
     assert message.startswith(f"{path}:{line}: ") and needle in message, message
+
+
+def test_error_battery_passes_a_careful_server(tmp_path):
+    with WsDemoTargetProcess(max_message=65536) as target:
+        plan = build_plan(target.url.replace("ws://", "http://"), {"users": 2, "requests": 25, "workers": 1},
+                          "driver.scenario.wsbattery:ErrorBattery")
+        result = driver.run(plan)
+    probes = [result.endpoint("battery:" + p) for p in ("bad_version", "bad_key", "oversized", "bad_frame",
+                                                         "abrupt_close")]
+    assert sum(p.sent for p in probes) == 25
+    for probe in probes:
+        assert probe.sent == probe.requests == probe.checks, probe.name
+    assert not [c for c in result.checks if c["endpoint"].startswith("battery:")], result.checks
+
+
+@contextlib.contextmanager
+def lax_ws_server():
+    """A careless WebSocket server written by hand: 101 to any upgrade (whatever its key or
+    version), and on any frame it cannot read it just hangs up, without a close frame."""
+
+    async def handler(reader, writer, info):
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next((line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")), b"")
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        await reader.read(1)  # the first byte of a frame: then it is gone
+        writer.close()
+
+    with _stream_server(handler, "127.0.0.1", "lax_ws_server") as info:
+        yield info
+
+
+def test_error_battery_finds_what_a_careless_server_does_wrong():
+    with lax_ws_server() as srv:
+        plan = build_plan(f"http://{srv.host}:{srv.port}", {"users": 3, "requests": 45, "workers": 1},
+                          "driver.scenario.wsbattery:ErrorBattery")
+        result = driver.run(plan)
+    found = {(c["endpoint"], c["reason"]) for c in result.checks}
+    assert ("battery:bad_version", "answered 101 (accepted a bad handshake)") in found
+    assert ("battery:bad_key", "answered 101 (accepted a bad handshake)") in found
+    assert ("battery:oversized", "closed without a close frame") in found
+    assert ("battery:bad_frame", "closed without a close frame") in found
+    assert ("battery:abrupt_close", "did not echo after an abrupt close") in found
+    assert not [e.name for e in result.endpoints if e.name.startswith("error:")]  # the probes never raise
