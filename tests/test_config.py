@@ -389,7 +389,7 @@ def test_example_whatsapp_flow():
 
 
 @pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml",
-                                     "websocket.yaml"])
+                                     "websocket.yaml", "websocket_storm.yaml", "websocket_stability.yaml"])
 def test_examples_validate_pickle_and_follow_the_environment(example):
     plan = validate_config(EXAMPLES / example, env={})
     assert pickle.loads(pickle.dumps(plan)) == plan  # workers receive it as it is

@@ -280,3 +280,31 @@ def test_error_battery_finds_what_a_careless_server_does_wrong():
     assert ("battery:bad_frame", "closed without a close frame") in found
     assert ("battery:abrupt_close", "did not echo after an abrupt close") in found
     assert not [e.name for e in result.endpoints if e.name.startswith("error:")]  # the probes never raise
+
+
+def _recipe(name, target, **load):
+    load.setdefault("workers", 1)
+    plan = load_config(EXAMPLES / name, load, env={"TARGET_URL": target.url.replace("ws://", "http://")})
+    return driver.run(plan)
+
+
+def test_connect_storm_recipe_opens_connections_at_the_rate():
+    with WsDemoTargetProcess() as target:
+        result = _recipe("websocket_storm.yaml", target, rate=100, requests=150, duration=10)
+    storm, handshakes = result.endpoint("flow:storm"), result.endpoint("ws:connect")
+    assert storm.flows == 150 and storm.check_failures == 0
+    assert handshakes.flows == handshakes.counters[C_CONNECTS] == 150 and handshakes.errors == 0
+    assert handshakes.checks == 150 and handshakes.check_failures == 0  # each closed by the client, cleanly
+
+
+def test_stability_recipe_holds_connections_and_reconnects_dropped_ones():
+    # every second connection is cut (no close frame) after its first echo
+    with WsDemoTargetProcess(drop_every=2, drop_after=1) as target:
+        result = _recipe("websocket_stability.yaml", target, users=4, ramp_up=0, duration=4)
+    handshakes, heartbeat = result.endpoint("ws:connect"), result.endpoint("heartbeat")
+    assert heartbeat.requests > 0 and heartbeat.sent == heartbeat.requests + sum(heartbeat.errors_by_kind.values())
+    dropped = reasons(result, "ws:connect").get("closed without a close frame", 0)
+    assert dropped > 0 and handshakes.errors_by_kind["connection_reset"] == dropped
+    assert handshakes.counters[C_RECONNECTS] > 0  # dropped connections were opened again
+    held = handshakes.flows - handshakes.counters[C_RECONNECTS]
+    assert held == 4  # otherwise each user kept its one connection for the whole run
