@@ -308,3 +308,28 @@ def test_stability_recipe_holds_connections_and_reconnects_dropped_ones():
     assert handshakes.counters[C_RECONNECTS] > 0  # dropped connections were opened again
     held = handshakes.flows - handshakes.counters[C_RECONNECTS]
     assert held == 4  # otherwise each user kept its one connection for the whole run
+
+
+def test_auth_headers_subprotocols_and_push_callbacks(tmp_path):
+    path = _scenario(tmp_path, """
+        class Client(User):
+            @task
+            async def go(self):
+                refused = await self.ws.connect("/auth", name="no auth")
+                conn = await self.ws.connect("/auth", headers={"Authorization": "Bearer ok"},
+                                             subprotocols=["a.v1", "b.v2"], name="authed")
+                got = []
+                conn.on_push(got.append)
+                answer = await conn.request({"op": "x"}, name="call")
+                answer.check(refused.error == "protocol_error" and conn.subprotocol == "b.v2", "auth and protocol")
+                answer.check(len(got) == 1 and got[0].json()["push"] == 1, "push handed to the callback")
+                await conn.close()
+                sent = await conn.send_text("after the close")
+                answer.check(not conn.open and sent is False, "nothing sent once closed")
+    """)
+    with aiohttp_server(rpc_app) as srv:
+        result = _run(srv.url, path, users=1, requests=5)
+    call, handshakes = result.endpoint("call"), result.endpoint("ws:connect")
+    assert call.requests == 5 and call.checks == 15 and call.check_failures == 0
+    assert handshakes.errors_by_kind["protocol_error"] == 5 and handshakes.flows == 5  # 403, then 101
+    assert handshakes.checks == 10 and handshakes.check_failures == 0  # offered subprotocol, clean closes
