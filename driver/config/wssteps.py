@@ -3,7 +3,7 @@
     flows:
       - name: chat
         steps:
-          - ws: {connect: /chat, headers: {Authorization: "Bearer {{env.TOKEN}}"}, as: chat, ts_path: ts_ns}
+          - ws: {connect: /chat, headers: {Authorization: "Bearer ${TOKEN}"}, as: chat, ts_path: ts_ns}
           - name: join
             ws: {send: {json: {op: join, room: "{{user.id}}"}}, id: id, expect: {json: {ok: true}}}
           - ws: {send: {text: hello}}
