@@ -93,7 +93,7 @@ class WsConnection(WSListener):
                 handle.cancel()
                 elapsed = now_ns() - sent_ns
                 self.rec.response(slot, ANSWERED, 0, elapsed)
-                fut.set_result(elapsed)
+                _settle(fut, elapsed)
         elif kind is CLOSE:
             payload = frame.get_payload_as_bytes()
             self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else NO_CODE
@@ -164,11 +164,11 @@ class WsConnection(WSListener):
         failed = C_ERR_PROTOCOL if protocol else C_ERR_CONN_RESET
         for fut, slot, _ in self._take_pending():
             self.rec.count(slot, failed, 1)
-            fut.set_result(WsMessage(self.context, slot, error="protocol_error" if protocol else "connection_reset"))
+            _settle(fut, WsMessage(self.context, slot, error="protocol_error" if protocol else "connection_reset"))
         for fut, slot, _, handle in self._pings.values():
             handle.cancel()
             self.rec.count(slot, failed, 1)
-            fut.set_result(None)
+            _settle(fut, None)
         self._pings.clear()
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -204,12 +204,12 @@ class WsConnection(WSListener):
         return "closed without a close frame", False
 
     def _take_pending(self) -> list[tuple]:
-        """The requests in flight, forgotten (each unanswered future still to be settled)."""
-        out = [a for a in self._pending.values() if not a[0].done()]
+        """The requests in flight (none answered, none timed out: each is still to be
+        counted, even when its waiter was cancelled), forgotten."""
+        out = list(self._pending.values())
         self._pending.clear()
         if self._next is not None:
-            if not self._next[0].done():
-                out.append(self._next)
+            out.append(self._next)
             self._next = None
         return out
 
@@ -309,22 +309,26 @@ class WsConnection(WSListener):
         self.transport.send(kind, data)
         timeout = ctx.plan.request_timeout_s if timeout is None else timeout
         handle = self.loop.call_later(timeout, self._timed_out, key, answer)
-        msg = await fut
-        handle.cancel()
+        try:
+            msg = await fut
+        finally:
+            handle.cancel()
         if expect:
             msg.expect(**expect)
         return msg
 
     def _timed_out(self, key, answer: tuple) -> None:
-        fut, slot, _ = answer
-        if fut.done():
-            return
         if key is MISSING:
+            if self._next is not answer:  # answered, or counted when the connection ended
+                return
             self._next = None
         else:
-            self._pending.pop(key, None)
+            if self._pending.get(key) is not answer:
+                return
+            del self._pending[key]
+        fut, slot, _ = answer
         self.rec.count(slot, C_ERR_REQUEST_TIMEOUT, 1)
-        fut.set_result(WsMessage(self.context, slot, error="request_timeout"))
+        _settle(fut, WsMessage(self.context, slot, error="request_timeout"))
 
     async def ping(self, timeout: float | None = None, name: str | None = None) -> int | None:
         """A ping frame; the round trip to its pong in ns (recorded on `NAME ping`), None
@@ -346,7 +350,7 @@ class WsConnection(WSListener):
         waiter = self._pings.pop(payload, None)
         if waiter is not None:
             self.rec.count(waiter[1], C_ERR_REQUEST_TIMEOUT, 1)
-            waiter[0].set_result(None)
+            _settle(waiter[0], None)
 
     # -- ending
     async def close(self, code: int = 1000) -> None:
@@ -379,12 +383,12 @@ class WsConnection(WSListener):
         for fut, slot, sent_ns in self._take_pending():
             rec.count(slot, C_UNFINISHED, 1)
             rec.record(slot, H_LATENCY, now - sent_ns)
-            fut.set_result(WsMessage(self.context, slot, error="unfinished"))
+            _settle(fut, WsMessage(self.context, slot, error="unfinished"))
         for fut, slot, sent_ns, handle in self._pings.values():
             handle.cancel()
             rec.count(slot, C_UNFINISHED, 1)
             rec.record(slot, H_LATENCY, now - sent_ns)
-            fut.set_result(None)
+            _settle(fut, None)
         self._pings.clear()
 
 
