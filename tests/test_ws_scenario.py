@@ -16,7 +16,7 @@ import driver
 from driver.cli import build_plan
 from driver.config.loader import load_config
 from driver.errors import PlanError
-from driver.layout import C_CONNECTS, C_MESSAGES, C_RECONNECTS
+from driver.layout import C_CONNECTS, C_RECONNECTS
 from driver.scenario.ws import wall_ns_of
 from driver.targets.process import WsDemoTargetProcess
 from tests.servers import _stream_server, aiohttp_server
@@ -186,10 +186,10 @@ def test_yaml_example_flows_against_the_demo():
     assert not any(c["failures"] for c in result.checks)
 
 
-def _flow_config(tmp_path, steps: str) -> Path:
+def _flow_config(tmp_path, steps: str, base_url: str = "http://127.0.0.1:8765/api") -> Path:
     body = textwrap.indent(textwrap.dedent(steps).strip("\n"), " " * 8)
     path = tmp_path / "ws.yaml"
-    path.write_text("target:\n  base_url: http://127.0.0.1:8765/api\n  headers: {X-A: target}\n"
+    path.write_text(f"target:\n  base_url: {base_url}\n  headers: {{X-A: target}}\n"
                     "scenario:\n  flows:\n    - name: f\n      steps:\n" + body + "\n")
     return path
 
@@ -333,3 +333,44 @@ def test_auth_headers_subprotocols_and_push_callbacks(tmp_path):
     assert call.requests == 5 and call.checks == 15 and call.check_failures == 0
     assert handshakes.errors_by_kind["protocol_error"] == 5 and handshakes.flows == 5  # 403, then 101
     assert handshakes.checks == 10 and handshakes.check_failures == 0  # offered subprotocol, clean closes
+
+
+def test_requests_in_flight_at_the_end_are_unfinished(tmp_path):
+    path = _scenario(tmp_path, """
+        class Waiting(User):
+            async def on_start(self):
+                self.conn = await self.ws.connect("/echo", name="echo")
+
+            @task
+            async def echo(self):
+                await self.conn.request({"op": "x"}, name="rt", timeout=60)
+    """)
+    with WsDemoTargetProcess(stall_every=1, stall_after=2) as target:
+        result = _run(target.url, path, users=2, duration=1)
+    rt = result.endpoint("rt")
+    assert rt.requests == 4  # two answered per connection, then the server stalled
+    assert rt.errors_by_kind["unfinished"] == 2 and rt.sent == 6  # one in flight per user when the run ended
+
+
+def test_yaml_step_without_a_connection_fails_its_flow(tmp_path):
+    with WsDemoTargetProcess() as target:
+        path = _flow_config(tmp_path, """
+            - name: early
+              ws: {send: {text: hi}, expect: {contains: hi}}
+            - ws: {connect: /echo}
+        """, base_url=target.url.replace("ws://", "http://"))
+        result = driver.run(load_config(path, {"users": 1, "requests": 3, "workers": 1}, env={}))
+    assert reasons(result, "early") == {"no open WebSocket connection": 3}
+    assert reasons(result, "flow:f") == {"step early failed": 3}
+    assert result.endpoint("ws:connect").sent == 0  # a failed step ends its flow: no connect after it
+
+
+@pytest.mark.parametrize("ts, ns", [
+    (1_764_500_000, 1_764_500_000_000_000_000),  # seconds
+    (1_764_500_000.25, 1_764_500_000_250_000_000),  # seconds with a fraction
+    (1_764_500_000_123, 1_764_500_000_123_000_000),  # milliseconds
+    (1_764_500_000_123_456, 1_764_500_000_123_456_000),  # microseconds
+    (1_764_500_000_123_456_789, 1_764_500_000_123_456_789),  # nanoseconds
+])
+def test_push_timestamps_in_any_unit(ts, ns):
+    assert abs(wall_ns_of(ts) - ns) < 1000  # a float's rounding, far below a microsecond
