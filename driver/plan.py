@@ -347,7 +347,9 @@ def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:
     for t in spec.tasks:
         names.extend(job_endpoints(t["name"], t["job"].get("track", "poll")) if t.get("job") else (t["name"],))
     for f in spec.flows:
-        names.extend(step["name"] for step in f["steps"])
+        for step in f["steps"]:
+            names.append(step["name"])
+            names.extend(step.get("also", ()))  # a WebSocket connect step: its connection, its pushes
         names.append("flow:" + f["name"])
     return tuple(dict.fromkeys(names))
 

@@ -300,7 +300,7 @@ def test_bearer_token_is_secret(tmp_path):
 
 
 @pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml",
-                                     "jobs.yaml"])
+                                     "jobs.yaml", "websocket.yaml"])
 def test_describe_shows_no_secret(example):
     env = {"TELEGRAM_SECRET": "tg-very-secret", "API_TOKEN": "api-very-secret",
            "WHATSAPP_APP_SECRET": "wa-very-secret"}
@@ -389,7 +389,7 @@ def test_example_whatsapp_flow():
 
 
 @pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml",
-                                     "jobs.yaml"])
+                                     "jobs.yaml", "websocket.yaml", "websocket_storm.yaml", "websocket_stability.yaml"])
 def test_examples_validate_pickle_and_follow_the_environment(example):
     plan = validate_config(EXAMPLES / example, env={})
     assert pickle.loads(pickle.dumps(plan)) == plan  # workers receive it as it is

@@ -1,7 +1,7 @@
 """Requests declared in YAML -> the normalised task and flow dicts a ScenarioSpec holds.
 
 `scenario_tasks` and `scenario_flows` read `scenario.tasks` and `scenario.flows` node
-by node with a `driver.config.schema.Doc` (so every error names file:line) into the
+by node (a flow step with a `ws:` key is a WebSocket step: driver.config.wssteps) with a `driver.config.schema.Doc` (so every error names file:line) into the
 dicts documented on `driver.plan.ScenarioSpec`: method, path under the target's base
 path, headers merged over the target's, a body (JSON, text, or a generated Telegram
 update / WhatsApp message), what to expect and what to capture.
@@ -14,6 +14,7 @@ import re
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from driver.config.schema import Doc, join, shown
+from driver.config.wssteps import connection_name, is_ws_step, ws_step
 from driver.errors import suggest
 
 _CAPTURED = re.compile(r"\{\{\s*captured\.([^}\s]+)\s*\}\}")
@@ -275,6 +276,12 @@ def _check_captures(doc: Doc, node: Node, where: str, task: dict, known: set, be
         raise doc.error(node, f"{where} uses {{{{captured.{name}}}}}, but no {before} captures '{name}'")
 
 
+def _ws_templates(step: dict) -> dict:
+    """A WebSocket step's templates where _check_captures looks for them."""
+    ws = step["ws"]
+    return {"path": ws.get("path", ""), "headers": ws.get("headers", {}), "body": ws.get("body")}
+
+
 def scenario_tasks(doc: Doc, node: Node, where: str, ctx: dict) -> tuple:
     from driver.config.jobs import is_job, job_task
 
@@ -293,10 +300,16 @@ def scenario_flows(doc: Doc, node: Node, where: str, ctx: dict) -> tuple:
         got = doc.fields(item, at, FLOW_KEYS, required=("name", "steps"))
         name = doc.string(got["name"], join(at, "name"))
         steps, captured = [], set()  # a flow starts with nothing captured
+        conn = None  # the endpoint of the WebSocket connection an earlier step opened
         for n, step_node in enumerate(doc.seq(got["steps"], join(at, "steps"))):
             step_at = join(join(at, "steps"), n)
-            step = task(doc, step_node, step_at, ctx, f"{name}:step {n + 1}")
-            _check_captures(doc, step_node, step_at, step, captured, "earlier step")
+            if is_ws_step(step_node):
+                step = ws_step(doc, step_node, step_at, ctx, f"{name}:step {n + 1}", conn)
+                conn = connection_name(step) or conn
+                _check_captures(doc, step_node, step_at, _ws_templates(step), captured, "earlier step")
+            else:
+                step = task(doc, step_node, step_at, ctx, f"{name}:step {n + 1}")
+                _check_captures(doc, step_node, step_at, step, captured, "earlier step")
             captured |= set(step["capture"])
             steps.append(step)
         flows.append({

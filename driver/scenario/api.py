@@ -19,7 +19,8 @@
 
 Run it with `driver run -s bot.py` (or `module:Class`). Each iteration a user runs
 one task, chosen by weight, then waits `wait`. `self.user` is the user's synthetic
-identity (id, names, tier, phone...), `self.state` its own dict, `self.captured` the
+identity (id, names, tier, phone...), `self.ws` its WebSocket client
+(driver.scenario.ws), `self.state` its own dict, `self.captured` the
 values its flows captured, `self.rng` its own random generator (seeded: runs repeat).
 """
 from __future__ import annotations
@@ -113,6 +114,17 @@ class User:
 
             helper = self._jobs = Jobs(self)
         return helper
+
+    @property
+    def ws(self):
+        """The user's WebSocket client (driver.scenario.ws.WsClient): `await self.ws.connect(path)`;
+        its connections are closed when the user stops."""
+        client = self.http.ws
+        if client is None:
+            from driver.scenario.ws import WsClient
+
+            client = self.http.ws = WsClient(self.http.context)
+        return client
 
     async def on_start(self) -> None:
         """Once, before the user's first iteration."""

@@ -174,6 +174,7 @@ class HttpSession:
         self.waiter: asyncio.Future | None = None
         self.headers: dict[str, str] = {}  # sent with every request of this user
         self.backoff_until = 0.0  # honour Retry-After: no request before this loop time
+        self.ws = None  # the user's WebSocket client (driver.scenario.ws), made on first use of `User.ws`
 
     # -- owner callbacks of client.Connection
     def on_response(self, conn: Connection, now: int) -> None:
@@ -260,10 +261,14 @@ class HttpSession:
     def abandon(self, now: int) -> None:
         if self.conn is not None:
             self.conn.abandon(now)
+        if self.ws is not None:
+            self.ws.abandon(now)
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
+        if self.ws is not None:
+            self.ws.close()
 
 
 __all__ = ["HttpSession", "Response", "CheckFailed", "json_path", "status_matches"]

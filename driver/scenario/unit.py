@@ -130,7 +130,9 @@ class ScenarioUnit(Unit):
     @property
     def connections(self) -> int:
         conn = self.session.conn
-        return 1 if conn is not None and conn.alive else 0
+        n = 1 if conn is not None and conn.alive else 0
+        ws = self.session.ws
+        return n + (sum(c.open for c in ws.connections) if ws is not None else 0)
 
     # -- the scheduler's calls
     def start(self, intended_ns: int) -> None:

@@ -8,7 +8,8 @@ for later steps, and says whether it went well.
 A flow is one task whose iteration runs its steps in order with a fresh set of
 captured values; a step that fails ends the flow (later steps depend on what it
 should have captured). A flow that runs to its end records its duration, from the
-iteration's start (its intended start in open loop), under `flow:NAME`.
+iteration's start (its intended start in open loop), under `flow:NAME`. A flow step
+with `ws:` is a WebSocket step (driver.scenario.wssteps).
 """
 from __future__ import annotations
 
@@ -228,9 +229,15 @@ def build_user_class(spec: ScenarioSpec) -> type[User]:
     for i, (step, weight) in enumerate(steps):
         namespace[f"task_{i}"] = _job_method(step, jobs[i], weight) if jobs[i] else _task_method(step, weight)
     for j, flow in enumerate(spec.flows):
-        steps = [_Step(s) for s in flow["steps"]]
+        steps = [_ws_step(s) if "ws" in s else _Step(s) for s in flow["steps"]]
         namespace[f"flow_{j}"] = _flow_method("flow:" + flow["name"], steps, flow.get("weight", 1))
     return type("YamlScenario", (User,), namespace)
+
+
+def _ws_step(step: dict):
+    from driver.scenario.wssteps import WsStep  # picows only for scenarios that use it
+
+    return WsStep(step)
 
 
 def _task_method(step: _Step, weight: float):

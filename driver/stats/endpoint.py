@@ -78,6 +78,7 @@ _SENT_ERROR_COLUMNS = [ERROR_COUNTERS[k] for k in SENT_ERRORS]
 
 JOB_PREFIX = "job:"  # jobs (driver.scenario.jobs): job:NAME, job:NAME:first_progress, job:NAME:processing
 JOB_REQUESTS = (":submit", ":poll", ":events")  # ... are aggregates; these are its requests
+PUSH_PREFIX = "push:"  # server pushes timed from their timestamp (driver.scenario.ws): not requests
 WS_CONNECT = "ws:connect"  # WebSocket handshakes (driver.engine.ws): count them apart, keep their errors
 REPLY_PREFIX = "reply:"  # a bot's replies to the updates of one endpoint: first-reply latency
 REPLY_LAST_PREFIX = "reply_last:"  # the last message of the multi-message answers
@@ -94,7 +95,7 @@ def is_aggregate(name: str) -> bool:
     WebSocket handshakes (`ws:connect`: failures are errors of the run, handshakes are not
     round trips)."""
     return (name == ITERATION or name.startswith(FLOW_PREFIX) or name.startswith(REPLY_PREFIX)
-            or name.startswith(REPLY_LAST_PREFIX) or name == WS_CONNECT
+            or name.startswith(REPLY_LAST_PREFIX) or name == WS_CONNECT or name.startswith(PUSH_PREFIX)
             or (name.startswith(JOB_PREFIX) and not name.endswith(JOB_REQUESTS)))
 
 

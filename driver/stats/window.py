@@ -23,6 +23,7 @@ from driver.layout import (
     C_BYTES_IN,
     C_LAT_MAX_NS,
     C_LAT_MIN_NS,
+    C_MESSAGES,
     C_SENT,
     C_REQUESTS,
     LAT_MIN_UNSET,
@@ -215,7 +216,7 @@ def merge_blocks(snap: np.ndarray, tables, layout: BlockLayout, known=()) -> tup
         if name not in grouped:
             continue
         merged = EndpointResult.merged(name, grouped[name])  # counters added (min/max merged), histograms checked
-        if name not in known and not merged.counters[[C_SENT, C_REQUESTS, *ERROR_COLUMNS]].any():
+        if name not in known and not merged.counters[[C_SENT, C_REQUESTS, C_MESSAGES, *ERROR_COLUMNS]].any():
             continue  # a slot named but never used ("other")
         endpoints.append(merged)
     failed: dict[tuple[str, str], int] = {}
