@@ -6,9 +6,12 @@ driver.planning.capacity.
 
 A step is `(index, level, start_s, end_s)`: the users (closed loop) or arrivals/s (open
 loop) held from start_s to end_s. Its first `settle_s` seconds are the change of level
-and are not judged; the windows that lie wholly in the rest (the steady part, within
-TOLERANCE_S for sampling jitter) are merged into one window, so the step's
-percentiles come from its merged histograms, exactly as a run's do.
+and are not judged: the windows in the rest (the steady part) are merged into one
+window, so the step's percentiles come from its merged histograms, exactly as a run's
+do. The sampler's seconds do not line up with the steps: a window may begin up to
+LEAD_S before the steady part (it is at the step's level already), but none that runs
+past the step's end is taken, not even by a few milliseconds: a target that fails fast
+at the next level answers hundreds of requests in them.
 
 A step's verdict, in this order:
 - "not valid": the load generator was unfit in that step, by the rules of
@@ -35,13 +38,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from driver.layout import LATE_NS
-from driver.errors import EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_THRESHOLD
+from driver.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK, EXIT_TERMINATED, EXIT_THRESHOLD
 from driver.stats.thresholds import LiveCheck, describe
 from driver.stats.validity import CPU_BOUND, LAG_BOUND_NS, LATE_BOUND, MOST
 
-__all__ = ["Step", "StepTracker", "judge_step", "knee", "answer", "exit_code_of", "KNEE_DROP", "TOLERANCE_S"]
+__all__ = ["Step", "StepTracker", "judge_step", "knee", "answer", "exit_code_of", "capacity_exit_code", "KNEE_DROP", "LEAD_S"]
 
-TOLERANCE_S = 0.2  # a window may end this much after its step (sampling jitter) and still count
+LEAD_S = 0.5  # a window may begin this much before a step's steady part and still count
+END_SLACK_S = 0.25  # a run whose last window ends this close to a step's end has run that step
 KNEE_DROP = 0.10  # a later step's power this much below the highest shows the knee
 
 PASSED, FAILED, NOT_VALID = "passed", "failed", "not valid"
@@ -64,7 +68,7 @@ class Step:
     def steady(self, window) -> bool:
         """Whether `window` (it covers the dt seconds before t) lies in this step's steady part."""
         begin = window.t - window.dt
-        return begin >= self.start_s + self.settle_s - TOLERANCE_S and window.t <= self.end_s + TOLERANCE_S
+        return begin >= self.start_s + self.settle_s - LEAD_S and window.t <= self.end_s + 1e-9
 
 
 def judge_step(step: Step, windows, thresholds, open_loop: bool) -> dict:
@@ -147,7 +151,8 @@ class StepTracker:
     """Feeds a run's windows to the steps, one verdict as each step ends.
 
     `update(window)` returns the verdict of a step that ended with this window, else None.
-    A step ends with the first window whose t reaches its end (within TOLERANCE_S)."""
+    A step ends with the first window whose t reaches its end; `finish(t)` judges a last
+    step whose end the run reached without a window after it."""
 
     def __init__(self, steps: list[Step], thresholds, open_loop: bool):
         self.steps = list(steps)
@@ -163,15 +168,26 @@ class StepTracker:
         step = self.steps[self.next]
         if step.steady(window):
             self.windows.append(window)
-        if window.t < step.end_s - TOLERANCE_S:
+        if window.t < step.end_s - 1e-9:
             return None
-        verdict = judge_step(step, self.windows, self.thresholds, self.open_loop)
-        self.verdicts.append(verdict)
-        self.next += 1
-        self.windows = []
+        verdict = self._judge()
         if self.next < len(self.steps) and self.steps[self.next].steady(window):  # a long window (rare)
             self.windows.append(window)
         return verdict
+
+    def _judge(self) -> dict:
+        verdict = judge_step(self.steps[self.next], self.windows, self.thresholds, self.open_loop)
+        self.verdicts.append(verdict)
+        self.next += 1
+        self.windows = []
+        return verdict
+
+    def finish(self, last_t: float) -> dict | None:
+        """At the end of the run (its last window ended at `last_t`): the verdict of the step
+        under way if the run reached its end (within END_SLACK_S), else None."""
+        if self.done or last_t < self.steps[self.next].end_s - END_SLACK_S:
+            return None
+        return self._judge()
 
     @property
     def done(self) -> bool:
@@ -254,3 +270,14 @@ def exit_code_of(status: str, highest) -> int:
     if status == GENERATOR_LIMIT:
         return EXIT_INVALID
     return EXIT_NOT_RUN
+
+
+def capacity_exit_code(result) -> int:
+    """The CLI's code for a find-capacity Result: 130/143 interrupted, 3 a run that did not
+    finish (a worker died), else exit_code_of its answer."""
+    if result.interrupted:
+        return EXIT_TERMINATED if result.interrupted_by == "SIGTERM" else EXIT_INTERRUPTED
+    if not result.complete:
+        return EXIT_NOT_RUN
+    found = (result.capacity or {}).get("answer") or {}
+    return exit_code_of(found.get("status", INCOMPLETE), found.get("highest_passing"))
