@@ -31,6 +31,7 @@ from driver.stats.endpoint import EndpointResult
 from driver.stats.result import Result
 from driver.stats.window import Window
 from tests.servers import aiohttp_server
+from tests.test_report_browser import chromium  # noqa: F401 - the fixture
 
 MS = 1_000_000
 ROOT = Path(__file__).resolve().parents[1]
@@ -364,3 +365,42 @@ def test_cli_errors_are_one_line(args, needle):
     proc = _cli("find-capacity", *args)
     err = proc.stderr.decode()
     assert proc.returncode == 2 and err.count("\n") == 1 and err.startswith("driver: error: ") and needle in err
+
+
+# --- report.html in a browser ------------------------------------------------------------
+
+MARK_PROBE = """(() => {
+  const box = document.getElementById('chart-capacity'), c = box.querySelector('.uplot canvas');
+  const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const near = (i, rgb) => Math.abs(px[i] - rgb[0]) < 40 && Math.abs(px[i + 1] - rgb[1]) < 40
+                           && Math.abs(px[i + 2] - rgb[2]) < 40 && px[i + 3] > 200;
+  const colors = {highest: [26, 127, 55], knee: [191, 135, 0], failing: [207, 34, 46], rps: [9, 105, 218]};
+  const out = {drawn: box.getAttribute('data-drawn')};
+  for (const k in colors) { out[k] = 0; for (let i = 0; i < px.length; i += 4) if (near(i, colors[k])) out[k]++; }
+  return out;
+})()"""
+
+
+def test_capacity_chart_draws_in_chromium(chromium, tmp_path):
+    from benchmarks.bench_reports import synthetic_result
+    from driver.reports import write_reports
+    from tests.test_report_browser import inspect_page
+
+    levels = [2, 4, 8, 16, 32, 64]
+    verdicts = _run(levels, _capacity_10, ("p99<50ms",))
+    result = synthetic_result(seconds=30, endpoints=2, rps=100.0, users=10)
+    result.capacity = {"kind": "users", "unit": "users", "levels": levels, "step_s": 4.0, "settle_s": 1.0,
+                       "thresholds": ["p99<50ms"], "steps": verdicts, "stopped_at_s": 25.0,
+                       "answer": answer(verdicts, levels, ended_early=False)}
+    assert result.capacity["answer"]["highest_passing"] == 32 and result.capacity["answer"]["knee"]["level"] == 8
+    page = write_reports(result, tmp_path, ["html"])[0]
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    seen = asyncio.run(asyncio.wait_for(inspect_page(chromium, page, profile, {"marks": MARK_PROBE}), 60))
+    assert seen["problems"] == []
+    canvas = next(c for c in seen["probe"]["canvases"] if c["chart"] == "chart-capacity")
+    assert canvas["width"] > 300 and canvas["drawn"] > 0.01 * canvas["width"] * canvas["height"]
+    marks = seen["extra"]["marks"]
+    assert marks["drawn"] == "1"
+    for key in ("highest", "knee", "failing", "rps"):  # the three marks and the throughput line
+        assert marks[key] > 50, marks

@@ -32,7 +32,9 @@
   var lo = C.level[0], hi = C.level[C.level.length - 1];
   var opts = {
     width: el.clientWidth || 600, height: 260,
-    scales: { x: { time: false, range: function () { return lo === hi ? [0, hi * 1.1] : [lo, hi]; } },
+    // levels that grow by a factor (10:1000:x2) spread out on a logarithmic axis
+    scales: { x: hi >= 10 * lo ? { time: false, distr: 3, log: 10 }
+                               : { time: false, range: function () { return lo === hi ? [0, hi * 1.1] : [lo, hi]; } },
               y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } },
               ms: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
     series: [
