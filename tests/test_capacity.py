@@ -405,3 +405,37 @@ def test_capacity_chart_draws_in_chromium(chromium, tmp_path):
     assert marks["drawn"] == "1"
     for key in ("highest", "knee", "failing", "rps"):  # the three marks and the throughput line
         assert marks[key] > 50, marks
+
+
+def test_config_thresholds_judge_the_steps_and_its_load_must_fit(tmp_path):
+    from driver.config import load_config
+
+    cfg = tmp_path / "driver.yaml"
+    cfg.write_text("target: {base_url: 'http://127.0.0.1:8080'}\nload: {duration: 1h}\n"
+                   "thresholds:\n  - p99<300ms\n")
+    steps = step_plan("2:8:x2", None, "3s")
+    plan = load_config(cfg, {**stepped_settings(steps), "thresholds": ["error_rate<1%"]})
+    assert [th.text for th in capacity_thresholds(plan.thresholds)] == ["p99<300ms", "error_rate<1%"]
+    stepped = for_capacity(plan, steps)
+    assert stepped.thresholds == () and stepped.duration_s == 9.0  # the steps' length, not the config's hour
+    assert stepped.shape.value_at(4.0) == 4 and stepped.shape.peak == 8
+
+    cfg.write_text("target: {base_url: 'http://127.0.0.1:8080'}\nload: {rate: 50}\nthresholds: [p99<1s]\n")
+    with pytest.raises(PlanError, match="the config sets a rate"):
+        for_capacity(load_config(cfg, stepped_settings(steps)), steps)
+
+    cfg.write_text("target: {base_url: 'http://127.0.0.1:8080'}\nthresholds:\n  - max<1s\n")
+    with pytest.raises(PlanError, match="cannot be judged per step") as err:
+        capacity_thresholds(load_config(cfg, stepped_settings(steps)).thresholds)
+    assert err.value.where.endswith("driver.yaml:3")
+
+
+def test_a_result_without_a_search_loads_and_reports_nothing_of_it():
+    from benchmarks.bench_reports import synthetic_result
+    from driver.reports.capacity import capacity_html, capacity_lines
+
+    result = synthetic_result(seconds=5, endpoints=1, rps=10.0, users=2)
+    data = orjson.loads(result.to_json())
+    assert "capacity" not in data  # files of runs without a search are as before
+    again = Result.from_dict(data)
+    assert again.capacity == {} and capacity_lines(again) == [] and capacity_html(again, str) == ""
