@@ -229,7 +229,11 @@ def execute_capacity(plan, steps, thresholds, quiet: bool) -> int:
     with make_progress(plan, thresholds, quiet=quiet) as progress:
         result = find_capacity(plan, steps, thresholds, on_progress=progress.update)
     saved = save_run(result, output, plan.output.formats or DEFAULT_FORMATS)
-    click.echo(render(result))
+    try:
+        click.echo(render(result))
+    except Exception as exc:  # the files are written: a summary that fails must not hide that
+        click.echo(f"driver: error: the summary could not be shown ({type(exc).__name__}: {exc}); "
+                   f"the result is saved", err=True)
     if not result.validity.get("valid", True):
         click.echo("\nNOT VALID (the whole run): " + "; ".join(result.validity["reasons"]), err=True)
     for failure in saved.failed:

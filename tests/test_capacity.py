@@ -160,9 +160,9 @@ def test_the_last_step_is_judged_when_the_run_reached_its_end():
     assert early.finish(5.01) is None  # the run ended inside the step: nothing said about it
 
 
-def _verdict(index, level, throughput, mean_ms):
+def _verdict(index, level, throughput, mean_ms, status="passed"):
     return {"index": index, "level": level, "throughput": throughput,
-            "mean_ns": None if mean_ms is None else mean_ms * MS, "status": "passed"}
+            "mean_ns": None if mean_ms is None else mean_ms * MS, "status": status}
 
 
 KNEES = [
@@ -172,12 +172,13 @@ KNEES = [
     ([(100, 100, 5), (200, 200, 5.5), (400, 380, 12), (800, 420, 200)], 200),  # open loop: latency rises faster
     ([(2, 200, 10), (4, 400, 10), (8, 790, 10.2), (16, 800, 10.4)], None),  # flat power within KNEE_DROP
     ([(2, 200, 10), (4, None, None), (8, 800, 10), (16, 400, 40)], 8),  # a step without figures is skipped
+    ([(2, 200, 10), (4, 400, 10), (8, 100, 40, "not valid")], None),  # nor is a step the generator could not drive
 ]
 
 
 @pytest.mark.parametrize("points,level", KNEES)
 def test_knee(points, level):
-    got = knee([_verdict(i, lv, x, r) for i, (lv, x, r) in enumerate(points)])
+    got = knee([_verdict(i, *point) for i, point in enumerate(points)])
     assert (got and got["level"]) == level
 
 

@@ -21,7 +21,7 @@ A step's verdict, in this order:
   generator's own queueing, so the step says nothing about the target: the search
   stops there, and the level reached is a limit of the generator, not of the target.
 - "failed": a threshold is broken on the step's steady part (a threshold with no value
-  there, e.g. no responses, is broken).
+  there, e.g. no responses, is broken; a count such as `dropped<10` counts the step's).
 - "passed" otherwise.
 
 The knee (Kleinrock's "power"): for each judged step, power = throughput / mean
@@ -29,7 +29,8 @@ latency (responses per second per second of latency). Below saturation throughpu
 follows the load and latency stays flat, so power rises with the level; past it
 throughput stops following the load while latency grows with it (Little's law), so
 power falls. The knee is the step of highest power, reported once a later step's power
-is at least KNEE_DROP below it (else the knee is not reached in the levels run). On two
+is at least KNEE_DROP below it (else the knee is not reached in the levels run); steps
+that are not valid are left out. On two
 consecutive steps, power falling means exactly that latency rose by a larger factor
 than throughput did.
 """
@@ -42,7 +43,8 @@ from driver.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK,
 from driver.stats.thresholds import LiveCheck, describe
 from driver.stats.validity import CPU_BOUND, LAG_BOUND_NS, LATE_BOUND, MOST
 
-__all__ = ["Step", "StepTracker", "judge_step", "knee", "answer", "exit_code_of", "capacity_exit_code", "KNEE_DROP", "LEAD_S"]
+__all__ = ["Step", "StepTracker", "judge_step", "knee", "answer", "exit_code_of", "capacity_exit_code", "KNEE_DROP",
+           "LEAD_S"]
 
 LEAD_S = 0.5  # a window may begin this much before a step's steady part and still count
 END_SLACK_S = 0.25  # a run whose last window ends this close to a step's end has run that step
@@ -196,7 +198,9 @@ class StepTracker:
 
 
 def _power(v: dict) -> float | None:
-    if v.get("throughput") is None or not v.get("mean_ns"):
+    """Throughput per second of mean latency; None for a step without figures, or not valid
+    (its latencies hold the generator's own queueing)."""
+    if v.get("status") == NOT_VALID or v.get("throughput") is None or not v.get("mean_ns"):
         return None
     return v["throughput"] / (v["mean_ns"] / 1e9)
 
