@@ -21,6 +21,7 @@ from driver.stats.result import Result
 from driver.durations import format_ns
 from driver.reports import write_text
 from driver.reports.charts import TOP_ENDPOINTS, chart_data
+from driver.reports.capacity import capacity_html, capacity_script
 from driver.reports.chaos import chaos_html, chaos_windows
 from driver.reports.memory import memory_section
 from driver.reports.target_metrics import metrics_section
@@ -336,6 +337,7 @@ def render_html(result: Result) -> str:
         _verdict_section(result, out),
         _cards(result, rows),
         _thresholds(out),
+        capacity_html(result, _json_for_script),
         _charts(result),
         chaos_html(result, esc),
         memory_section(result),
@@ -350,6 +352,7 @@ def render_html(result: Result) -> str:
         f'<script type="application/json" id="driver-data">'
         f'{_json_for_script({**chart_data(result), "chaos": chaos_windows(result)})}</script>',
         f"<script>{_asset('vendor', 'uPlot.iife.min.js')}</script>",
+        capacity_script(result, _asset),
         f"<script>{_asset('assets', 'report.js')}</script>",
         "</body></html>\n",
     ])

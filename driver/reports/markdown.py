@@ -12,6 +12,7 @@ from pathlib import Path
 from driver.stats.result import Result
 from driver.durations import format_ns
 from driver.reports import write_text
+from driver.reports.capacity import capacity_markdown
 from driver.reports.chaos import chaos_markdown
 from driver.reports.common import (
     checks_message, endpoint_rows, error_kinds, format_limit, measured_text, outcome, rate_text, settings_items,
@@ -107,7 +108,8 @@ def _notes(result: Result) -> list[str]:
 
 
 def render_markdown(result: Result) -> str:
-    sections = [_verdicts(result), _endpoints(result), chaos_markdown(result, md_escape), _checks(result),
+    sections = [_verdicts(result), capacity_markdown(result, md_escape), _endpoints(result),
+                chaos_markdown(result, md_escape), _checks(result),
                 _notes(result),
                 ["<sub>" + " · ".join(f"{k} {md_escape(v)}" for k, v in settings_items(result)) + "</sub>"]]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -8,6 +8,7 @@ follow, so a run where every response is a 401 cannot read as error free.
 from __future__ import annotations
 
 from driver.durations import format_ns
+from driver.reports.capacity import capacity_lines
 from driver.reports.chaos import chaos_lines
 from driver.reports.common import checks_message, grouped, outcome, rate_text
 from driver.reports.memory import leak_lines
@@ -88,6 +89,7 @@ def render(result: Result) -> str:
     if result.notes:
         out += ["", "notes:", *(f"  {note}" for note in result.notes)]
     out += chaos_lines(result)
+    out += capacity_lines(result)
     if result.checks:
         out += ["", "failed checks:"]
         out += [f"  {c['failures']:>8}  {c['endpoint']}: {c['reason']}" for c in result.checks[:20]]

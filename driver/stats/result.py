@@ -49,6 +49,7 @@ class Result:
     notes: list[str] = field(default_factory=list)  # what happened beside the load (a watched process exited)
     leak: dict = field(default_factory=dict)  # memory slopes after warm-up (driver.stats.leak.leak_verdicts)
     chaos: list = field(default_factory=list)  # per chaos event: recovery and breaker (driver.chaos.analysis)
+    capacity: dict = field(default_factory=dict)  # find-capacity: steps, verdicts, answer (driver.stats.capacity)
 
     def totals(self) -> EndpointResult:
         """The whole run as one endpoint (driver.stats.endpoint.total_of): aggregate endpoints
@@ -86,6 +87,7 @@ class Result:
             "notes": self.notes,
             "leak": self.leak,
             "chaos": self.chaos,
+            **({"capacity": self.capacity} if self.capacity else {}),
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -134,6 +136,7 @@ class Result:
             notes=data.get("notes", []),
             leak=data.get("leak", {}),
             chaos=data.get("chaos", []),
+            capacity=data.get("capacity") or {},
         )
 
     @classmethod
