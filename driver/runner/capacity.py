@@ -3,29 +3,19 @@ at the first step that does not pass; the search's answer in Result.capacity.
 
 Why one run and not a run per level: see driver.planning.capacity. Each second's window
 goes to a driver.stats.capacity.StepTracker as the run goes; when a step ends with a
-verdict other than "passed" and steps remain, the run is stopped as Ctrl-C stops it
-(gracefully: the requests in flight get the grace), by raising a KeyboardInterrupt of
-our own from the progress callback, which the supervisor's loop catches. The result is
-then said to be stopped by the search, not interrupted: the search's note replaces the
-interruption. (A supervisor hook to end a run from the progress callback would make this
-plain; the callback is the one door the supervisor has today.)
+verdict other than "passed" and steps remain, the progress callback returns the
+supervisor's STOP_RUN: the run ends gracefully (the requests in flight get the grace),
+complete, and the search's note says why it ended early.
 """
 from __future__ import annotations
 
 from driver.plan import OPEN, Plan
 from driver.planning.capacity import StepPlan
-from driver.runner.supervisor import run
+from driver.runner.supervisor import STOP_RUN, run
 from driver.stats.capacity import PASSED, StepTracker, answer
 from driver.stats.result import Result
 
 __all__ = ["find_capacity"]
-
-_OUR_INTERRUPT = "interrupted (SIGINT)"  # the supervisor's reason for a KeyboardInterrupt
-
-
-class _StepFailed(KeyboardInterrupt):
-    """Raised from the progress callback to end the run at a step that did not pass."""
-
 
 def find_capacity(plan: Plan, steps: StepPlan, thresholds, on_progress=None, *, check_target: bool = True) -> Result:
     """Run the stepped `plan` (driver.planning.capacity.for_capacity) and judge its steps by
@@ -39,22 +29,19 @@ def find_capacity(plan: Plan, steps: StepPlan, thresholds, on_progress=None, *, 
         if on_progress is not None:
             on_progress(window)
         if stopped:
-            return
+            return None
         verdict = tracker.update(window)
         last = verdict is not None and verdict["index"] == len(steps.levels) - 1
-        # the run's last window (after its end) is sampled outside the supervisor's loop:
-        # never raise there, nor for the last step, which ends the run anyway
+        # not for the last step, nor after the planned end: the run ends then anyway
         if verdict is not None and verdict["status"] != PASSED and not last \
                 and window.t < steps.duration_s - 0.5:
             stopped.update(t=window.t, verdict=verdict)
-            raise _StepFailed()
+            return STOP_RUN
+        return None
 
     result = run(plan, on_progress=progress, check_target=check_target)
-    if stopped and result.interrupted_by == "SIGINT":
+    if stopped:
         v = stopped["verdict"]
-        result.interrupted, result.interrupted_by = False, None
-        result.reasons = [r for r in result.reasons if r != _OUR_INTERRUPT]
-        result.complete = not result.reasons
         result.notes.append(f"find-capacity stopped the run at {stopped['t']:.0f}s: step {v['index'] + 1} "
                             f"({v['level']:g} {steps.unit}) {v['status']}")
     ended_early = result.interrupted or not result.complete

@@ -66,6 +66,7 @@ from driver.runner.watch import Watcher, check_pids
 from driver.runner.metrics import Scraper, check_metrics
 from driver.runner.worker import worker_main
 
+STOP_RUN = "stop"  # what on_progress returns to end the run gracefully (driver.runner.capacity)
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
 START_DELAY_NS = 100_000_000  # all workers start together this long after the last is ready
 POLL_S = 0.05
@@ -141,7 +142,9 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     """Carry out a plan and return its Result.
 
     `on_progress(window)` is called about once a second with the last second's
-    `driver.stats.window.Window` (its `point()` is what goes into Result.series). Ctrl-C (KeyboardInterrupt)
+    `driver.stats.window.Window` (its `point()` is what goes into Result.series); when it
+    returns STOP_RUN ("stop") the run ends as at its deadline: the requests in flight get
+    the grace, and the result is complete (the caller says why in its own notes). Ctrl-C (KeyboardInterrupt)
     and SIGTERM (what `timeout`, Docker, Kubernetes and CI cancellation send) end the
     run gracefully: in-flight requests get the grace, and the result comes back with
     `interrupted=True` and the signal in its reasons. A second one stops at once.
@@ -441,8 +444,8 @@ class _Run:
                 self.aborted = hit
                 self._note(f"aborted at {hit['t']:.0f}s: threshold {hit['threshold']} broken")
                 self._stop(STOP_GRACEFUL)
-        if self.on_progress is not None:
-            self.on_progress(win)
+        if self.on_progress is not None and self.on_progress(win) == STOP_RUN and not self.stop_sent_ns:
+            self._stop(STOP_GRACEFUL)  # the caller ended the run (find-capacity): complete, not interrupted
 
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
