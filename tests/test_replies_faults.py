@@ -143,7 +143,8 @@ def test_a_url_run_with_a_mock_counts_the_bots_calls(tmp_path):
                 ' "chat": {"id": 77, "type": "private"}, "from": {"id": 77, "is_bot": false, "first_name": "A"}}}')
         proc = _driver("run", bot.url + "/webhook/telegram", "-m", "POST", "--body", body, "-u", "2", "-d", "2s",
                        "-w", "1", "--mock", f"telegram:{mock_port}", "-q", "-o", str(tmp_path / "o"))
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    # 4: a full-speed URL run may keep the worker (or the bot side) CPU-bound: not valid
+    assert proc.returncode in (0, 4), proc.stdout[-2000:] + proc.stderr
     eps = {e["name"]: e for e in _result(tmp_path / "o")["endpoints"]}
     assert eps["api:sendMessage"]["count"] > 0 and "other" not in eps
     assert not any(n.startswith("reply:") for n in eps)  # a URL run sends no tracked updates
