@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import signal
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from driver.targets.serving import LISTENING_PREFIX, serve_app  # noqa: F401 - LISTENING_PREFIX: the line parents read
 
 from driver.targets import demo_args
 from driver.targets.api_mode import (
@@ -76,7 +77,6 @@ __all__ = [
 WEBHOOK_PATH = "/webhook/telegram"
 HEALTH_PATH = "/health"
 #: The line `serve` prints once bound; `DemoTargetProcess` parses it.
-LISTENING_PREFIX = "demo target listening on "
 
 # What the demo load posts: a realistic private-chat /start message (~300 bytes),
 # as Telegram sends it (compact JSON, fields in Telegram's order).
@@ -308,30 +308,6 @@ def make_app(secret: str | None = None, delay_ms: float = 0, *,
     return app
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-async def _serve(host: str, port: int, backlog: int, app: web.Application) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, backlog=backlog)
-        await site.start()
-        bound_port = runner.addresses[0][1]
-        print(LISTENING_PREFIX + _url(host, bound_port), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (ValueError, RuntimeError, NotImplementedError):
-                pass  # not the main thread, or no signals here: run until cancelled
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def serve(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024,
           **options: Any) -> None:
     """Run the demo target on uvloop until SIGTERM/SIGINT (blocking).
@@ -343,7 +319,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, backlog: int = 1024,
     import uvloop
 
     app = make_app(**options)
-    uvloop.run(_serve(host, port, backlog, app))
+    uvloop.run(serve_app(host, port, app, backlog=backlog))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import itertools
 import random
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from driver.targets.demo import LISTENING_PREFIX
+from driver.targets.serving import LISTENING_PREFIX, serve_app
 
 __all__ = ["JobsConfig", "LISTENING_PREFIX", "TERMINAL", "main", "make_app", "parser", "serve"]
 
@@ -295,33 +294,11 @@ def make_app(config: JobsConfig | None = None, **options: Any) -> web.Applicatio
     return app
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-async def _serve(host: str, port: int, app: web.Application) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port, backlog=1024).start()
-        print(LISTENING_PREFIX + _url(host, runner.addresses[0][1]), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (ValueError, RuntimeError, NotImplementedError):
-                pass  # not the main thread: run until cancelled
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def serve(host: str = "127.0.0.1", port: int = 0, config: JobsConfig | None = None) -> None:
     """Run on uvloop until SIGTERM/SIGINT; prints `demo target listening on http://HOST:PORT`."""
     import uvloop
 
-    uvloop.run(_serve(host, port, make_app(config or JobsConfig())))
+    uvloop.run(serve_app(host, port, make_app(config or JobsConfig())))
 
 
 def parser() -> argparse.ArgumentParser:

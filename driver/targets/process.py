@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Any
 
-from driver.targets.demo import LISTENING_PREFIX
+from driver.targets.serving import LISTENING_PREFIX
 
 _SECRET_FLAGS = frozenset({"--secret", "--app-secret", "--bot-token", "--whatsapp-token"})
 
@@ -196,7 +196,34 @@ class DemoTargetProcess:
         return f"DemoTargetProcess(url={self.url!r}, pid={self.pid})"
 
 
-class WsDemoTargetProcess(DemoTargetProcess):
+class _FlaggedTargetProcess(DemoTargetProcess):
+    """A demo target module run with `--OPTION VALUE` flags for its keyword options
+    (`MODULE`, `OPTIONS`: the flags it takes, underscores for dashes)."""
+
+    MODULE = ""
+    OPTIONS: tuple[str, ...] = ()
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 startup_timeout: float = 15.0, stop_timeout: float = 3.0,
+                 **options: float | int | str | None) -> None:
+        unknown = sorted(set(options) - set(self.OPTIONS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}")
+        super().__init__(host, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self.options = {k: v for k, v in options.items() if v is not None}
+
+    def _command(self) -> list[str]:
+        cmd = [sys.executable, "-m", self.MODULE, "--host", self.host, "--port", str(self.requested_port)]
+        for name in self.OPTIONS:
+            if name in self.options:
+                cmd += ["--" + name.replace("_", "-"), str(self.options[name])]
+        return cmd
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, pid={self.pid})"
+
+
+class WsDemoTargetProcess(_FlaggedTargetProcess):
     """The WebSocket demo target (`driver.targets.ws_demo`) in a subprocess:
 
         with WsDemoTargetProcess(close_every=3, close_after=5) as target:
@@ -207,31 +234,12 @@ class WsDemoTargetProcess(DemoTargetProcess):
     `drop_every`, `drop_after`, `stall_every`, `stall_after`, `garbage_every`; None
     leaves the default)."""
 
-    _OPTIONS = ("push_interval_ms", "max_message", "close_every", "close_after", "drop_every",
+    MODULE = "driver.targets.ws_demo"
+    OPTIONS = ("push_interval_ms", "max_message", "close_every", "close_after", "drop_every",
                 "drop_after", "stall_every", "stall_after", "garbage_every")
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 startup_timeout: float = 15.0, stop_timeout: float = 3.0,
-                 **options: float | int | None) -> None:
-        unknown = sorted(set(options) - set(self._OPTIONS))
-        if unknown:
-            raise TypeError(f"WsDemoTargetProcess: unknown option(s) {', '.join(unknown)}")
-        super().__init__(host, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout)
-        self.options = {k: v for k, v in options.items() if v is not None}
 
-    def _command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "driver.targets.ws_demo",
-               "--host", self.host, "--port", str(self.requested_port)]
-        for name in self._OPTIONS:
-            if name in self.options:
-                cmd += ["--" + name.replace("_", "-"), str(self.options[name])]
-        return cmd
-
-    def __repr__(self) -> str:
-        return f"WsDemoTargetProcess(url={self.url!r}, pid={self.pid})"
-
-
-class JobsDemoTargetProcess(DemoTargetProcess):
+class JobsDemoTargetProcess(_FlaggedTargetProcess):
     """The demo job API (`driver.targets.jobs_demo`) in a subprocess:
 
         with JobsDemoTargetProcess(workers=2, processing_ms=20, fail_share=0.1) as target:
@@ -242,26 +250,7 @@ class JobsDemoTargetProcess(DemoTargetProcess):
     `full_status`, `progress_steps`, `seed`, and the faults `hang_every`,
     `reset_poll_every`, `stall_poll_every`, `cut_events_every`; None leaves the default)."""
 
-    _OPTIONS = ("workers", "processing_ms", "distribution", "spread_ms", "fail_share", "queue_limit",
+    MODULE = "driver.targets.jobs_demo"
+    OPTIONS = ("workers", "processing_ms", "distribution", "spread_ms", "fail_share", "queue_limit",
                 "full_status", "progress_steps", "seed", "hang_every", "reset_poll_every", "stall_poll_every",
                 "cut_events_every")
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 startup_timeout: float = 15.0, stop_timeout: float = 3.0,
-                 **options: float | int | str | None) -> None:
-        unknown = sorted(set(options) - set(self._OPTIONS))
-        if unknown:
-            raise TypeError(f"JobsDemoTargetProcess: unknown option(s) {', '.join(unknown)}")
-        super().__init__(host, port, startup_timeout=startup_timeout, stop_timeout=stop_timeout)
-        self.options = {k: v for k, v in options.items() if v is not None}
-
-    def _command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "driver.targets.jobs_demo",
-               "--host", self.host, "--port", str(self.requested_port)]
-        for name in self._OPTIONS:
-            if name in self.options:
-                cmd += ["--" + name.replace("_", "-"), str(self.options[name])]
-        return cmd
-
-    def __repr__(self) -> str:
-        return f"JobsDemoTargetProcess(url={self.url!r}, pid={self.pid})"

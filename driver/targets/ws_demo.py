@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from driver.targets.demo import LISTENING_PREFIX
+from driver.targets.serving import LISTENING_PREFIX, serve_app
 
 __all__ = ["GARBAGE", "LISTENING_PREFIX", "Faults", "main", "make_app", "parser", "serve"]
 
@@ -279,35 +278,13 @@ def make_app(*, push_interval_ms: float = 100.0, max_message: int = 4 * 1024 * 1
     return app
 
 
-def _url(host: str, port: int) -> str:
-    return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
-
-
-async def _serve(host: str, port: int, app: web.Application) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port, backlog=1024).start()
-        print(LISTENING_PREFIX + _url(host, runner.addresses[0][1]), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(signum, stop.set)
-            except (ValueError, RuntimeError, NotImplementedError):
-                pass  # not the main thread: run until cancelled
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
 def serve(host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
     """Run on uvloop until SIGTERM/SIGINT; prints `demo target listening on ws://HOST:PORT`
     once bound. `options`: `make_app`'s keywords (checked before anything binds)."""
     import uvloop
 
     app = make_app(**options)
-    uvloop.run(_serve(host, port, app))
+    uvloop.run(serve_app(host, port, app, scheme="ws"))
 
 
 def parser() -> argparse.ArgumentParser:
