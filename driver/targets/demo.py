@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from driver.targets.serving import LISTENING_PREFIX, serve_app  # noqa: F401 - LISTENING_PREFIX: the line parents read
+from driver.targets.serving import serve_app
 
 from driver.targets import demo_args
 from driver.targets.api_mode import (
