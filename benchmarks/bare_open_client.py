@@ -87,6 +87,12 @@ class OpenClient:
         elif not self.in_flight and not self.finished.done():
             self.finished.set_result(None)
 
+    def _all_sent(self) -> bool:
+        """The schedule is over and every arrival of it went out (a response coming in
+        between the last tick and the end must not end the run before the last arrivals)."""
+        return (time.perf_counter() - self.t0 >= self.duration
+                and self.sent + self.waiting >= int(self.duration * self.rate))
+
     def arrive(self) -> None:
         if self.idle:
             self.sent += 1
@@ -117,7 +123,7 @@ class OpenClient:
             return
         self.in_flight -= 1
         self.idle.append(conn)
-        if self.in_flight == 0 and time.perf_counter() - self.t0 >= self.duration and not self.finished.done():
+        if self.in_flight == 0 and self._all_sent() and not self.finished.done():
             self.finished.set_result(None)
 
     def lost(self, conn: Conn, exc) -> None:
@@ -127,7 +133,7 @@ class OpenClient:
         else:  # lost with a request on it
             self.in_flight -= 1
             self.errors += 1
-        if self.in_flight <= 0 and time.perf_counter() - self.t0 >= self.duration and not self.finished.done():
+        if self.in_flight <= 0 and self._all_sent() and not self.finished.done():
             self.finished.set_result(None)
 
 
