@@ -172,17 +172,7 @@ class WsConnection(WSListener):
         self.owner.on_closed(self)
 
     def _why_closed(self, transport) -> tuple[str | None, bool]:
-        """(the reason the connection ended abnormally or None, whether the server broke
-        the protocol)."""
-        code = self.close_code
-        if code >= 0:  # the server sent a close frame
-            return (None if code in NORMAL_CLOSES else f"server closed {code}"), False
-        if self.closing:  # driver ended it
-            return None, False
-        handshake = transport.close_handshake
-        if handshake is not None and handshake.sent is not None:  # picows closed: a bad frame
-            return f"bad frame from the server ({int(handshake.sent.code)})", True
-        return "closed without a close frame", False
+        return why_closed(self.close_code, self.closing, transport)
 
     # -- the owner's calls
     def timed_out(self) -> None:
@@ -331,3 +321,16 @@ class WsUnit(HttpUnit):
         self.conn = None
         self._done(now_ns(), sent=False)
 
+
+def why_closed(close_code: int, closing: bool, transport) -> tuple[str | None, bool]:
+    """(the reason a connection ended abnormally or None, whether the server broke the
+    protocol): `close_code` the server's close frame's code (NO_CODE: none came),
+    `closing` whether driver ended it. Shared by the unit and driver.scenario.wsconn."""
+    if close_code >= 0:  # the server sent a close frame
+        return (None if close_code in NORMAL_CLOSES else f"server closed {close_code}"), False
+    if closing:  # driver ended it
+        return None, False
+    handshake = transport.close_handshake
+    if handshake is not None and handshake.sent is not None:  # picows closed: a bad frame
+        return f"bad frame from the server ({int(handshake.sent.code)})", True
+    return "closed without a close frame", False

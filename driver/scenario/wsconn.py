@@ -11,7 +11,7 @@ import orjson
 from picows import WSCloseCode, WSListener, WSMsgType
 
 from driver._speedups import now_ns
-from driver.engine.ws import ANSWERED, NO_CODE, NORMAL_CLOSES
+from driver.engine.ws import ANSWERED, NO_CODE, why_closed
 from driver.layout import (
     C_BYTES_IN,
     C_BYTES_OUT,
@@ -193,17 +193,7 @@ class WsConnection(WSListener):
         self.context.checks(client.connect_slot, 1, (reason,))
 
     def _why_closed(self, transport) -> tuple[str | None, bool]:
-        """(the reason the connection ended abnormally or None, whether the server broke
-        the protocol): the rules of driver.engine.ws.WsConnection."""
-        code = self.close_code
-        if code >= 0:
-            return (None if code in NORMAL_CLOSES else f"server closed {code}"), False
-        if self.closing:
-            return None, False
-        handshake = transport.close_handshake
-        if handshake is not None and handshake.sent is not None:
-            return f"bad frame from the server ({int(handshake.sent.code)})", True
-        return "closed without a close frame", False
+        return why_closed(self.close_code, self.closing, transport)  # the unit's rules
 
     def _take_pending(self) -> list[tuple]:
         """The requests in flight (none answered, none timed out: each is still to be
