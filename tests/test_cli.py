@@ -129,9 +129,10 @@ PLAN_FIELDS = ("mode", "shape", "duration_s", "max_requests", "workers", "think_
 def plan_of(monkeypatch, capsys, *args):
     """The plan `driver run ARGS` would run (the run itself left out), or its error line."""
     import driver.cli
+    import driver.cli.run
 
     plans = []
-    monkeypatch.setattr(driver.cli, "execute", lambda plan, quiet: plans.append(plan) or 0)
+    monkeypatch.setattr(driver.cli.run, "execute", lambda plan, quiet: plans.append(plan) or 0)
     with pytest.raises(SystemExit):
         driver.cli.main(["run", *args])
     if not plans:

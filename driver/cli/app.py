@@ -1,0 +1,106 @@
+"""The `driver` command: parse flags, call the library, render. Nothing else.
+
+This module holds the group, the entry point and what every command shares; each
+command group is a module of its own in this package (run, capacity, demo, mock, tools).
+
+User errors end as one line on stderr and exit code 2 (see driver.errors for all
+exit codes); no traceback reaches the user for anything they can cause.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from contextlib import contextmanager
+
+import click
+
+from driver import __version__
+from driver.errors import EXIT_INTERRUPTED, EXIT_USAGE, DriverError, PlanWarning
+from driver.reports.summary import render
+
+DEFAULT_OUTPUT = "driver-results"
+DEFAULT_FORMATS = ("json", "html")
+
+def _fail(message: str, code: int = EXIT_USAGE):
+    from driver.masking import mask_url
+
+    # URL credentials are masked where each message is made; this is the net under them
+    click.echo(f"driver: error: {mask_url(message)}", err=True)
+    sys.exit(code)
+
+
+def execute(plan, quiet: bool) -> int:
+    """Run a plan with the live view, save the result files, print the report; the exit code.
+
+    The output is checked before the load starts, and saved before anything is
+    printed: everything measured is written, also when the run was interrupted,
+    aborted, lost a worker, or the summary cannot be shown.
+    """
+    from driver.stats import thresholds
+    from driver.reports.live import make_progress
+    from driver.reports.output import check_writable, save_run
+    from driver.runner.supervisor import run
+
+    output = plan.output.dir or DEFAULT_OUTPUT
+    formats = plan.output.formats or DEFAULT_FORMATS
+    check_writable(output)
+    with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
+        result = run(plan, on_progress=progress.update)
+    saved = save_run(result, output, formats)
+    try:
+        click.echo(render(result))
+        if result.verdicts:
+            click.echo("\n" + thresholds.render(result.verdicts))
+    except Exception as exc:  # the files are written: a summary that fails must not hide that
+        click.echo(f"driver: error: the summary could not be shown ({type(exc).__name__}: {exc}); "
+                   f"the result is saved", err=True)
+    if not result.validity.get("valid", True):
+        click.echo("\nNOT VALID: " + "; ".join(result.validity["reasons"]), err=True)
+    if saved.fallback_from:
+        click.echo(f"driver: warning: {saved.fallback_from} could not be written any more; "
+                   f"the results are in {saved.directory}", err=True)
+    for failure in saved.failed:
+        click.echo(f"driver: warning: report not written: {failure}", err=True)
+    click.echo(f"\nresults: {saved.directory} ({', '.join(p.name for p in saved.paths)})")
+    return thresholds.exit_code(result)
+
+
+@contextmanager
+def warnings_shown():
+    """Print each PlanWarning raised inside as one `driver: warning:` line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PlanWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, PlanWarning):
+                    click.echo(f"driver: warning: {w.message}", err=True)
+                else:  # not ours: as Python would have shown it
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="driver")
+def cli():
+    """A multi-process load driver for webhook bots, REST APIs and job queues."""
+
+
+def main(argv=None) -> None:
+    """Entry point: click parsing with one-line usage errors and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="driver", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        _fail(exc.format_message().replace("\n", " "))
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+    except DriverError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
