@@ -166,7 +166,14 @@ CTL_START_NS = 0  # monotonic ns at which every worker starts its load (0: not y
 CTL_STOP = 1  # STOP_* below
 CTL_DEADLINE_NS = 2  # monotonic ns at which the load ends (0: until stopped)
 CTL_LOAD_DONE_NS = 3  # monotonic ns at which every worker had exited (0: not yet): the bot side drains
+# steering (driver.engine.steer: the parent writes the fields, then bumps the sequence;
+# each worker applies every sequence number once, at its next heartbeat)
+CTL_STEER_SEQ = 4  # steers written so far (0: never steered)
+CTL_STEER_AT_NS = 5  # monotonic ns from which the last steer holds
+CTL_STEER_LOAD = 6  # from then on: users (closed loop) or arrivals/s x STEER_RATE_SCALE (open); -1: the plan's shape
+CTL_STEER_PAUSED = 7  # 1: no new arrivals or iterations (closed loop: no users) until a steer says 0
 CTL_LEN = 8
+STEER_RATE_SCALE = 1000  # CTL_STEER_LOAD holds milli-arrivals per second in open loop
 STOP_NONE = 0
 STOP_GRACEFUL = 1  # stop sending, wait briefly for in-flight responses, then exit
 STOP_NOW = 2  # exit at once

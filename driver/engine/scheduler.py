@@ -14,6 +14,11 @@ sent). At the end, arrivals still queued count as dropped with their age recorde
 as latency, and pieces still in flight are abandoned by their units (C_UNFINISHED,
 with their age): nothing asked of the target vanishes from the numbers.
 
+Steering (driver.engine.steer): when the parent writes a steer into the control block,
+the scheduler hands it to its pacer at the next heartbeat (`tick`): closed loop then
+starts or retires units to the users asked, open loop re-arms its timer on the new
+schedule (a paused open loop is not finished: it waits for the resume or the end).
+
 Late and dropped arrivals are counted here and only here, on the kind's
 `arrival_slot` endpoint. Timer wake-ups are at millisecond granularity (see
 pacers.TICK_S): CPU follows the rate, not the timer.
@@ -26,7 +31,8 @@ from collections import deque
 
 from driver._speedups import now_ns
 from driver.engine.pacers import LEAD_S, ClosedPacer, OpenPacer
-from driver.layout import C_DROPPED, C_LATE, H_LATENCY, LATE_NS
+from driver.layout import (C_DROPPED, C_LATE, CTL_STEER_AT_NS, CTL_STEER_LOAD, CTL_STEER_PAUSED, CTL_STEER_SEQ,
+                           H_LATENCY, LATE_NS, STEER_RATE_SCALE)
 from driver.plan import OPEN, Plan
 from driver.shapes import split
 
@@ -40,8 +46,11 @@ WARMING_MAX = 16
 
 
 class Scheduler:
-    def __init__(self, plan: Plan, index: int, n_workers: int, kind, rec, start_ns: int):
+    def __init__(self, plan: Plan, index: int, n_workers: int, kind, rec, start_ns: int, control=None):
         self.plan = plan
+        self.control = control  # the run's control block (steers), or None
+        self.steer_seq = 0  # the last steer applied
+        self.paused = False
         self.kind = kind
         self.rec = rec
         self.loop = asyncio.get_running_loop()
@@ -88,7 +97,9 @@ class Scheduler:
             self.tick(now)
 
     def tick(self, now: int) -> None:
-        """Heartbeat (closed loop): start or retire units to follow the shape."""
+        """Heartbeat: apply a new steer; closed loop: start or retire units to follow the shape."""
+        if self.control is not None and self.control[CTL_STEER_SEQ] != self.steer_seq:
+            self._steer()
         if self.open or self.stopping:
             return
         want = self.pacer.active_at((now - self.start_ns) / 1e9)
@@ -102,6 +113,29 @@ class Scheduler:
             unit.retire()
             if unit.busy:
                 self.retiring.add(unit)
+
+    def _steer(self) -> None:
+        """The control block's last steer, to the pacer (once per sequence number)."""
+        ctl = self.control
+        seq = int(ctl[CTL_STEER_SEQ])
+        at_ns, load, paused = int(ctl[CTL_STEER_AT_NS]), int(ctl[CTL_STEER_LOAD]), bool(ctl[CTL_STEER_PAUSED])
+        if int(ctl[CTL_STEER_SEQ]) != seq:  # the parent is writing the next one: read it next heartbeat
+            return
+        self.steer_seq = seq
+        at = (at_ns - self.start_ns) / 1e9
+        if not self.open:
+            self.pacer.steer(at, None if load < 0 else float(load), paused)
+            return
+        rate = None if load < 0 else load / STEER_RATE_SCALE
+        self.pacer.steer(at, rate, paused)
+        self.paused = paused or rate == 0
+        if self.stopping:
+            return
+        if self.arrivals_over and self.remaining != 0:  # a pause had ended the schedule
+            self.arrivals_over = False
+        if self.timer is not None:
+            self.timer.cancel()
+        self._fire()
 
     def _next(self, unit, now: int) -> None:
         """Closed loop: the unit's next piece of work, if the run and the quota go on."""
@@ -225,7 +259,7 @@ class Scheduler:
     def finished(self) -> bool:
         """Nothing more will start and nothing is in flight."""
         if self.open:
-            over = self.arrivals_over or self.remaining == 0
+            over = (self.arrivals_over and not self.paused) or self.remaining == 0
             return over and not self.queue and self.in_flight() == 0
         return self.remaining == 0 and self.in_flight() == 0
 

@@ -138,7 +138,7 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
-def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
+def run(plan: Plan, on_progress=None, *, check_target: bool = True, steering=None) -> Result:
     """Carry out a plan and return its Result.
 
     `on_progress(window)` is called about once a second with the last second's
@@ -148,6 +148,9 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     and SIGTERM (what `timeout`, Docker, Kubernetes and CI cancellation send) end the
     run gracefully: in-flight requests get the grace, and the result comes back with
     `interrupted=True` and the signal in its reasons. A second one stops at once.
+
+    `steering` (driver.engine.steer.Steering) is attached to the control block while the
+    load runs: its steers change the load, and the series carries what was asked.
 
     `plan.watch_pids` are checked first (a PlanError at --watch-pid for a process that
     is not there); they and driver's own processes are sampled with every window
@@ -161,12 +164,13 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     side = plan.has_bot_side
     rings = plan.workers if side and (plan.replies is None or plan.replies.via_api) else 0
     with SharedBlocks(plan.workers + side, layout, rings) as shm, _sigterm_as_interrupt():
-        return _Run(plan, shm, address, on_progress).execute()
+        return _Run(plan, shm, address, on_progress, steering).execute()
 
 
 class _Run:
-    def __init__(self, plan: Plan, shm: SharedBlocks, address: str, on_progress):
+    def __init__(self, plan: Plan, shm: SharedBlocks, address: str, on_progress, steering=None):
         self.plan = plan
+        self.steering = steering
         self.shm = shm
         self.layout = shm.layout
         self.address = address
@@ -200,6 +204,8 @@ class _Run:
             self._interrupt(exc)
             self._stop(STOP_NOW)
         finally:
+            if self.steering is not None:
+                self.steering.detach()  # before the control block is released
             self.scraper.stop()
             self._reap()
         return self._result(started_at)
@@ -209,7 +215,8 @@ class _Run:
         ctx = multiprocessing.get_context("spawn")
         # Children inherit an ignored SIGINT through exec, so Ctrl-C reaches only the
         # parent, which then stops the workers in order.
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        main = threading.current_thread() is threading.main_thread()  # signals: main thread only
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
             if self.plan.has_bot_side:
                 self._spawn_side(ctx)
@@ -224,7 +231,8 @@ class _Run:
                 self.procs.append(proc)
                 self.watcher.add_own(f"worker {i}", proc.pid)
         finally:
-            signal.signal(signal.SIGINT, old)
+            if main:
+                signal.signal(signal.SIGINT, old)
 
     def _spawn_side(self, ctx) -> None:
         """Start the bot-side process (mock platform API, reply correlation, chaos) and wait
@@ -280,6 +288,8 @@ class _Run:
         if self.plan.duration_s:
             control[CTL_DEADLINE_NS] = self.start_ns + int(self.plan.duration_s * 1e9)
         control[CTL_START_NS] = self.start_ns
+        if self.steering is not None:
+            self.steering.attach(control, self.start_ns)
 
     def _stop(self, how: int) -> None:
         control = self.shm.control.array
@@ -432,6 +442,8 @@ class _Run:
         win = dataclasses.replace(win, watch=watched, driver_rss=own)
         win = dataclasses.replace(win, metrics=self.scraper.latest())  # --metrics-url: the last values
         point = win.point()
+        if self.steering is not None:
+            point.update(self.steering.point(win.t))
         if self.plan.has_bot_side:  # a quiet second is a figure too (an open breaker calls nothing)
             point.setdefault("api", {"calls": 0, "ok": 0, "failed": 0})
             if self.plan.replies is not None and self.plan.replies.via_api:
@@ -466,7 +478,7 @@ class _Run:
             reasons=self.reasons + ([f"interrupted ({self.interrupted_by})"] if self.interrupted else []),
             checks=checks,
             aborted=self.aborted,
-            notes=list(self.watcher.notes) + self.scraper.notes,
+            notes=list(self.watcher.notes) + self.scraper.notes + (self.steering.notes() if self.steering else []),
             leak=leak_verdicts(self.series),
         )
         if self.plan.chaos:  # each fault window against its baseline: recovery, the breaker

@@ -119,7 +119,7 @@ class _Worker:
         await asyncio.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
         rec.set_status(ST_STARTED_NS, now_ns())
         rec.set_status(ST_PHASE, PHASE_RUNNING)
-        sched = Scheduler(self.plan, self.index, self.n_workers, self._kind(), self.rec, start_ns)
+        sched = Scheduler(self.plan, self.index, self.n_workers, self._kind(), self.rec, start_ns, self.control)
         sched.begin(now_ns())
         await self._run(sched)
         await self._drain(sched)
