@@ -3,7 +3,7 @@ importing this package registers every command module on the group."""
 from __future__ import annotations
 
 from driver.cli.app import DEFAULT_FORMATS, DEFAULT_OUTPUT, cli, execute, main, warnings_shown
-from driver.cli import capacity, demo, mock, run, tools  # noqa: F401  (each registers its commands)
+from driver.cli import capacity, demo, mock, run, tools, ui  # noqa: F401  (each registers its commands)
 from driver.cli.demo import demo_chaos
 from driver.cli.run import build_plan
 

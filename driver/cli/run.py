@@ -51,9 +51,12 @@ from driver.runner.metrics import with_metrics
               help="The target's Prometheus endpoint, scraped every second for the --metric series, repeatable.")
 @click.option("--metric", "metric_names", multiple=True,
               help="A series to keep from --metrics-url: a family name or NAME{label=\"value\"}, repeatable.")
+@click.option("--ui", "ui_port", type=click.IntRange(0, 65535), is_flag=False, flag_value=8089, default=None,
+              metavar="[PORT]", help="Serve the web UI on 127.0.0.1:PORT (default 8089) beside the run: "
+              "watch it, steer it, stop it, download its reports. Put it after the URL.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, binary, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
-            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock):
+            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock, ui_port=None):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
 
@@ -79,6 +82,10 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
                              **settings)
         plan = with_metrics(plan, metrics_urls, metric_names)
         plan = with_mock(plan, mock)
+    if ui_port is not None:
+        from driver.cli.ui import execute_with_ui
+
+        sys.exit(execute_with_ui(plan, quiet, ui_port))
     sys.exit(execute(plan, quiet))
 
 
