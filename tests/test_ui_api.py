@@ -296,3 +296,72 @@ def test_user_strings_stay_data(ui, workdir, target):
     assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "document.write" not in js
     _, runs, _ = ui.get("/api/results")
     assert runs["runs"][0]["requests"] == 5
+
+
+def _url_from(stream, marker: str = "driver web UI: ", timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        if marker in line:
+            return line.split(marker, 1)[1].split()[0]
+    raise AssertionError("the UI's URL was not printed")
+
+
+def test_driver_run_ui_attaches_the_page_to_a_cli_run(target, tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "driver.cli", "run", target.url + "/cli", "-u", "2", "-d", "60s",
+                             "-w", "1", "-o", str(tmp_path / "out"), "--ui", "0"], cwd=root,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        page = Client(_url_from(proc.stderr))
+        state = page.wait(lambda s: len(s["windows"]) >= 2)
+        assert state["run"]["attached"] and state["windows"][-1]["rows"][0]["name"] == "GET /cli"
+        assert page.post("/api/run/steer", {"users": 4})[0] == 200
+        assert page.post("/api/run/stop")[0] == 200
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "results:" in out
+    result = json.loads(next((tmp_path / "out").glob("*/result.json")).read_text())
+    assert "stopped from the web UI" in result["notes"] and any("4 users" in n for n in result["notes"])
+
+
+def test_driver_ui_serves_until_interrupted(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-m", "driver.cli", "ui", "--port", "0", "-o", str(tmp_path / "res")],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        page = Client(_url_from(proc.stdout))
+        status, state, _ = page.get("/api/state")
+        assert status == 200 and state["run"] is None and state["output"] == str(tmp_path / "res")
+        status, html, _ = page.get("/", raw=True)
+        assert status == 200 and b"Start a run" in html
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+
+
+def test_driver_ui_refuses_a_port_in_use(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    with UiServer(RunManager(tmp_path, tmp_path), "127.0.0.1", 0) as busy:
+        done = subprocess.run([sys.executable, "-m", "driver.cli", "ui", "--port", str(busy.port), "-o",
+                               str(tmp_path / "r")], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("driver: error: the web UI cannot listen on 127.0.0.1:")
+    assert len(done.stderr.strip().splitlines()) == 1 and str(busy.port) in done.stderr

@@ -26,6 +26,11 @@
   }
   function fmtNum(v, d) { return v == null ? "–" : Number(v).toLocaleString("en-US", { maximumFractionDigits: d == null ? 1 : d }); }
   function fmtPct(v) { return v == null ? "–" : (100 * v).toFixed(v < 0.001 && v > 0 ? 3 : 2) + "%"; }
+  function fmtValue(v, unit) {  // a threshold's value in its unit (driver.stats.thresholds)
+    if (unit === "ns") return fmtMs(v);
+    if (unit === "ratio") return fmtPct(v);
+    return fmtNum(v, 2);
+  }
   function api(method, path, body) {
     var opts = { method: method, headers: {}, credentials: "same-origin" };
     if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
@@ -103,7 +108,7 @@
     var node = $(id);
     clear(node);
     var opts = { width: Math.max(300, node.clientWidth || 500), height: HEIGHT, scales: { x: { time: false } },
-                 series: [{ label: "s" }].concat(series), axes: [{}].concat(axes), legend: { live: true } };
+                 series: [{ label: "elapsed s" }].concat(series), axes: [{}].concat(axes), legend: { live: true } };
     var data = [[]].concat(series.map(function () { return []; }));
     return new uPlot(opts, data, node);
   }
@@ -193,7 +198,7 @@
     clear(ul);
     w.thresholds.forEach(function (th) {
       var cls = th.state === "failing now" ? "bad" : th.state === "passing" ? "good" : null;
-      ul.appendChild(el("li", th.threshold + " — " + th.state + (th.value != null ? " (" + fmtNum(th.value, 4) + ")" : ""), cls));
+      ul.appendChild(el("li", th.threshold + " — " + th.state + (th.value != null ? " (" + fmtValue(th.value, th.unit) + ")" : ""), cls));
     });
     drawCharts();
   }
