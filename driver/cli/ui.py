@@ -77,6 +77,9 @@ def execute_with_ui(plan, quiet: bool, port: int) -> int:
             click.echo("\n" + thresholds.render(result.verdicts))
         if not result.validity.get("valid", True):
             click.echo("\nNOT VALID: " + "; ".join(result.validity["reasons"]), err=True)
+        if saved.fallback_from:
+            click.echo(f"driver: warning: {saved.fallback_from} could not be written any more; "
+                       f"the results are in {saved.directory}", err=True)
         for failure in saved.failed:
             click.echo(f"driver: warning: report not written: {failure}", err=True)
         click.echo(f"\nresults: {saved.directory} ({', '.join(p.name for p in saved.paths)})")

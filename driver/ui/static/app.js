@@ -169,6 +169,8 @@
     if (meta.error) $("steer-msg").textContent = meta.error;
   }
   function addWindow(w) {
+    var last = state.windows[state.windows.length - 1];
+    if (last && w.point.t <= last.point.t) return;  // pushed while the snapshot was taken: had it
     state.windows.push(w);
     var p = w.point, fig = $("figures");
     clear(fig);
