@@ -155,3 +155,4 @@ def test_open_loop_rate_and_pause_mid_run():
     assert tot.errors == 0
     assert [p for p in result.series if p["t"] > t2 + 1.0 and p["requests"]] == []  # paused: nothing
     assert any(p["asked"] == 150.0 for p in result.series) and result.series[-1]["paused"] is True
+    assert result.duration_s >= 0.95 * plan.duration_s  # paused is not finished: the run went on to its end
