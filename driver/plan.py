@@ -245,10 +245,17 @@ class Plan:
     metric_names: tuple[str, ...] = ()  # --metric: the series kept from them (driver.stats.exposition.Selector)
     chaos: tuple = ()  # the config's chaos timeline: driver.chaos.timeline.ChaosEvent, by start
     ws: WsSpec | None = None  # a WebSocket run: `requests[0]` is its message (driver.engine.ws)
+    # several workloads in one run (a config's `scenarios:`): each group is a whole Plan of
+    # its own load, run at the same time in the same workers, recorded in blocks of its own
+    groups: tuple[Group, ...] = ()
+    min_slots: int = 0  # endpoint slots at least this many: the groups of a run share one block layout
 
     @property
     def endpoints(self) -> tuple[str, ...]:
-        """Endpoint names known at plan time, in slot order."""
+        """Endpoint names known at plan time, in slot order (a grouped run: every
+        group's, in group order, each name once)."""
+        if self.groups:
+            return tuple(dict.fromkeys(n for g in self.groups for n in g.plan.endpoints))
         if self.scenario is not None:
             return scenario_endpoints(self.scenario)
         if self.ws is not None:  # round trips, then handshakes
@@ -259,6 +266,11 @@ class Plan:
     def endpoint_slots(self) -> int:
         """Endpoint slots per worker block: the known names, room for names met at run
         time (Python scenarios), and the overflow slot "other"."""
+        if self.groups:
+            return max(g.plan.endpoint_slots for g in self.groups)
+        return max(self.min_slots, self._own_slots())
+
+    def _own_slots(self) -> int:
         if self.scenario is None:
             slots = known = len(self.endpoints)
         else:
@@ -279,6 +291,8 @@ class Plan:
         return mask_secrets(self._describe(), self.secrets)
 
     def _describe(self) -> dict:
+        if self.groups:
+            return self._describe_groups()
         scenario = None
         if self.scenario is not None:
             sc = self.scenario
@@ -328,6 +342,45 @@ class Plan:
                 for r in self.requests
             ],
         }
+
+
+    def _describe_groups(self) -> dict:
+        """A grouped run: the run's own settings, and each group's plan with its name and start."""
+        groups = [{"name": g.name, "start_s": g.start_s, **g.plan._describe()} for g in self.groups]
+        return {
+            "groups": groups,
+            "target": self.target.base_url,
+            "thresholds": [th.text for th in self.thresholds],
+            "profile": None,
+            # the validity verdict judges late arrivals when any group is open loop
+            "mode": OPEN if any(g.plan.mode == OPEN for g in self.groups) else CLOSED,
+            "shape": [],
+            "duration_s": self.duration_s,
+            "max_requests": None,
+            "workers": self.workers,
+            "max_in_flight": sum(g.plan.max_in_flight for g in self.groups if g.plan.mode == OPEN) or None,
+            "watch_pids": list(self.watch_pids),
+            "metrics_urls": [mask_url(u) for u in self.metrics_urls],
+            "metric_names": list(self.metric_names),
+            "requests": [],
+            "scenario": None,
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """One named workload of a grouped run (a config's `scenarios:`): its own plan (target,
+    load shape, scenario, thresholds; `plan.workers` is the run's), starting `start_s`
+    seconds into the run. Its shape and duration count from that start."""
+
+    name: str
+    plan: Plan
+    start_s: float = 0.0
+
+    @property
+    def end_s(self) -> float | None:
+        """When the group's load ends, in seconds from the run's start (None: at its quota)."""
+        return None if self.plan.duration_s is None else self.start_s + self.plan.duration_s
 
 
 def job_endpoints(name: str, track: str) -> tuple[str, ...]:

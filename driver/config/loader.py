@@ -41,8 +41,8 @@ from driver.stats.thresholds import Threshold, parse_threshold
 
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
-TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "mock", "replies",
-            "watch", "chaos")
+TOP_KEYS = ("target", "scenario", "scenarios", "load", "profile", "profiles", "thresholds", "output", "mock",
+            "replies", "watch", "chaos")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
 OUTPUT_KEYS = ("dir", "report")
@@ -66,6 +66,11 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
     flags = flag_layer(overrides)
     doc, root = _compose(path, os.environ if env is None else env)
     got = doc.fields(root, "", TOP_KEYS)
+    if "scenarios" in got:  # several workloads in one run (driver.config.groups)
+        from driver.config.groups import read_groups
+
+        readers = {"target": _target, "load": _load_values, "thresholds": _thresholds, "output": _output}
+        return read_groups(doc, got, flags, readers, path, extra_thresholds)
     if "target" not in got:
         raise doc.error(root, "the config has no 'target' (required: target: {base_url: http://...})")
     target = _target(doc, got["target"])
@@ -186,8 +191,12 @@ def _secret_headers(doc: Doc, root: MappingNode) -> tuple[str, ...]:
 
 
 def _target(doc: Doc, node: Node) -> dict:
-    """The Target, its path (the base path, at least "/"), headers, and its settings layer."""
-    got = doc.fields(node, "target", TARGET_KEYS, required=("base_url",))
+    """The Target, its path (the base path, at least "/"), headers, and its settings layer.
+    `target: URL` is short for `target: {base_url: URL}`."""
+    if isinstance(node, yaml.ScalarNode):
+        got = {"base_url": node}
+    else:
+        got = doc.fields(node, "target", TARGET_KEYS, required=("base_url",))
     url = doc.string(got["base_url"], "target.base_url")
     try:
         target, path = parse_url(url)
@@ -301,18 +310,18 @@ def _profiles(doc: Doc, node: Node | None, as_written: bool = False) -> tuple[di
     return layers, notes
 
 
-def _thresholds(doc: Doc, node: Node | None) -> tuple[Threshold, ...]:
-    """The config's SLOs, each parsed here so that a bad one names its line."""
+def _thresholds(doc: Doc, node: Node | None, where: str = "thresholds") -> tuple[Threshold, ...]:
+    """The config's SLOs (or a group's, at `where`), each parsed here so that a bad one names its line."""
     out = []
-    for i, item in enumerate(doc.seq(node, "thresholds") if node is not None else ()):
-        text = doc.string(item, join("thresholds", i), empty=True).strip()
+    for i, item in enumerate(doc.seq(node, where) if node is not None else ()):
+        text = doc.string(item, join(where, i), empty=True).strip()
         if not text:
-            raise doc.error(item, f"{join('thresholds', i)} must not be empty")
+            raise doc.error(item, f"{join(where, i)} must not be empty")
         try:
             threshold = parse_threshold(text, source=f"{doc.file}:{doc.line(item)}")
         except PlanError as exc:
             raise doc.error(item, exc.message) from None
-        check_abort(threshold, Source(join("thresholds", i), file=doc.file, line=doc.line(item)))
+        check_abort(threshold, Source(join(where, i), file=doc.file, line=doc.line(item)))
         out.append(threshold)
     return tuple(out)
 
