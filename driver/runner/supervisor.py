@@ -65,6 +65,7 @@ from driver.stats.window import merge_blocks, window
 from driver.runner.watch import Watcher, check_pids
 from driver.runner.metrics import Scraper, check_metrics
 from driver.runner.worker import worker_main
+from driver.runner.groups import GroupView, block_index, n_blocks
 
 STOP_RUN = "stop"  # what on_progress returns to end the run gracefully (driver.runner.capacity)
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -156,16 +157,21 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
     check_metrics(plan.metrics_urls, plan.metric_names)
     remove_stale()
-    address = resolve(plan) if check_target else plan.target.host
+    if plan.groups:  # each group's own target: resolved and checked once, in group order
+        addresses = tuple(resolve(g.plan) if check_target else g.plan.target.host for g in plan.groups)
+        address = addresses[0]
+    else:
+        address = resolve(plan) if check_target else plan.target.host
+        addresses = (address,)
     layout = BlockLayout(plan.endpoint_slots)
     side = plan.has_bot_side
     rings = plan.workers if side and (plan.replies is None or plan.replies.via_api) else 0
-    with SharedBlocks(plan.workers + side, layout, rings) as shm, _sigterm_as_interrupt():
-        return _Run(plan, shm, address, on_progress).execute()
+    with SharedBlocks(n_blocks(plan) + side, layout, rings) as shm, _sigterm_as_interrupt():
+        return _Run(plan, shm, address, on_progress, addresses).execute()
 
 
 class _Run:
-    def __init__(self, plan: Plan, shm: SharedBlocks, address: str, on_progress):
+    def __init__(self, plan: Plan, shm: SharedBlocks, address: str, on_progress, addresses=()):
         self.plan = plan
         self.shm = shm
         self.layout = shm.layout
@@ -187,6 +193,8 @@ class _Run:
         self.watcher = Watcher(plan.watch_pids)  # --watch-pid, and driver's own RSS
         self.watcher.add_own("parent", os.getpid())
         self.scraper = Scraper(plan.metrics_urls, plan.metric_names)  # --metrics-url, in its own thread
+        self.groups = GroupView(plan) if plan.groups else None  # a grouped run (driver.runner.groups)
+        self.addresses = addresses or (address,)  # each group's (the first is `address`)
 
     def execute(self) -> Result:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -215,10 +223,13 @@ class _Run:
                 self._spawn_side(ctx)
             rings = [(r.name, b.name) for r, b in zip(self.shm.rings, self.shm.back_rings)]
             for i in range(self.plan.workers):
+                lanes = tuple((self.shm.block_names[b], self.shm.table_names[b], self.addresses[g])
+                              for g in range(1, len(self.plan.groups))
+                              for b in (block_index(self.plan, i, g),))
                 proc = ctx.Process(
                     target=worker_main, name=f"driver-worker-{i}", daemon=True,
                     args=(self.plan, i, self.plan.workers, self.shm.block_names[i], self.shm.control.name,
-                          self.shm.table_names[i], self.address, rings[i] if rings else None),
+                          self.shm.table_names[i], self.address, rings[i] if rings else None, lanes),
                 )
                 proc.start()
                 self.procs.append(proc)
@@ -431,6 +442,10 @@ class _Run:
         watched, own = self.watcher.sample(t)
         win = dataclasses.replace(win, watch=watched, driver_rss=own)
         win = dataclasses.replace(win, metrics=self.scraper.latest())  # --metrics-url: the last values
+        if self.groups is not None:  # each group's own window: its point, its live view line
+            prev_t = self.series[-1]["t"] if self.series else 0.0
+            win = dataclasses.replace(win, groups=self.groups.windows(prev, snap, self._tables(), self.layout,
+                                                                      t, prev_t))
         point = win.point()
         if self.plan.has_bot_side:  # a quiet second is a figure too (an open breaker calls nothing)
             point.setdefault("api", {"calls": 0, "ok": 0, "failed": 0})
@@ -444,6 +459,10 @@ class _Run:
                 self.aborted = hit
                 self._note(f"aborted at {hit['t']:.0f}s: threshold {hit['threshold']} broken")
                 self._stop(STOP_GRACEFUL)
+            elif self.groups is not None and (hit := self.groups.watch(win.groups)) is not None:
+                self.aborted = hit
+                self._note(f"aborted at {hit['t']:.0f}s: threshold {hit['threshold']} broken")
+                self._stop(STOP_GRACEFUL)
         if self.on_progress is not None and self.on_progress(win) == STOP_RUN and not self.stop_sent_ns:
             self._stop(STOP_GRACEFUL)  # the caller ended the run (find-capacity): complete, not interrupted
 
@@ -452,6 +471,8 @@ class _Run:
         per_worker = [self.layout.views(row) for row in snap[: self.plan.workers]]
         endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
+        if self.plan.groups:  # a worker's requests are in all its groups' blocks
+            per_worker = [(s[0], self._worker_counters(snap, i), s[2]) for i, s in enumerate(per_worker)]
         result = Result(
             plan=self.plan.describe(),
             endpoints=endpoints,
@@ -475,7 +496,15 @@ class _Run:
             result.chaos = chaos_results(self.series, self.plan.chaos, reply_timeout_s=timeout_s)
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)
+        if self.groups is not None:  # each group judged on its own endpoints; the run on all
+            result.groups = self.groups.results(snap, self._tables(), self.layout, result)
+            result.verdicts += [v for sub in result.groups.values() for v in sub.verdicts]
         return result
+
+    def _worker_counters(self, snap: np.ndarray, i: int) -> np.ndarray:
+        """Worker i's endpoint counters over all its groups' blocks (summed: only `requests`
+        is read from them)."""
+        return sum(self.layout.views(snap[block_index(self.plan, i, g)])[1] for g in range(len(self.plan.groups)))
 
     def _duration(self, snap: np.ndarray) -> float:
         """Seconds from the common start to the last worker's end (or now)."""
