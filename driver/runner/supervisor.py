@@ -471,8 +471,8 @@ class _Run:
         per_worker = [self.layout.views(row) for row in snap[: self.plan.workers]]
         endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
-        if self.plan.groups:  # a worker's requests are in all its groups' blocks
-            per_worker = [(s[0], self._worker_counters(snap, i), s[2]) for i, s in enumerate(per_worker)]
+        if self.plan.groups:  # a worker's requests and iterations are in all its groups' blocks
+            per_worker = [(*self._worker_blocks(snap, i), s[2]) for i, s in enumerate(per_worker)]
         result = Result(
             plan=self.plan.describe(),
             endpoints=endpoints,
@@ -501,10 +501,15 @@ class _Run:
             result.verdicts += [v for sub in result.groups.values() for v in sub.verdicts]
         return result
 
-    def _worker_counters(self, snap: np.ndarray, i: int) -> np.ndarray:
-        """Worker i's endpoint counters over all its groups' blocks (summed: only `requests`
-        is read from them)."""
-        return sum(self.layout.views(snap[block_index(self.plan, i, g)])[1] for g in range(len(self.plan.groups)))
+    def _worker_blocks(self, snap: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Worker i's status (its own, with the groups' iterations, fd errors and peak
+        connections added) and its endpoint counters summed over its groups' blocks
+        (only `requests` is read from them)."""
+        views = [self.layout.views(snap[block_index(self.plan, i, g)]) for g in range(len(self.plan.groups))]
+        status = views[0][0].copy()
+        for key in (ST_ITERATIONS, ST_FD_ERRORS, ST_CONNECTIONS_MAX):
+            status[key] = sum(int(v[0][key]) for v in views)
+        return status, sum(v[1] for v in views)
 
     def _duration(self, snap: np.ndarray) -> float:
         """Seconds from the common start to the last worker's end (or now)."""
