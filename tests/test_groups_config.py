@@ -128,3 +128,13 @@ def test_driver_validate_accepts_a_grouped_config_and_places_an_error(tmp_path):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"driver: error: {bad}:13: unknown key 'colour'"), out.stderr
+
+
+def test_the_example_reads_as_the_readme_says():
+    plan = load_config(ROOT / "examples" / "scenarios.yaml", env={})
+    assert [g.name for g in plan.groups] == ["api", "websocket", "jobs"]
+    api, ws, jobs = plan.groups
+    assert api.plan.shape.peak == 20 and ws.plan.ws is not None and ws.plan.requests[0].body == b'{"op":"ping"}'
+    assert (jobs.plan.mode, jobs.start_s, jobs.end_s, jobs.plan.max_in_flight) == (OPEN, 10.0, 30.0, 200)
+    assert plan.duration_s == 30.0 and plan.workers == 2
+    assert [t.text for t in plan.thresholds] == ["error_rate<2%"]
