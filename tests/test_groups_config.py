@@ -138,3 +138,20 @@ def test_the_example_reads_as_the_readme_says():
     assert (jobs.plan.mode, jobs.start_s, jobs.end_s, jobs.plan.max_in_flight) == (OPEN, 10.0, 30.0, 200)
     assert plan.duration_s == 30.0 and plan.workers == 2
     assert [t.text for t in plan.thresholds] == ["error_rate<2%"]
+
+
+def test_a_grouped_plan_built_by_hand_gets_one_block_layout():
+    import dataclasses
+
+    from driver.plan import Group
+    from driver.planning import make_plan
+    from driver.runner.groups import normalised
+
+    http = make_plan("http://127.0.0.1:8080/a", users=2, duration="1s", workers=1)
+    ws = make_plan("ws://127.0.0.1:8765/echo", users=2, duration="2s", workers=1)
+    assert http.endpoint_slots != ws.endpoint_slots
+    plan = dataclasses.replace(http, workers=3, groups=(Group("http", http), Group("ws", ws, start_s=1.0)))
+    fixed = normalised(plan)
+    assert {g.plan.endpoint_slots for g in fixed.groups} == {fixed.endpoint_slots} == {ws.endpoint_slots}
+    assert {g.plan.workers for g in fixed.groups} == {3}
+    assert normalised(fixed) == fixed

@@ -264,7 +264,8 @@ def settings_items(result: Result) -> list[tuple[str, str]]:
     plan = result.plan or {}
     env = result.environment or {}
     if plan.get("groups"):  # a grouped run: each group's own settings are in its section
-        items = [("scenarios", ", ".join(str(g.get("name")) for g in plan["groups"])),
+        targets = dict.fromkeys(str(g.get("target", "?")) for g in plan["groups"])
+        items = [("target", ", ".join(targets)), ("scenarios", ", ".join(str(g.get("name")) for g in plan["groups"])),
                  ("duration", f"{result.duration_s:.1f}s"), ("workers", str(plan.get("workers")))]
         items += [(k, str(env[k])) for k in ("driver",) if env.get(k)]
         return items + ([("started", result.started_at)] if result.started_at else [])

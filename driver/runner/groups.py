@@ -16,6 +16,8 @@ run by endpoint); each group's own, unambiguous, are in `Result.groups[NAME]`.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from driver.plan import Group, Plan
@@ -23,7 +25,20 @@ from driver.stats.result import Result
 from driver.stats.thresholds import AbortWatch, evaluate
 from driver.stats.window import Window, merge_blocks, window
 
-__all__ = ["n_blocks", "block_index", "GroupView"]
+__all__ = ["n_blocks", "block_index", "normalised", "GroupView"]
+
+
+def normalised(plan: Plan) -> Plan:
+    """A grouped plan whose groups share the run's block layout (every group as many
+    endpoint slots as the largest: their name tables are read with one layout) and its
+    workers. Config files make them so; a plan built by hand may not."""
+    if not plan.groups:
+        return plan
+    slots = plan.endpoint_slots
+    groups = tuple(g if (g.plan.endpoint_slots, g.plan.workers) == (slots, plan.workers) else
+                   dataclasses.replace(g, plan=dataclasses.replace(g.plan, min_slots=slots, workers=plan.workers))
+                   for g in plan.groups)
+    return dataclasses.replace(plan, groups=groups)
 
 
 def n_blocks(plan: Plan) -> int:

@@ -65,7 +65,7 @@ from driver.stats.window import merge_blocks, window
 from driver.runner.watch import Watcher, check_pids
 from driver.runner.metrics import Scraper, check_metrics
 from driver.runner.worker import worker_main
-from driver.runner.groups import GroupView, block_index, n_blocks
+from driver.runner.groups import GroupView, block_index, n_blocks, normalised
 
 STOP_RUN = "stop"  # what on_progress returns to end the run gracefully (driver.runner.capacity)
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -154,6 +154,7 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     is not there); they and driver's own processes are sampled with every window
     (driver.runner.watch) and judged for leaks at the end (driver.stats.leak).
     """
+    plan = normalised(plan)  # a grouped plan's groups share one block layout
     check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
     check_metrics(plan.metrics_urls, plan.metric_names)
     remove_stale()
