@@ -5,6 +5,7 @@ import io
 from types import SimpleNamespace
 
 from driver.errors import EXIT_OK, EXIT_THRESHOLD
+from driver.reports.common import outcome
 from driver.reports.live import PlainProgress, RichProgress
 from driver.reports.summary import live_line
 from driver.stats.result import Result
@@ -71,8 +72,10 @@ def test_a_groups_check_failure_rate_judges_its_own_checks_only():
     # api tolerates its failed checks; websocket's are judged by nobody: the run fails
     result = _result({"api": _group("api", api, [tolerated]), "websocket": _group("websocket", ws)})
     assert exit_code(result) == EXIT_THRESHOLD
+    assert outcome(result)["checks_failed"] == 2  # the reports say the same: websocket's two
     result = _result({"api": _group("api", api, [tolerated]), "websocket": _group("websocket", ws, [tolerated])})
     assert exit_code(result) == EXIT_OK
+    assert outcome(result)["checks_failed"] == 0
 
 
 def test_a_groups_verdict_is_rendered_with_its_group():

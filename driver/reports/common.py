@@ -185,7 +185,7 @@ def outcome(result: Result) -> dict:
     """
     verdicts = result.verdicts or []
     failed = [v for v in verdicts if not v.get("passed")]
-    checks_failed = unjudged_check_failures(result, verdicts)
+    checks_failed = _unjudged(result, verdicts)
     validity = result.validity or {}
     valid = validity.get("valid") if validity else None
     notices = run_notices(result)
@@ -201,6 +201,16 @@ def outcome(result: Result) -> dict:
         status = "passed" if verdicts else "done"
     return {"status": status, "verdicts": verdicts, "failed": failed, "checks_failed": checks_failed,
             "valid": valid, "validity_reasons": list(validity.get("reasons") or []), "notices": notices}
+
+
+def _unjudged(result: Result, verdicts: list[dict]) -> int:
+    """Failed checks no `check_failure_rate` threshold judges; in a grouped run, each
+    group's by the run's thresholds and its own (as driver.stats.thresholds.exit_code)."""
+    if not result.groups:
+        return unjudged_check_failures(result, verdicts)
+    run_level = [v for v in verdicts if not v.get("group")]
+    return sum(unjudged_check_failures(sub, [*run_level, *(v for v in verdicts if v.get("group") == name)])
+               for name, sub in result.groups.items())
 
 
 def checks_message(n: int) -> str:
