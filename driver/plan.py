@@ -248,7 +248,6 @@ class Plan:
     # several workloads in one run (a config's `scenarios:`): each group is a whole Plan of
     # its own load, run at the same time in the same workers, recorded in blocks of its own
     groups: tuple[Group, ...] = ()
-    min_slots: int = 0  # endpoint slots at least this many: the groups of a run share one block layout
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -266,11 +265,8 @@ class Plan:
     def endpoint_slots(self) -> int:
         """Endpoint slots per worker block: the known names, room for names met at run
         time (Python scenarios), and the overflow slot "other"."""
-        if self.groups:
-            return max(g.plan.endpoint_slots for g in self.groups)
-        return max(self.min_slots, self._own_slots())
-
-    def _own_slots(self) -> int:
+        if self.groups:  # the workers' own blocks hold the first group (each group has blocks of its own size)
+            return self.groups[0].plan.endpoint_slots
         if self.scenario is None:
             slots = known = len(self.endpoints)
         else:
@@ -342,7 +338,6 @@ class Plan:
                 for r in self.requests
             ],
         }
-
 
     def _describe_groups(self) -> dict:
         """A grouped run: the run's own settings, and each group's plan with its name and start."""

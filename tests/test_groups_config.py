@@ -64,8 +64,9 @@ def test_each_group_is_a_whole_plan_of_its_own(tmp_path):
     assert {g.plan.workers for g in plan.groups} == {2} and plan.workers == 2
     assert plan.duration_s == 40.0  # the run ends with its last group
     assert [t.text for t in plan.thresholds] == ["error_rate<1%"]
-    # one block layout for all: every group has as many endpoint slots as the largest
-    assert len({g.plan.endpoint_slots for g in plan.groups}) == 1 == len({plan.endpoint_slots, api.plan.endpoint_slots})
+    # each group's blocks are sized for its own endpoints; the workers' own blocks hold the first group
+    assert (api.plan.endpoint_slots, ws.plan.endpoint_slots) == (2, 2) and jobs.plan.endpoint_slots == 7
+    assert plan.endpoint_slots == api.plan.endpoint_slots
     assert plan.endpoints[:3] == ("health", "WS /echo", "ws:connect")
     described = plan.describe()
     assert [g["name"] for g in described["groups"]] == ["api", "websocket", "jobs"]
@@ -140,18 +141,18 @@ def test_the_example_reads_as_the_readme_says():
     assert [t.text for t in plan.thresholds] == ["error_rate<2%"]
 
 
-def test_a_grouped_plan_built_by_hand_gets_one_block_layout():
+def test_a_grouped_plan_built_by_hand_runs_on_its_workers_with_a_block_layout_per_group():
     import dataclasses
 
     from driver.plan import Group
     from driver.planning import make_plan
-    from driver.runner.groups import normalised
+    from driver.runner.groups import group_layouts, normalised
 
     http = make_plan("http://127.0.0.1:8080/a", users=2, duration="1s", workers=1)
     ws = make_plan("ws://127.0.0.1:8765/echo", users=2, duration="2s", workers=1)
-    assert http.endpoint_slots != ws.endpoint_slots
     plan = dataclasses.replace(http, workers=3, groups=(Group("http", http), Group("ws", ws, start_s=1.0)))
     fixed = normalised(plan)
-    assert {g.plan.endpoint_slots for g in fixed.groups} == {fixed.endpoint_slots} == {ws.endpoint_slots}
     assert {g.plan.workers for g in fixed.groups} == {3}
-    assert normalised(fixed) == fixed
+    assert normalised(fixed) is fixed
+    assert [layout.n_endpoints for layout in group_layouts(fixed)] == [ws.endpoint_slots]
+    assert fixed.endpoint_slots == http.endpoint_slots == 1

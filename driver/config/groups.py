@@ -187,10 +187,8 @@ def _run_plan(doc: Doc, got: dict, groups: list[Group], workers: int, run_s, rea
         end = run_s
     else:
         end = None if any(e is None for e in ends) else max(ends)
-    slots = max(g.plan.endpoint_slots for g in groups)
     secrets = tuple(doc.secrets)  # every group's messages mask every secret of the file
-    groups = [dataclasses.replace(g, plan=dataclasses.replace(g.plan, min_slots=slots, secrets=secrets))
-              for g in groups]
+    groups = [dataclasses.replace(g, plan=dataclasses.replace(g.plan, secrets=secrets)) for g in groups]
     first = groups[0].plan
     thresholds = readers["thresholds"](doc, got["thresholds"], "thresholds") if "thresholds" in got else ()
     thresholds += parse_thresholds(extra, THRESHOLD_FLAG)

@@ -179,7 +179,6 @@ def history_rows(result: Result) -> list[list]:
 def failure_rows(result: Result) -> list[list]:
     """failures.csv rows: transport errors by kind, 4xx/5xx, failed checks; most first."""
     rows = []
-    plan = result.plan or {}
     for part, prefix in ([(sub, f"{name} › ") for name, sub in result.groups.items()] or [(result, "")]):
         rows += _failure_rows(part, prefix)
     rows.sort(key=lambda r: -r[3])

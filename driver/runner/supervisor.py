@@ -65,7 +65,7 @@ from driver.stats.window import merge_blocks, window
 from driver.runner.watch import Watcher, check_pids
 from driver.runner.metrics import Scraper, check_metrics
 from driver.runner.worker import worker_main
-from driver.runner.groups import GroupView, block_index, n_blocks, normalised
+from driver.runner.groups import GroupView, group_layouts, normalised
 
 STOP_RUN = "stop"  # what on_progress returns to end the run gracefully (driver.runner.capacity)
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -154,7 +154,7 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     is not there); they and driver's own processes are sampled with every window
     (driver.runner.watch) and judged for leaks at the end (driver.stats.leak).
     """
-    plan = normalised(plan)  # a grouped plan's groups share one block layout
+    plan = normalised(plan)  # a grouped plan's groups run on its workers
     check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
     check_metrics(plan.metrics_urls, plan.metric_names)
     remove_stale()
@@ -167,7 +167,7 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     layout = BlockLayout(plan.endpoint_slots)
     side = plan.has_bot_side
     rings = plan.workers if side and (plan.replies is None or plan.replies.via_api) else 0
-    with SharedBlocks(n_blocks(plan) + side, layout, rings) as shm, _sigterm_as_interrupt():
+    with SharedBlocks(plan.workers + side, layout, rings, group_layouts(plan)) as shm, _sigterm_as_interrupt():
         return _Run(plan, shm, address, on_progress, addresses).execute()
 
 
@@ -194,7 +194,7 @@ class _Run:
         self.watcher = Watcher(plan.watch_pids)  # --watch-pid, and driver's own RSS
         self.watcher.add_own("parent", os.getpid())
         self.scraper = Scraper(plan.metrics_urls, plan.metric_names)  # --metrics-url, in its own thread
-        self.groups = GroupView(plan) if plan.groups else None  # a grouped run (driver.runner.groups)
+        self.groups = GroupView(plan, shm) if plan.groups else None  # a grouped run (driver.runner.groups)
         self.addresses = addresses or (address,)  # each group's (the first is `address`)
 
     def execute(self) -> Result:
@@ -224,9 +224,8 @@ class _Run:
                 self._spawn_side(ctx)
             rings = [(r.name, b.name) for r, b in zip(self.shm.rings, self.shm.back_rings)]
             for i in range(self.plan.workers):
-                lanes = tuple((self.shm.block_names[b], self.shm.table_names[b], self.addresses[g])
-                              for g in range(1, len(self.plan.groups))
-                              for b in (block_index(self.plan, i, g),))
+                lanes = tuple((blocks[i].name, tables[i].name, address) for blocks, tables, address
+                              in zip(self.shm.group_blocks, self.shm.group_names, self.addresses[1:]))
                 proc = ctx.Process(
                     target=worker_main, name=f"driver-worker-{i}", daemon=True,
                     args=(self.plan, i, self.plan.workers, self.shm.block_names[i], self.shm.control.name,
@@ -337,7 +336,8 @@ class _Run:
                     self._stop(STOP_GRACEFUL)
         snap = self.shm.snapshot()
         elapsed = (now_ns() - self.start_ns) / 1e9
-        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and (snap[:, STATUS_LEN:] != prev[:, STATUS_LEN:]).any():
+        moved = (snap[:, STATUS_LEN:] != prev[:, STATUS_LEN:]).any() or (self.groups is not None and self.groups.moved())
+        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and moved:
             self._sample(prev, snap, elapsed)
 
     def _interrupt(self, exc: BaseException) -> None:
@@ -443,10 +443,8 @@ class _Run:
         watched, own = self.watcher.sample(t)
         win = dataclasses.replace(win, watch=watched, driver_rss=own)
         win = dataclasses.replace(win, metrics=self.scraper.latest())  # --metrics-url: the last values
-        if self.groups is not None:  # each group's own window: its point, its live view line
-            prev_t = self.series[-1]["t"] if self.series else 0.0
-            win = dataclasses.replace(win, groups=self.groups.windows(prev, snap, self._tables(), self.layout,
-                                                                      t, prev_t))
+        if self.groups is not None:  # the groups' windows (their points, their live lines) make the run's
+            win = self.groups.whole(win, self.groups.windows(t, self.series[-1]["t"] if self.series else 0.0))
         point = win.point()
         if self.plan.has_bot_side:  # a quiet second is a figure too (an open breaker calls nothing)
             point.setdefault("api", {"calls": 0, "ok": 0, "failed": 0})
@@ -470,10 +468,11 @@ class _Run:
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
         per_worker = [self.layout.views(row) for row in snap[: self.plan.workers]]
-        endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
+        if self.groups is not None:  # every group's blocks, merged by endpoint name
+            endpoints, checks = self.groups.endpoints()
+        else:
+            endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
-        if self.plan.groups:  # a worker's requests and iterations are in all its groups' blocks
-            per_worker = [(*self._worker_blocks(snap, i), s[2]) for i, s in enumerate(per_worker)]
         result = Result(
             plan=self.plan.describe(),
             endpoints=endpoints,
@@ -491,6 +490,12 @@ class _Run:
             notes=list(self.watcher.notes) + self.scraper.notes,
             leak=leak_verdicts(self.series),
         )
+        if self.groups is not None:  # a worker's figures are in all its groups' blocks
+            for i, info in enumerate(result.workers):
+                info["requests"] = self.groups.worker_requests(i)
+                for key, at in (("iterations", ST_ITERATIONS), ("connections_max", ST_CONNECTIONS_MAX),
+                                ("fd_limit_errors", ST_FD_ERRORS)):
+                    info[key] = self.groups.worker_status(i, at)
         if self.plan.chaos:  # each fault window against its baseline: recovery, the breaker
             from driver.chaos.analysis import chaos_results
             timeout_s = self.plan.replies.timeout_s if self.plan.replies is not None else 0.0
@@ -498,19 +503,9 @@ class _Run:
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)
         if self.groups is not None:  # each group judged on its own endpoints; the run on all
-            result.groups = self.groups.results(snap, self._tables(), self.layout, result)
+            result.groups = self.groups.results(result)
             result.verdicts += [v for sub in result.groups.values() for v in sub.verdicts]
         return result
-
-    def _worker_blocks(self, snap: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Worker i's status (its own, with the groups' iterations, fd errors and peak
-        connections added) and its endpoint counters summed over its groups' blocks
-        (only `requests` is read from them)."""
-        views = [self.layout.views(snap[block_index(self.plan, i, g)]) for g in range(len(self.plan.groups))]
-        status = views[0][0].copy()
-        for key in (ST_ITERATIONS, ST_FD_ERRORS, ST_CONNECTIONS_MAX):
-            status[key] = sum(int(v[0][key]) for v in views)
-        return status, sum(v[1] for v in views)
 
     def _duration(self, snap: np.ndarray) -> float:
         """Seconds from the common start to the last worker's end (or now)."""

@@ -71,8 +71,8 @@ def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control
                 names_name: str, address: str, ring_names: tuple[str, str] | None = None,
                 lanes: tuple = ()) -> None:
     """Process entry point (spawn-safe: everything arrives as arguments). `lanes`: a grouped
-    plan's groups after the first, (block name, name table name, address) each; the first
-    group uses `block_name`, `names_name` and `address`."""
+    plan's groups after the first, (block name, name table name, address) each, sized for
+    that group's endpoint slots; the first group uses `block_name`, `names_name` and `address`."""
     # the parent handles Ctrl-C and SIGTERM (also when sent to the whole process group)
     # and tells us to stop, so that every worker ends in order and writes what it has
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -93,11 +93,12 @@ def worker_main(plan: Plan, index: int, n_workers: int, block_name: str, control
         worker = _Worker(plan, index, n_workers, rec, control.array, names.array, address,
                          None if ring is None else tuple(r.array for r in ring))
         held = []  # the groups' segments stay mapped while the worker runs
-        for lane_block, lane_names, lane_address in lanes:
-            seg = Segment.attach(lane_block, layout.length)
-            table = Segment.attach(lane_names, names_length(slots))
+        for group, (lane_block, lane_names, lane_address) in zip(plan.groups[1:], lanes):
+            group_slots = group.plan.endpoint_slots
+            seg = Segment.attach(lane_block, BlockLayout(group_slots).length)
+            table = Segment.attach(lane_names, names_length(group_slots))
             held += [seg, table]
-            worker.extra.append((Recorder(seg.array, slots), table.array, lane_address))
+            worker.extra.append((Recorder(seg.array, group_slots), table.array, lane_address))
         uvloop.run(worker.main())
         watchdog.stop()
     except BaseException:

@@ -50,7 +50,7 @@ from driver.durations import parse_duration
 from driver.stats.endpoint import EndpointResult, is_reply
 from driver.stats import verdict as _verdicts
 from driver.stats.verdict import (  # noqa: F401
-    CHAOS_METRICS, chaos_value, exit_code, format_value, unjudged_check_failures,
+    CHAOS_METRICS, chaos_value, format_value, unjudged_check_failures,
 )
 
 __all__ = ["Threshold", "parse_threshold", "parse_all", "evaluate", "LiveCheck", "is_live", "AbortWatch",
