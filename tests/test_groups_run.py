@@ -214,12 +214,27 @@ def _ok_app():
     return app
 
 
+BROWSER = """\
+from driver.scenario import User, task, constant
+
+
+class Browser(User):
+    wait = constant(0.02)
+
+    @task
+    async def page(self):
+        await self.http.get("/page", name="page")
+"""
+
+
 def test_an_open_loop_group_sends_exactly_rate_times_duration(tmp_path):
+    (tmp_path / "browse.py").write_text(BROWSER)
     with aiohttp_server(_ok_app) as srv:
         config = tmp_path / "open.yaml"
         config.write_text(f"target: {srv.url}\nload: {{workers: 2}}\nscenarios:\n"
                           f"  steady: {{url: /steady, rate: 25, duration: 2s, start: 500ms}}\n"
-                          f"  busy: {{url: /busy, users: 2, think: 10ms, duration: 3s}}\n")
+                          f"  busy: {{url: /busy, users: 2, think: 10ms, duration: 3s}}\n"
+                          f"  browse: {{python: browse.py:Browser, stages: ['1s:2'], start: 1s}}\n")
         result = run(load_config(config))
     steady = result.groups["steady"]
     ep = steady.endpoint("GET /steady")
@@ -227,3 +242,8 @@ def test_an_open_loop_group_sends_exactly_rate_times_duration(tmp_path):
     assert ep.count + ep.errors == 50
     assert result.groups["busy"].endpoint("GET /busy").count > 0
     assert steady.duration_s == pytest.approx(2.0)
+    # a Python scenario group, from 1 s in, records the names it meets into its own blocks
+    browse = result.groups["browse"]
+    assert browse.endpoint("page").count > 0 and browse.duration_s == pytest.approx(1.0)
+    assert [e.name for e in result.groups["busy"].endpoints] == ["GET /busy"]
+    assert result.complete, result.reasons
