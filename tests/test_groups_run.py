@@ -234,7 +234,7 @@ def test_an_open_loop_group_sends_exactly_rate_times_duration(tmp_path):
         config.write_text(f"target: {srv.url}\nload: {{workers: 2}}\nscenarios:\n"
                           f"  steady: {{url: /steady, rate: 25, duration: 2s, start: 500ms}}\n"
                           f"  busy: {{url: /busy, users: 2, think: 10ms, duration: 3s}}\n"
-                          f"  browse: {{python: browse.py:Browser, stages: ['1s:2'], start: 1s}}\n")
+                          f"  browse: {{python: browse.py:Browser, stages: ['800ms:2'], start: 1s}}\n")
         result = run(load_config(config))
     steady = result.groups["steady"]
     ep = steady.endpoint("GET /steady")
@@ -244,6 +244,11 @@ def test_an_open_loop_group_sends_exactly_rate_times_duration(tmp_path):
     assert steady.duration_s == pytest.approx(2.0)
     # a Python scenario group, from 1 s in, records the names it meets into its own blocks
     browse = result.groups["browse"]
-    assert browse.endpoint("page").count > 0 and browse.duration_s == pytest.approx(1.0)
+    assert browse.endpoint("page").count > 0 and browse.duration_s == pytest.approx(0.8)
     assert [e.name for e in result.groups["busy"].endpoints] == ["GET /busy"]
     assert result.complete, result.reasons
+    # a group that ends before the run lets its users go at its end; the others go on
+    at_2s = [p["groups"] for p in result.series if 1.95 <= p["t"] < 2.5][0]  # browse ended at 1.8 s
+    assert at_2s["browse"]["active_users"] == 0 and at_2s["browse"]["in_flight"] == 0
+    assert at_2s["busy"]["active_users"] == 2
+    assert browse.endpoint("page").unfinished == 0

@@ -193,7 +193,7 @@ class _Worker:
             if all(lane.finished() for lane in lanes):
                 return
             for lane in lanes:
-                lane.tick(now, self.plan.grace_s)
+                lane.tick(now)
             self._status(lanes)
 
     async def _drain(self, lanes: list["_Lane"]) -> None:
@@ -260,7 +260,7 @@ class _Lane:
     def finished(self) -> bool:
         return self.over or (self.sched is not None and self.sched.finished())
 
-    def tick(self, now: int, grace_s: float) -> None:
+    def tick(self, now: int) -> None:
         sched = self.sched
         if sched is None or self.over:
             return
@@ -268,7 +268,7 @@ class _Lane:
             if not self.stopping_ns:
                 self.stopping_ns = now
                 sched.stop()
-            if sched.in_flight() == 0 or now >= self.stopping_ns + int(grace_s * 1e9):
+            if sched.in_flight() == 0 or now >= self.stopping_ns + int(self.plan.grace_s * 1e9):
                 self.end(now)
             return
         sched.tick(now)
