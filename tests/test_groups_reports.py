@@ -81,3 +81,25 @@ def test_a_groups_check_failure_rate_judges_its_own_checks_only():
 def test_a_groups_verdict_is_rendered_with_its_group():
     v = {**_verdict("p99<300ms", False), "value": 320 * MS, "group": "api"}
     assert "FAIL  api › p99 = 320.00ms (limit < 300ms) FAILED" in render([v])
+
+
+def test_a_groups_abort_threshold_watches_its_own_windows():
+    import numpy as np
+
+    from driver.layout import BlockLayout
+    from driver.plan import Group
+    from driver.planning import make_plan
+    from driver.runner.groups import GroupView
+
+    slow = make_plan("http://127.0.0.1:8080/a", users=1, duration="10s", workers=1,
+                     thresholds=["p99<1ms abort=2s"])
+    fast = make_plan("http://127.0.0.1:8080/b", users=1, duration="10s", workers=1)
+    plan = dataclasses.replace(slow, thresholds=(), groups=(Group("fast", fast), Group("slow", slow)))
+    block = SimpleNamespace(array=np.zeros(BlockLayout(1).length, dtype=np.int64))
+    shm = SimpleNamespace(blocks=[block], group_blocks=[[block]], names=[], group_names=[[]])
+    view = GroupView(plan, shm)
+    hits = [view.watch({"fast": _window(float(t), p99=5 * MS), "slow": _window(float(t), p99=5 * MS)})
+            for t in (1, 2, 3)]
+    # only the slow group has the threshold; broken from 0 s, it fires once its 2 s of grace
+    # are over, named with its group, and never again
+    assert hits == [None, {"threshold": "slow: p99<1ms abort=2s", "t": 2.0, "group": "slow"}, None]
