@@ -32,6 +32,10 @@ def validate_cmd(config_file):
     """Check a config file without running it."""
     with warnings_shown():
         plan = validate_config(config_file)
+    if plan.groups:
+        groups = ", ".join(f"{g.name} ({g.plan.mode} loop)" for g in plan.groups)
+        click.echo(f"{config_file}: ok — {len(plan.groups)} scenarios: {groups}")
+        return
     what = (f"scenario {plan.scenario.python}" if plan.scenario and plan.scenario.python
             else f"{len(plan.endpoints)} endpoints")
     click.echo(f"{config_file}: ok — {plan.mode} loop, {what}, target {plan.target.base_url}")
