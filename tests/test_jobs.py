@@ -171,7 +171,7 @@ def test_jobs_followed_when_the_run_ends_are_unfinished(tmp_path):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(track="ws"),  # not a way to follow a job
+    dict(track="websocket"),  # not a way to follow a job (ws is)
     dict(jobs=0),
     dict(batch_size=0),
     dict(backoff=0.5),
