@@ -102,11 +102,12 @@ def test_a_websocket_stream_for_an_unknown_job_is_a_refused_upgrade(tmp_path):
     # the id read from the answer is not the job's: every stream is answered 404, until the deadline
     with JobsDemoTargetProcess(workers=2, processing_ms=5) as t:
         result = python_run(tmp_path, t.url, '"u", submit={"path": "/jobs", "json": {}}, track="ws", '
-                                           'ws="/jobs/nope-{id}/ws", interval=0.05, jobs=2, batch_size=2, timeout=0.5')
+                                           'ws="/jobs/nope-{id}/ws", interval=0.05, jobs=2, batch_size=2, timeout=1')
     got = ends(result, "u")
     assert got["timed_out"] == 2
     stream = result.endpoint("job:u:events")
-    assert stream.requests > 2 and stream.status["4xx"] == stream.requests and stream.checks == 0
+    # each job's stream tried at least once, every try answered 404, none opened (no check)
+    assert stream.requests >= 2 and stream.status["4xx"] == stream.requests and stream.checks == 0
 
 
 def test_submission_only_into_a_full_queue_counts_the_rejections(tmp_path):
