@@ -48,6 +48,7 @@ PLATFORMS = ("telegram", "whatsapp")
 HTTP_SCHEMES = ("http", "https")
 WS_SCHEMES = ("ws", "wss")
 WS_CONNECT = "ws:connect"  # the endpoint of WebSocket handshakes (driver.engine.ws)
+WS_LIFETIME = "ws:lifetime"  # each WebSocket connection's time from its handshake to its close
 REPLY_CHANNELS = ("webhook", "api", "both")
 
 
@@ -258,7 +259,7 @@ class Plan:
         if self.scenario is not None:
             return scenario_endpoints(self.scenario)
         if self.ws is not None:  # round trips, then handshakes
-            return (self.requests[0].name, WS_CONNECT)
+            return (self.requests[0].name, WS_CONNECT, WS_LIFETIME)
         return tuple(r.name for r in self.requests)
 
     @property

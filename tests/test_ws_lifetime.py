@@ -5,17 +5,14 @@ its close code counted by reason on ws:connect, as before), by a timeout, or by 
 user and the end of the run — against the demo WebSocket server closing every
 connection with 1011 after 3 messages.
 
-Lifetimes are recorded only where the stats keep them apart from the round trips
-(driver.engine.ws.lifetime_name: an aggregate endpoint), and the unit's only when the
-plan lists `ws:lifetime` as its third endpoint: the tests that need a rule not in this
-build say so when skipped."""
+Lifetimes are recorded on aggregate endpoints (driver.stats.endpoint.is_aggregate: every
+`ws:` name), so they never weigh on the round trips' latency."""
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import orjson
-import pytest
 
 import driver
 from driver.cli import build_plan
@@ -26,11 +23,6 @@ from driver.planning import make_plan
 from driver.targets.process import WsDemoTargetProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-AGGREGATE = lifetime_name("x") is not None
-needs_aggregate = pytest.mark.skipif(not AGGREGATE, reason="needs driver.stats.endpoint.is_aggregate to count "
-                                                           "`ws:` endpoints as aggregates")
-needs_plan = pytest.mark.skipif(WS_LIFETIME not in make_plan("ws://127.0.0.1:9/x").endpoints or not AGGREGATE,
-                                reason="needs Plan.endpoints of a ws:// run to list ws:lifetime third")
 
 
 def _reasons(result, endpoint):
@@ -38,13 +30,10 @@ def _reasons(result, endpoint):
 
 
 def test_lifetime_names():
-    if AGGREGATE:
-        assert lifetime_name() == "ws:lifetime" and lifetime_name("chat") == "ws:lifetime:chat"
-    else:  # this build's stats would count it as requests: never recorded
-        assert lifetime_name() is None and lifetime_name("chat") is None
+    assert lifetime_name() == "ws:lifetime" and lifetime_name("chat") == "ws:lifetime:chat"
+    assert make_plan("ws://127.0.0.1:9/x").endpoints[2] == WS_LIFETIME  # the unit's third endpoint
 
 
-@needs_aggregate
 def test_scenario_records_each_connections_lifetime(tmp_path):
     path = tmp_path / "scenario.py"
     path.write_text(textwrap.dedent("""
@@ -75,7 +64,6 @@ def test_scenario_records_each_connections_lifetime(tmp_path):
     assert total.requests == hi.requests  # lifetimes are not round trips: the total holds only "hi"
 
 
-@needs_aggregate
 def test_yaml_plan_lists_the_lifetime_endpoint(tmp_path):
     config = tmp_path / "ws.yaml"
     config.write_text("target:\n  base_url: http://127.0.0.1:8765\nscenario:\n  flows:\n    - name: f\n"
@@ -84,7 +72,6 @@ def test_yaml_plan_lists_the_lifetime_endpoint(tmp_path):
     assert connect["also"] == ("chat", "ws:lifetime:chat")
 
 
-@needs_plan
 def test_unit_records_lifetimes_of_server_closed_connections(tmp_path):
     with WsDemoTargetProcess(close_every=1, close_after=3) as target:
         proc = subprocess.run([sys.executable, "-m", "driver.cli", "run", target.url + "/echo", "-u", "2", "-n", "30",
