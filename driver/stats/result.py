@@ -50,6 +50,7 @@ class Result:
     leak: dict = field(default_factory=dict)  # memory slopes after warm-up (driver.stats.leak.leak_verdicts)
     chaos: list = field(default_factory=list)  # per chaos event: recovery and breaker (driver.chaos.analysis)
     capacity: dict = field(default_factory=dict)  # find-capacity: steps, verdicts, answer (driver.stats.capacity)
+    checkpoint: dict = field(default_factory=dict)  # a soak checkpoint's {"t", "written_at"} (driver.runner.checkpoint)
 
     def totals(self) -> EndpointResult:
         """The whole run as one endpoint (driver.stats.endpoint.total_of): aggregate endpoints
@@ -88,6 +89,7 @@ class Result:
             "leak": self.leak,
             "chaos": self.chaos,
             **({"capacity": self.capacity} if self.capacity else {}),
+            **({"checkpoint": self.checkpoint} if self.checkpoint else {}),
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -137,6 +139,7 @@ class Result:
             leak=data.get("leak", {}),
             chaos=data.get("chaos", []),
             capacity=data.get("capacity") or {},
+            checkpoint=data.get("checkpoint") or {},
         )
 
     @classmethod
