@@ -363,7 +363,7 @@ class _Run:
             status = self.shm.blocks[i].array
             if proc.exitcode is not None or int(status[ST_PHASE]) not in (PHASE_RUNNING, PHASE_STOPPING):
                 continue
-            age = now - int(status[ST_HEARTBEAT_NS])
+            age = now - max(int(status[ST_HEARTBEAT_NS]), self.start_ns)  # none stuck before the start (--start-at)
             if age < STUCK_S * 1e9:
                 continue
             note = read_note(self.shm.names[i].array, self.layout.n_endpoints) or "blocked"
