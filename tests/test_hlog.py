@@ -104,3 +104,18 @@ def test_a_run_writes_one_interval_per_second_that_matches_its_series(tmp_path):
     # the intervals follow each other, a second apart (relative to the log's start)
     starts = [h.get_start_time_stamp() for h in intervals]
     assert starts == sorted(starts)
+
+
+def test_the_config_asks_for_it_with_output_hlog(tmp_path):
+    from driver.config import load_config
+    from driver.errors import PlanError
+
+    path = tmp_path / "load.yaml"
+    path.write_text("target:\n  base_url: http://127.0.0.1:8080\noutput:\n  hlog: true\n")
+    assert load_config(str(path), env={}).output.hlog is True
+    path.write_text("target:\n  base_url: http://127.0.0.1:8080\noutput:\n  dir: out\n")
+    assert load_config(str(path), env={}).output.hlog is False
+    path.write_text("target:\n  base_url: http://127.0.0.1:8080\noutput:\n  hlog: sometimes\n")
+    with pytest.raises(PlanError, match="output.hlog must be true or false") as err:
+        load_config(str(path), env={})
+    assert err.value.where == f"{path}:4"
