@@ -95,7 +95,8 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
         plan = with_shard(plan, shard, start_at)
         if hlog:
             plan = dataclasses.replace(plan, output=dataclasses.replace(plan.output, hlog=True))
-    sys.exit(execute(plan, quiet, prometheus=prometheus, checkpoint=checkpoint))
+    watchers = {k: v for k, v in (("prometheus", prometheus), ("checkpoint", checkpoint)) if v is not None}
+    sys.exit(execute(plan, quiet, **watchers))
 
 
 def build_plan(url: str, load: dict, scenario: str | None, **request):
