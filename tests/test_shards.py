@@ -169,3 +169,13 @@ def test_a_start_time_out_of_range_is_one_line(start, needle):
     err = out.stderr.decode().strip()
     assert out.returncode == 2 and err.count("\n") == 0
     assert err.startswith("driver: error: --start-at") and needle in err
+
+
+def test_a_shard_without_a_start_time_warns():
+    from driver.errors import PlanWarning
+
+    plan = make_plan("http://127.0.0.1:1/", rate=10, duration="1s", workers=1)
+    with pytest.warns(PlanWarning, match="without --start-at"):
+        sharded = with_shard(plan, "1/2", None)
+    assert sharded.shard == (1, 2) and sharded.start_at is None
+    assert with_shard(plan, None, None) is plan  # neither flag: the plan as it is
