@@ -7,6 +7,8 @@ plain data, and nothing here imports from above it. The parsers of single values
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
@@ -212,6 +214,7 @@ class OutputSpec:
 
     dir: str | None = None  # None: the CLI's default (./driver-results)
     formats: tuple[str, ...] | None = None  # None: json and html
+    hlog: bool = False  # --hlog / output.hlog: latency.hlog, HdrHistogram interval logs (driver.reports.hlog)
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,8 @@ class Plan:
     # several workloads in one run (a config's `scenarios:`): each group is a whole Plan of
     # its own load, run at the same time in the same workers, recorded in blocks of its own
     groups: tuple[Group, ...] = ()
+    shard: tuple[int, int] | None = None  # --shard: (index, count), this box runs slice index of count (driver.planning.shard)
+    start_at: float | None = None  # --start-at: the agreed start of the load, epoch seconds
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -285,7 +290,11 @@ class Plan:
 
     def describe(self) -> dict:
         """The plan as JSON-ready data: secret header values and every secret value masked."""
-        return mask_secrets(self._describe(), self.secrets)
+        described = mask_secrets(self._describe(), self.secrets)
+        if self.shard is not None:  # one slice of a plan run on several boxes: which, and of what plan
+            described["shard"] = {"index": self.shard[0], "count": self.shard[1], "start_at": self.start_at,
+                                  "fingerprint": fingerprint(described)}
+        return described
 
     def _describe(self) -> dict:
         if self.groups:
@@ -377,6 +386,12 @@ class Group:
     def end_s(self) -> float | None:
         """When the group's load ends, in seconds from the run's start (None: at its quota)."""
         return None if self.plan.duration_s is None else self.start_s + self.plan.duration_s
+
+
+def fingerprint(described: dict) -> str:
+    """A plan's identity across boxes: the hash of its describe() less the "shard" entry."""
+    plain = {k: v for k, v in described.items() if k != "shard"}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def job_endpoints(name: str, track: str) -> tuple[str, ...]:

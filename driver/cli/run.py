@@ -1,6 +1,7 @@
 """`driver run`: load a URL or a config file."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -10,6 +11,7 @@ from driver.config import load_config
 from driver.errors import PlanError
 from driver.planning import make_plan
 from driver.planning.make import with_mock, with_watch_pids
+from driver.planning.shard import with_shard
 from driver.runner.metrics import with_metrics
 
 @cli.command("run")
@@ -51,9 +53,20 @@ from driver.runner.metrics import with_metrics
               help="The target's Prometheus endpoint, scraped every second for the --metric series, repeatable.")
 @click.option("--metric", "metric_names", multiple=True,
               help="A series to keep from --metrics-url: a family name or NAME{label=\"value\"}, repeatable.")
+@click.option("--hlog", is_flag=True, default=None,
+              help="Write latency.hlog in the run's directory: HdrHistogram interval logs, one per second per endpoint.")
+@click.option("--prometheus", metavar="[HOST:]PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics while the run lasts (host 127.0.0.1).")
+@click.option("--checkpoint", metavar="INTERVAL",
+              help="Write checkpoint.json (the result so far) this often, as 60s; 0: never "
+                   "(default: every minute for runs of 5 minutes or more).")
+@click.option("--shard", metavar="I/N", help="Run slice I of N of the plan (one box of N); merge with driver merge.")
+@click.option("--start-at", "start_at", metavar="TIME",
+              help="Start the load at this wall-clock time: ISO 8601 (UTC unless an offset) or unix seconds.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, binary, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
-            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock):
+            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock,
+            hlog=None, prometheus=None, checkpoint=None, shard=None, start_at=None):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
 
@@ -79,7 +92,11 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
                              **settings)
         plan = with_metrics(plan, metrics_urls, metric_names)
         plan = with_mock(plan, mock)
-    sys.exit(execute(plan, quiet))
+        plan = with_shard(plan, shard, start_at)
+        if hlog:
+            plan = dataclasses.replace(plan, output=dataclasses.replace(plan.output, hlog=True))
+    watchers = {k: v for k, v in (("prometheus", prometheus), ("checkpoint", checkpoint)) if v is not None}
+    sys.exit(execute(plan, quiet, **watchers))
 
 
 def build_plan(url: str, load: dict, scenario: str | None, **request):

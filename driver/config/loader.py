@@ -45,7 +45,7 @@ TOP_KEYS = ("target", "scenario", "scenarios", "load", "profile", "profiles", "t
             "replies", "watch", "chaos")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
-OUTPUT_KEYS = ("dir", "report")
+OUTPUT_KEYS = ("dir", "report", "hlog")
 # What `overrides` may hold: the layered settings (make_plan's keywords), the profile's
 # name, and thresholds added to the config's. None, () and False mean "not given".
 OVERRIDE_KEYS = (*FLAGS, "profile", "thresholds")
@@ -100,6 +100,8 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
     plan = dataclasses.replace(plan, **read_watch(doc, got["watch"])) if "watch" in got else plan
     if "chaos" in got:
         plan = dataclasses.replace(plan, chaos=_chaos(doc, got["chaos"]))
+    if "output" in got and "hlog" in (out := doc.fields(got["output"], "output", OUTPUT_KEYS)):  # driver.reports.hlog
+        plan = dataclasses.replace(plan, output=dataclasses.replace(plan.output, hlog=doc.boolean(out["hlog"], "output.hlog")))
     return _bots(doc, got, plan, Path(path).resolve().parent)
 
 

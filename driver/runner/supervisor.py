@@ -55,6 +55,7 @@ from driver.layout import (
     BlockLayout,
 )
 from driver.plan import Plan
+from driver.planning.shard import start_at_ns, worker_span
 from driver.shm import SharedBlocks, remove_stale
 from driver.stats.leak import leak_verdicts
 from driver.stats.result import Result
@@ -223,12 +224,13 @@ class _Run:
             if self.plan.has_bot_side:
                 self._spawn_side(ctx)
             rings = [(r.name, b.name) for r, b in zip(self.shm.rings, self.shm.back_rings)]
+            first, cluster = worker_span(self.plan)  # --shard: global worker indices (driver.planning.shard)
             for i in range(self.plan.workers):
                 lanes = tuple((blocks[i].name, tables[i].name, address) for blocks, tables, address
                               in zip(self.shm.group_blocks, self.shm.group_names, self.addresses[1:]))
                 proc = ctx.Process(
                     target=worker_main, name=f"driver-worker-{i}", daemon=True,
-                    args=(self.plan, i, self.plan.workers, self.shm.block_names[i], self.shm.control.name,
+                    args=(self.plan, first + i, cluster, self.shm.block_names[i], self.shm.control.name,
                           self.shm.table_names[i], self.address, rings[i] if rings else None, lanes),
                 )
                 proc.start()
@@ -287,7 +289,7 @@ class _Run:
 
     def _start(self) -> None:
         control = self.shm.control.array
-        self.start_ns = now_ns() + START_DELAY_NS
+        self.start_ns = max(now_ns() + START_DELAY_NS, start_at_ns(self.plan, now_ns()))  # --start-at
         if self.plan.duration_s:
             control[CTL_DEADLINE_NS] = self.start_ns + int(self.plan.duration_s * 1e9)
         control[CTL_START_NS] = self.start_ns
@@ -373,7 +375,7 @@ class _Run:
             status = self.shm.blocks[i].array
             if proc.exitcode is not None or int(status[ST_PHASE]) not in (PHASE_RUNNING, PHASE_STOPPING):
                 continue
-            age = now - int(status[ST_HEARTBEAT_NS])
+            age = now - max(int(status[ST_HEARTBEAT_NS]), self.start_ns)  # none stuck before the start (--start-at)
             if age < STUCK_S * 1e9:
                 continue
             note = read_note(self.shm.names[i].array, self.layout.n_endpoints) or "blocked"

@@ -53,6 +53,7 @@ class Result:
     # a grouped run (a config's scenarios:): each group's part, a Result of its own: its
     # endpoints, span, series (its entries of the run's points), checks and verdicts
     groups: dict[str, "Result"] = field(default_factory=dict)
+    checkpoint: dict = field(default_factory=dict)  # a soak checkpoint's {"t", "written_at"} (driver.runner.checkpoint)
 
     def totals(self) -> EndpointResult:
         """The whole run as one endpoint (driver.stats.endpoint.total_of): aggregate endpoints
@@ -92,6 +93,7 @@ class Result:
             "chaos": self.chaos,
             **({"capacity": self.capacity} if self.capacity else {}),
             **({"groups": {name: sub.to_dict() for name, sub in self.groups.items()}} if self.groups else {}),
+            **({"checkpoint": self.checkpoint} if self.checkpoint else {}),
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -142,6 +144,7 @@ class Result:
             chaos=data.get("chaos", []),
             capacity=data.get("capacity") or {},
             groups={name: cls.from_dict(sub) for name, sub in (data.get("groups") or {}).items()},
+            checkpoint=data.get("checkpoint") or {},
         )
 
     @classmethod
