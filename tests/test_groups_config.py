@@ -65,7 +65,7 @@ def test_each_group_is_a_whole_plan_of_its_own(tmp_path):
     assert plan.duration_s == 40.0  # the run ends with its last group
     assert [t.text for t in plan.thresholds] == ["error_rate<1%"]
     # each group's blocks are sized for its own endpoints; the workers' own blocks hold the first group
-    assert (api.plan.endpoint_slots, ws.plan.endpoint_slots) == (2, 2) and jobs.plan.endpoint_slots == 7
+    assert (api.plan.endpoint_slots, ws.plan.endpoint_slots) == (2, 3) and jobs.plan.endpoint_slots == 7
     assert plan.endpoint_slots == api.plan.endpoint_slots
     assert plan.endpoints[:3] == ("health", "WS /echo", "ws:connect")
     described = plan.describe()

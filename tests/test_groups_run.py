@@ -95,7 +95,7 @@ def test_each_group_records_its_own_endpoints(grouped):
     assert list(groups) == ["api", "websocket", "jobs"]
     names = {g: [e["name"] for e in sub["endpoints"]] for g, sub in groups.items()}
     assert names["api"] == ["health"]
-    assert names["websocket"] == ["WS /echo", "ws:connect"]
+    assert names["websocket"] == ["WS /echo", "ws:connect", "ws:lifetime"]
     assert names["jobs"][:3] == ["job:report:submit", "job:report:poll", "job:report"]
     for name, sub in groups.items():
         assert sub["totals"]["count"] > 0, name
