@@ -162,3 +162,29 @@ def test_a_node_killed_mid_run_marks_the_result_incomplete_and_keeps_what_it_rec
     assert rate * seconds // 2 < totals.arrivals < rate * seconds
     assert totals.requests > rate * seconds // 2
     assert totals.requests <= served  # nothing counted that the server did not answer
+
+
+def test_sigterm_on_the_head_stops_every_node_and_writes_the_result(tmp_path):
+    import signal
+
+    with aiohttp_server(ok_app) as srv:
+        proc = subprocess.Popen([sys.executable, "-m", "driver.cli", "run", srv.url + "/x", "-r", "50", "-d", "120s",
+                                 "-w", "1", "--ray", "local:2", "--checkpoint", "1s", "-o", str(tmp_path), "-q",
+                                 "--report", "json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 180
+            while not list(tmp_path.glob("*/checkpoint.json")):  # the load has run a second or more
+                assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+                assert time.monotonic() < deadline, "no checkpoint: the cluster run did not start"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)  # the head alone, as `kill PID` or `docker stop` would
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 143, err.decode()[-2000:]
+    result = orjson.loads(next(tmp_path.glob("*/result.json")).read_bytes())
+    assert result["interrupted"] and result["interrupted_by"] == "SIGTERM"
+    assert not result["complete"] and "interrupted (SIGTERM)" in result["reasons"]
+    assert 0 < result["totals"]["arrivals"] < 50 * 120
+    assert all(n["complete"] for n in result["plan"]["cluster"]["nodes"])  # each node stopped in order

@@ -32,9 +32,12 @@ for requests in flight), then merges what came back.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
+import signal
+import threading
 import time
 
 from driver.errors import PlanError
@@ -236,10 +239,8 @@ def run_on_ray(plan, address: str, on_progress=None, *, nodes: int | None = None
                 ray.init(address=where, log_to_driver=False, logging_level="ERROR", include_dashboard=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise PlanError(f"--ray {address}: cannot reach the cluster ({exc})", flag="--ray") from None
-        from driver.runner.supervisor import _sigterm_as_interrupt
-
-        with _sigterm_as_interrupt():
-            return _run(ray, plan, nodes, merge_results, on_progress, address)
+        with _sigterm_noted() as sigterm:
+            return _run(ray, plan, nodes, merge_results, on_progress, address, sigterm)
     finally:
         if cluster is not None:
             ray.shutdown()
@@ -247,16 +248,37 @@ def run_on_ray(plan, address: str, on_progress=None, *, nodes: int | None = None
 
 
 def _local_cluster(n: int):
-    from ray.cluster_utils import Cluster
+    from driver.runner.localray import LocalCluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    for _ in range(n - 1):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    return cluster
+    try:
+        return LocalCluster(n)
+    except RuntimeError as exc:
+        raise PlanError(f"--ray local:{n}: {exc}", flag="--ray") from None
 
 
-def _run(ray, plan, nodes, merge_results, on_progress, address) -> Result:
+@contextlib.contextmanager
+def _sigterm_noted():
+    """SIGTERM interrupts like Ctrl-C (driver.runner.supervisor), and is noted in a flag:
+    Ray's blocking calls may hand the handler's exception on as a plain KeyboardInterrupt."""
+    from driver.runner.supervisor import Terminated
+
+    got = {"sigterm": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def on_sigterm(signum, frame):
+        got["sigterm"] = True
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _run(ray, plan, nodes, merge_results, on_progress, address, sigterm) -> Result:
     from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
     from ray.util.placement_group import placement_group, remove_placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -307,9 +329,14 @@ def _run(ray, plan, nodes, merge_results, on_progress, address) -> Result:
                     merger.add(i, win)
                 if merger.stop_asked:
                     collector.request_stop.remote()
-            except KeyboardInterrupt as exc:
-                interrupted_by = interrupted_by or ("SIGTERM" if "SIGTERM" in str(exc) else "SIGINT")
-                collector.request_stop.remote()
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (supervisor.Terminated)
+                if interrupted_by is not None:  # a second one: stop at once, keep the windows received
+                    for ref in pending:
+                        lost[refs[ref]] = "stopped at once by a second interrupt"
+                        merger.node_lost(refs[ref])
+                    break
+                interrupted_by = "SIGTERM" if sigterm["sigterm"] or type(exc).__name__ == "Terminated" else "SIGINT"
+                collector.request_stop.remote()  # each node ends at its next second, with the grace
         for i, win in ray.get(collector.take.remote()):
             merger.add(i, win)
         merger.flush()
@@ -357,6 +384,8 @@ def _merged(plan, n, results, lost, merger, infos, offsets, merge_results, inter
         merged.interrupted = True
         merged.interrupted_by = interrupted_by
         merged.complete = False
+        merged.reasons = [r for r in merged.reasons if not r.startswith("interrupted")]
+        merged.reasons.append(f"interrupted ({interrupted_by})")
     _judge(plan, merged)
     return merged
 
