@@ -29,7 +29,8 @@ def _fail(message: str, code: int = EXIT_USAGE):
     sys.exit(code)
 
 
-def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str | float | None = None) -> int:
+def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str | float | None = None,
+            ray: str | None = None, ray_nodes: int | None = None) -> int:
     """Run a plan with the live view, save the result files, print the report; the exit code.
 
     The output is checked before the load starts, and saved before anything is
@@ -38,7 +39,8 @@ def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str
     (plan.output.hlog) or checkpoints (`checkpoint`: seconds or a duration, 0 off, None:
     on for runs of 5 minutes or more) the run's directory is made before the load, and
     they are written there during it; `prometheus` ("[HOST:]PORT") serves /metrics while
-    the run lasts (driver.runner.exporter).
+    the run lasts (driver.runner.exporter). `ray` ("auto", "local[:N]" or an address)
+    runs the plan on a Ray cluster, one supervisor per node (driver.runner.cluster).
     """
     from driver.stats import thresholds
     from driver.reports.live import make_progress
@@ -58,7 +60,12 @@ def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str
             if observers.exporter is not None and not quiet:
                 click.echo(f"prometheus: {observers.exporter.url}", err=True)
             try:
-                result = run(plan, on_progress=observers.chain(progress.update))
+                if ray is not None:
+                    from driver.runner.cluster import run_on_ray
+
+                    result = run_on_ray(plan, ray, on_progress=observers.chain(progress.update), nodes=ray_nodes)
+                else:
+                    result = run(plan, on_progress=observers.chain(progress.update))
             finally:
                 observers.close_files(directory)
     saved = save_run(result, output, formats, directory=directory)

@@ -63,10 +63,13 @@ from driver.runner.metrics import with_metrics
 @click.option("--shard", metavar="I/N", help="Run slice I of N of the plan (one box of N); merge with driver merge.")
 @click.option("--start-at", "start_at", metavar="TIME",
               help="Start the load at this wall-clock time: ISO 8601 (UTC unless an offset) or unix seconds.")
+@click.option("--ray", "ray", metavar="auto|local[:N]|ADDRESS",
+              help="Run on a Ray cluster: one driver per node, results merged (pip install 'driver[ray]').")
+@click.option("--ray-nodes", "ray_nodes", type=int, help="With --ray: use this many nodes (default: all alive).")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, binary, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
             output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock,
-            hlog=None, prometheus=None, checkpoint=None, shard=None, start_at=None):
+            hlog=None, prometheus=None, checkpoint=None, shard=None, start_at=None, ray=None, ray_nodes=None):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
 
@@ -95,7 +98,15 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
         plan = with_shard(plan, shard, start_at)
         if hlog:
             plan = dataclasses.replace(plan, output=dataclasses.replace(plan.output, hlog=True))
-    watchers = {k: v for k, v in (("prometheus", prometheus), ("checkpoint", checkpoint)) if v is not None}
+    watchers = {k: v for k, v in (("prometheus", prometheus), ("checkpoint", checkpoint), ("ray", ray),
+                                  ("ray_nodes", ray_nodes)) if v is not None}
+    if ray_nodes is not None and ray is None:
+        raise PlanError("--ray-nodes needs --ray", flag="--ray-nodes")
+    if ray is not None:
+        from driver.runner.cluster import check_ray_plan, parse_ray_address
+
+        parse_ray_address(ray)
+        check_ray_plan(plan, ray_nodes)
     sys.exit(execute(plan, quiet, **watchers))
 
 
