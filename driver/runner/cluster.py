@@ -103,7 +103,8 @@ def check_ray_plan(plan, nodes: int | None = None) -> None:
                              (plan.metrics_urls, "--metrics-url", "scrape the target from one box: run it without --ray"),
                              (plan.has_bot_side, "--mock", "a mock platform API and chaos run on one box"),
                              (plan.shard, "--shard", "--ray makes the shards itself"),
-                             (plan.start_at, "--start-at", "--ray agrees the start itself")):
+                             (plan.start_at, "--start-at", "--ray agrees the start itself"),
+                             (plan.groups, "-c", "a config with scenarios: runs on one box (or as --shard slices)")):
         if given:
             raise PlanError(f"{flag} cannot be combined with --ray: {why}", flag=flag)
 
