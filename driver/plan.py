@@ -151,6 +151,28 @@ class WsSpec:
 
 
 @dataclass(frozen=True)
+class InprocSpec:
+    """An in-process run (python://SPEC, or the config's target.python): each unit calls a
+    Python callable in its worker (driver.engine.inproc). Callables are "module:function"
+    or "file.py:function" texts, imported in each worker; the endpoint is `name`."""
+
+    call: str  # what each unit calls
+    name: str  # the endpoint its stats are grouped under
+    setup: str | None = None  # once per worker before the load; what it returns is ctx.component
+    teardown: str | None = None  # once per worker after the load (given the component when it takes one)
+    rejected: tuple[str, ...] = ()  # exception class names that are an expected refusal
+    rejected_when: str | None = None  # a predicate on the return value: true -> rejected
+    classify: str | None = None  # result or exception -> "ok" | "rejected" | "error"
+    thread: bool = False  # a sync callable runs in a thread (default: inline, on the loop)
+    base_dir: str = "."  # relative files resolve from here
+    mix: tuple[str, ...] = ()  # endpoints of further callables in a weighted mix (driver.runner.inline)
+
+    @property
+    def url(self) -> str:
+        return f"python://{self.call}"
+
+
+@dataclass(frozen=True)
 class ThinkTime:
     """Pause between a virtual user's iterations: constant(a), between(a, b), or pacing(a).
 
@@ -245,6 +267,7 @@ class Plan:
     metric_names: tuple[str, ...] = ()  # --metric: the series kept from them (driver.stats.exposition.Selector)
     chaos: tuple = ()  # the config's chaos timeline: driver.chaos.timeline.ChaosEvent, by start
     ws: WsSpec | None = None  # a WebSocket run: `requests[0]` is its message (driver.engine.ws)
+    inproc: InprocSpec | None = None  # an in-process run: units call a Python callable (driver.engine.inproc)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -253,6 +276,8 @@ class Plan:
             return scenario_endpoints(self.scenario)
         if self.ws is not None:  # round trips, then handshakes
             return (self.requests[0].name, WS_CONNECT)
+        if self.inproc is not None:
+            return (self.inproc.name, *self.inproc.mix)
         return tuple(r.name for r in self.requests)
 
     @property
@@ -294,7 +319,7 @@ class Plan:
             "scenario": scenario,
             "profile": self.profile,
             "thresholds": [th.text for th in self.thresholds],
-            "target": self.target.base_url,
+            "target": self.inproc.url if self.inproc is not None else self.target.base_url,
             "insecure": self.insecure,
             "watch_pids": list(self.watch_pids),
             "mock": None if self.mock is None else {
