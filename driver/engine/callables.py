@@ -19,11 +19,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from driver.errors import PlanError
-from driver.plan import InprocSpec
+from driver.plan import InprocSpec, Target
 
 OK, REJECTED, ERROR = "ok", "rejected", "error"
 SCHEME = "python"
 URL_KEYS = ("setup", "teardown", "rejected", "rejected_when", "classify", "thread")
+INPROC_TARGET = Target(SCHEME, "inproc", 0)  # the plan's target of an in-process run (no address)
 REASON_CHARS = 80  # an exception's message kept in the failed-checks table (the class name always)
 
 

@@ -156,7 +156,8 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
     check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
     check_metrics(plan.metrics_urls, plan.metric_names)
     remove_stale()
-    address = resolve(plan) if check_target else plan.target.host
+    # an in-process target (plan.inproc) has no address: its callables were imported when planned
+    address = resolve(plan) if check_target and plan.inproc is None else plan.target.host
     layout = BlockLayout(plan.endpoint_slots)
     side = plan.has_bot_side
     rings = plan.workers if side and (plan.replies is None or plan.replies.via_api) else 0

@@ -109,6 +109,12 @@ class _Worker:
         rec, control = self.rec, self.control
         rec.set_status(ST_PID, os.getpid())
         rec.set_status(ST_HEARTBEAT_NS, now_ns())
+        self.inproc = None
+        if self.plan.inproc is not None:  # the component is set up before the load is timed
+            from driver.engine.inproc import open_kind
+
+            registry = EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)
+            self.inproc = await open_kind(self.plan, rec, registry, self.index, self.n_workers)
         rec.set_status(ST_PHASE, PHASE_READY)
         while control[CTL_START_NS] == 0:
             if control[CTL_STOP] != STOP_NONE or self._orphaned():
@@ -123,6 +129,8 @@ class _Worker:
         sched.begin(now_ns())
         await self._run(sched)
         await self._drain(sched)
+        if self.inproc is not None:
+            await self.inproc.teardown()
         rec.set_status(ST_FINISHED_NS, now_ns())
         self._status(sched)
         rec.set_status(ST_PHASE, PHASE_DONE)
@@ -135,6 +143,8 @@ class _Worker:
 
             return make_kind(self.plan, self.index, self.n_workers, self.rec, self.names, self.address,
                              self.ring)
+        if self.inproc is not None:  # in-process calls (driver.engine.inproc), made before READY
+            return self.inproc
         registry = EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)  # names the slots
         if self.plan.ws is not None:
             from driver.engine.ws import WsKind
