@@ -119,6 +119,7 @@ class InprocKind(UnitKind):
         self.index = index
         self.n_workers = n_workers
         self.made = 0  # units made by this worker
+        self.last_end_ns = 0  # when the last call ended (or was timed out or abandoned)
         self.loop = asyncio.get_running_loop()
         self.open_loop = plan.mode == OPEN
         self.think_s = plan.think_s
@@ -151,6 +152,7 @@ class InprocKind(UnitKind):
 
     def record(self, target: Target, outcome: str, reason, intended: int, started: int, end: int) -> None:
         rec, slot = self.rec, target.slot
+        self.last_end_ns = end
         service = end - started if self.open_loop else -1
         rec.response(slot, STATUS[outcome], 0, end - (intended if self.open_loop else started), service)
         rec.count(slot, C_CHECKS, 1)
@@ -288,6 +290,7 @@ class InprocUnit(Unit):
         """End the call in flight without an outcome: cancel its task (a thread runs on)."""
         self.gen += 1
         self.busy = False
+        self.kind.last_end_ns = now_ns()
         task, self.task = self.task, None
         if task is not None:
             task.cancel()

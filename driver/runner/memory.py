@@ -126,4 +126,8 @@ def _snapshot():
 def _site(stat) -> str:
     frame = stat.traceback[0]
     where = f"{os.path.relpath(frame.filename) if not frame.filename.startswith('<') else frame.filename}"
-    return f"{where}:{frame.lineno}: {stat.size_diff / MIB:+.2f} MiB ({stat.count_diff:+d} blocks)"
+    return f"{where}:{frame.lineno}: {_size(stat.size_diff)} ({stat.count_diff:+d} blocks)"
+
+
+def _size(n: int) -> str:
+    return f"{n / MIB:+.2f} MiB" if abs(n) >= MIB else f"{n / 1024:+.1f} KiB"
