@@ -167,10 +167,6 @@ class InprocSpec:
     base_dir: str = "."  # relative files resolve from here
     mix: tuple[str, ...] = ()  # endpoints of further callables in a weighted mix (driver.runner.inline)
 
-    @property
-    def url(self) -> str:
-        return f"python://{self.call}"
-
 
 @dataclass(frozen=True)
 class ThinkTime:
@@ -319,7 +315,7 @@ class Plan:
             "scenario": scenario,
             "profile": self.profile,
             "thresholds": [th.text for th in self.thresholds],
-            "target": self.inproc.url if self.inproc is not None else self.target.base_url,
+            "target": self.target.base_url,
             "insecure": self.insecure,
             "watch_pids": list(self.watch_pids),
             "mock": None if self.mock is None else {

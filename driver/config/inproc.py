@@ -20,7 +20,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from driver.config.schema import Doc
-from driver.engine.callables import INPROC_TARGET, check_spec, default_name
+from driver.engine.callables import check_spec, default_name, inproc_target
 from driver.errors import PlanError
 from driver.plan import InprocSpec
 from driver.planning.layers import Source
@@ -56,5 +56,5 @@ def read_python_target(doc: Doc, node: Node, base_dir: Path) -> dict:
     if "timeout" in got:
         settings["timeout"] = (doc.duration(got["timeout"], "target.timeout"),
                                Source("target.timeout", file=doc.file, line=doc.line(got["timeout"])))
-    return {"target": INPROC_TARGET, "path": "/", "base_path": "", "headers": {}, "settings": settings,
+    return {"target": inproc_target(spec), "path": "/", "base_path": "", "headers": {}, "settings": settings,
             "inproc": spec}

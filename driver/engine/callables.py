@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,7 +25,6 @@ from driver.plan import InprocSpec, Target
 OK, REJECTED, ERROR = "ok", "rejected", "error"
 SCHEME = "python"
 URL_KEYS = ("setup", "teardown", "rejected", "rejected_when", "classify", "thread")
-INPROC_TARGET = Target(SCHEME, "inproc", 0)  # the plan's target of an in-process run (no address)
 REASON_CHARS = 80  # an exception's message kept in the failed-checks table (the class name always)
 
 
@@ -52,6 +52,19 @@ def parse_python_url(url: str, name: str | None = None, base_dir: str = ".") -> 
                       thread=thread in ("1", "true", "yes"), base_dir=base_dir)
     check_spec(spec)
     return spec
+
+
+@dataclass(frozen=True)
+class InprocTarget(Target):
+    """The plan's target of an in-process run: no address; shown as python://CALL."""
+
+    @property
+    def host_header(self) -> str:
+        return self.host
+
+
+def inproc_target(spec: InprocSpec) -> InprocTarget:
+    return InprocTarget(SCHEME, spec.call, 0)
 
 
 def is_python_url(url: str | None) -> bool:

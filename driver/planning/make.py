@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from driver.engine.callables import INPROC_TARGET, is_python_url, parse_python_url
+from driver.engine.callables import inproc_target, is_python_url, parse_python_url
 from driver.masking import mask_bot_token
 from driver.errors import DriverError, PlanError
 from driver.plan import (
@@ -134,8 +134,9 @@ def _make_plan(url, profile, scenario, users, rate, duration, requests, ramp_up,
             if value:
                 raise PlanError(f"{flag} is for http(s):// and ws(s):// URLs: a python:// target calls a function",
                                 flag=flag)
-        return assemble(INPROC_TARGET, settings, requests=(), inproc=_at("URL", parse_python_url, url, name),
-                        profile=profile, thresholds=parse_thresholds(thresholds, THRESHOLD_FLAG))
+        spec = _at("URL", parse_python_url, url, name)
+        return assemble(inproc_target(spec), settings, requests=(), inproc=spec, profile=profile,
+                        thresholds=parse_thresholds(thresholds, THRESHOLD_FLAG))
     schemes = HTTP_SCHEMES if scenario is not None else HTTP_SCHEMES + WS_SCHEMES
     target, path = _at("URL", parse_url, url, schemes)
     if binary and not target.websocket:

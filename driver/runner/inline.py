@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from driver._speedups import Recorder, now_ns
-from driver.engine.callables import INPROC_TARGET, Callables, Classifier, default_name
+from driver.engine.callables import Callables, Classifier, default_name, inproc_target
 from driver.engine.endpoints import EndpointRegistry
 from driver.engine.inproc import InprocKind, Target, call_hook
 from driver.engine.scheduler import Scheduler
@@ -82,7 +82,7 @@ async def arun_load(target, *, users=None, rate=None, requests=None, duration=No
         load["grace_s"] = float(grace)
     names = [n for n, _, _ in targets]
     spec = InprocSpec(call=_text(targets[0][1]), name=names[0], mix=tuple(names[1:]), thread=bool(thread))
-    plan = Plan(target=INPROC_TARGET, requests=(), inproc=spec,
+    plan = Plan(target=inproc_target(spec), requests=(), inproc=spec,
                 thresholds=parse_thresholds(thresholds, "thresholds"), **load)
     classifier = Classifier(_exception_names(rejected), _func(rejected_when), _func(classify))
     run = _InlineRun(plan, MemoryTracker(trace) if memory else None)
