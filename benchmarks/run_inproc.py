@@ -10,8 +10,12 @@ Variants, each calling `async def empty(): pass` --calls times in this process:
 | variant | what runs |
 | --- | --- |
 | plain | one coroutine: `for _ in range(n): await empty()` (the floor: no task, no timing) |
-| plain_tasks | --users coroutines, each `await empty()` in a task of its own per call, n in all (what any concurrent caller pays: a task per call) |
-| driver | driver.runner.inline.run_load(empty, users=--users, requests=n, memory=False): the scheduler, the unit, a task per call, the outcome classified, every call timed and recorded in the HDR histogram |
+| plain_tasks | --users coroutines, each awaiting a task of its own per call, n in all |
+| driver | `run_load(empty, users=--users, requests=n, memory=False)` (driver.runner.inline) |
+
+plain_tasks is what any concurrent caller pays (a task per call); driver adds the
+scheduler, the unit, the outcome classified, and every call timed and recorded in
+the HDR histogram.
 
 CPU: time.process_time() around each run (user+sys of this process), divided by the
 calls; driver's run includes its set-up (the block, the loop's start), amortised over

@@ -34,7 +34,8 @@ class TestClassifier:
         (Classifier(rejected_when=lambda v: v is False), None, (OK, None)),
         (Classifier(classify=lambda v: "rejected" if v == 429 else "ok"), 429, (REJECTED, None)),
         (Classifier(classify=lambda v: "error"), 3, (ERROR, "classified error")),
-        (Classifier(classify=lambda v: "maybe"), 3, (ERROR, "classify returned 'maybe' (not 'ok', 'rejected' or 'error')")),
+        (Classifier(classify=lambda v: "maybe"), 3,
+         (ERROR, "classify returned 'maybe' (not 'ok', 'rejected' or 'error')")),
         (Classifier(classify=lambda v: 1 / 0), 3, (ERROR, "classify raised ZeroDivisionError: division by zero")),
     ])
     def test_outcomes(self, classifier, value, expected):
@@ -222,7 +223,8 @@ def test_memory_growth_names_the_allocation_site():
     result = run_load(leak, users=1, requests=200)
     assert result.memory.traced_growth > 10 * 2**20 and result.memory.traced_peak >= result.memory.traced_after
     assert result.memory.rss_peak >= result.memory.rss_before
-    with pytest.raises(AssertionError, match=r"(?s)memory growth .* is not below 1 MiB.*test_inproc.py:\d+: \+1[0-9.]+ MiB"):
+    site = r"(?s)memory growth .* is not below 1 MiB.*test_inproc.py:\d+: \+1[0-9.]+ MiB"
+    with pytest.raises(AssertionError, match=site):
         result.assert_memory_growth_below(1)
     assert "rss" in result.report() and "traced" in result.report()
 

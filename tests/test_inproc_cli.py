@@ -66,6 +66,17 @@ def test_a_sync_call_that_blocks_the_loop_is_noted(tmp_path):
     assert result["endpoints"][0]["status"]["2xx"] == 1
 
 
+def test_a_setup_that_raises_ends_the_run_incomplete(tmp_path):
+    (tmp_path / "c.py").write_text("def make():\n    raise RuntimeError('no database')\n\n"
+                                   "async def call():\n    pass\n")
+    proc = driver_cli("run", f"python://{tmp_path}/c.py:call?setup=make", "-n", "5", "-o", str(tmp_path / "out"),
+                      "--report", "json", "-q")
+    assert proc.returncode == 3, proc.stderr.decode()
+    assert "RuntimeError: no database" in proc.stderr.decode()
+    result = result_of(tmp_path / "out")
+    assert not result["complete"] and any("worker 0" in r and "died" in r for r in result["reasons"])
+
+
 def test_a_config_with_target_python(tmp_path):
     proc = driver_cli("run", "-c", "examples/inproc/conversations.yaml", "-d", "1s", "-o", str(tmp_path),
                       "--report", "json", "-q")
@@ -76,8 +87,8 @@ def test_a_config_with_target_python(tmp_path):
 
 
 def test_more_workers_warn_that_each_has_its_own_component(tmp_path):
-    proc = driver_cli("run", f"python://{COMPONENT}:handle?setup=make&rejected=LimitReached", "-w", "2", "-n", "20",
-                      "-o", str(tmp_path), "--report", "json", "-q")
+    proc = driver_cli("run", f"python://{COMPONENT}:handle?setup=make&rejected=LimitReached", "-w", "2",
+                      "-n", "20", "-o", str(tmp_path), "--report", "json", "-q")
     assert proc.returncode == 0, proc.stderr.decode()
     assert "each worker process has its own instance" in proc.stderr.decode()
     assert result_of(tmp_path)["plan"]["workers"] == 2

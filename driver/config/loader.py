@@ -90,7 +90,8 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         profile = doc.string(got["profile"], "profile")
         where = Source("profile", file=doc.file, line=doc.line(got["profile"]))
     settings = layer(*profile_layers(profile, custom, where), config, flags)
-    requests = () if scenario or "inproc" in target else (http_request(target["path"], headers=tuple(target["headers"].items())),)
+    requests = () if scenario or "inproc" in target else (
+        http_request(target["path"], headers=tuple(target["headers"].items())),)
     plan = assemble(
         target["target"], settings, requests=requests, scenario=scenario, pool=pool, catalog=catalog,
         thresholds=thresholds, secrets=tuple(doc.secrets), profile=profile, config_path=str(path),

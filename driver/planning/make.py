@@ -18,8 +18,8 @@ from driver.engine.callables import inproc_target, is_python_url, parse_python_u
 from driver.masking import mask_bot_token
 from driver.errors import DriverError, PlanError
 from driver.plan import (
-    HTTP_SCHEMES, PLATFORMS, WS_SCHEMES, InprocSpec, MockSpec, OutputSpec, Plan, ReplySpec, RequestSpec, ScenarioSpec, Target,
-    UserPoolSpec, WsSpec, parse_header, parse_url, read_body,
+    HTTP_SCHEMES, PLATFORMS, WS_SCHEMES, InprocSpec, MockSpec, OutputSpec, Plan, ReplySpec, RequestSpec, ScenarioSpec,
+    Target, UserPoolSpec, WsSpec, parse_header, parse_url, read_body,
 )
 from driver.planning.layers import Source, flag_layer, layer
 from driver.planning.load import load_fields
