@@ -95,6 +95,15 @@ def test_limit_is_exact_under_fifty_simultaneous_users():
     assert 0 < result.min <= result.p50 <= result.p95 <= result.p99 <= result.max
 
 
+def test_classify_decides_with_computed_strings():
+    def call(ctx):
+        return ctx.n
+
+    verdicts = {0: "ok", 1: "rejected", 2: "error"}
+    result = run_load(call, users=1, requests=9, classify=lambda n: "".join(list(verdicts[n % 3])))
+    result.assert_counts(success=3, rejected=3, errors=3)
+
+
 def test_errors_keep_their_kind_and_reason():
     def flaky(ctx):
         if ctx.n % 2:

@@ -199,8 +199,10 @@ class Classifier:
             verdict = self.classify(value)
         except Exception as exc:
             return ERROR, "classify raised " + reason_of(exc)
-        if verdict == OK or verdict == REJECTED:
-            return verdict, None
+        if verdict == OK:
+            return OK, None  # the module's own strings: the unit compares them by identity
+        if verdict == REJECTED:
+            return REJECTED, None
         if verdict == ERROR:
             return ERROR, reason_of(value) if isinstance(value, BaseException) else "classified error"
         return ERROR, f"classify returned {verdict!r:.40} (not 'ok', 'rejected' or 'error')"
