@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from driver.engine.callables import ERROR, OK, REJECTED, Classifier, parse_python_url, reason_of
+from driver.engine.callables import ERROR, OK, REJECTED, Classifier, is_python_url, parse_python_url, reason_of
 from driver.errors import PlanError
 from driver.runner.inline import arun_load, run_load
 from driver.runner.watchdog import STUCK_S
@@ -68,6 +68,17 @@ class TestPythonUrl:
     def test_errors(self, url, needle):
         with pytest.raises(PlanError, match=needle.replace("(", r"\(").replace(")", r"\)")):
             parse_python_url(url)
+
+    @pytest.mark.parametrize("url, expected", [
+        ("python://m:f", True),
+        ("PYTHON://m:f", True),  # schemes are case-insensitive
+        ("http://[::1/", False),  # a malformed URL of another scheme is parse_url's to judge
+        ("pythonx://m:f", False),
+        ("", False),
+        (None, False),
+    ])
+    def test_which_urls_are_python(self, url, expected):
+        assert is_python_url(url) is expected
 
     def test_import_error_of_the_module_itself(self, tmp_path):
         bad = tmp_path / "bad.py"

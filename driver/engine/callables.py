@@ -17,7 +17,7 @@ import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from driver.errors import PlanError
 from driver.plan import InprocSpec, Target
@@ -68,7 +68,8 @@ def inproc_target(spec: InprocSpec) -> InprocTarget:
 
 
 def is_python_url(url: str | None) -> bool:
-    return bool(url) and urlsplit(str(url)).scheme == SCHEME
+    """Whether `url` is python://... (a prefix test: any other URL is parse_url's to judge)."""
+    return bool(url) and str(url)[: len(SCHEME) + 3].lower() == SCHEME + "://"
 
 
 def default_name(call: str) -> str:
