@@ -289,3 +289,18 @@ def test_arun_load_runs_on_the_callers_loop_and_run_load_refuses_inside_one():
 def test_bad_targets(target, needle):
     with pytest.raises(PlanError, match=needle):
         run_load(target, users=1, requests=1)
+
+
+def test_stages_shape_the_users():
+    now, most = 0, 0
+
+    async def call():
+        nonlocal now, most
+        now += 1
+        most = max(most, now)
+        await asyncio.sleep(0.005)
+        now -= 1
+
+    result = run_load(call, stages=["0.3s:8", "0.3s:0"], memory=False)
+    assert 1 < most <= 8 and result.success > 8 and result.errors == 0
+    assert result.result.plan["shape"] == [[0.0, 0.0], [0.3, 8.0], [0.6, 0.0]]

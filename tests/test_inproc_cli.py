@@ -77,11 +77,15 @@ def test_a_setup_that_raises_ends_the_run_incomplete(tmp_path):
     assert not result["complete"] and any("worker 0" in r and "died" in r for r in result["reasons"])
 
 
-def test_a_config_with_target_python(tmp_path):
-    proc = driver_cli("run", "-c", "examples/inproc/conversations.yaml", "-d", "1s", "-o", str(tmp_path),
-                      "--report", "json", "-q")
+def test_a_config_with_target_python_and_every_report(tmp_path):
+    proc = driver_cli("run", "-c", "examples/inproc/conversations.yaml", "--stage", "1s:10", "--stage", "1s:0",
+                      "-o", str(tmp_path), "--report", "json,html,md,csv,junit", "-q")
     assert proc.returncode == 0, proc.stderr.decode()
+    (run_dir,) = tmp_path.iterdir()
+    assert "python://component.py:handle" in (run_dir / "summary.md").read_text()
+    assert (run_dir / "report.html").stat().st_size > 0 and (run_dir / "junit.xml").exists()
     result = result_of(tmp_path)
+    assert result["plan"]["shape"] == [[0.0, 0.0], [1.0, 10.0], [2.0, 0.0]]
     assert result["endpoints"][0]["name"] == "handle" and result["endpoints"][0]["status"]["2xx"] > 0
     assert [v["passed"] for v in result["verdicts"]] == [True, True]
 
