@@ -105,6 +105,9 @@ async def open_kind(plan: Plan, rec, registry, index: int = 0, n_workers: int = 
 
 
 class InprocKind(UnitKind):
+    """Per worker: the callables (one, or a weighted mix, each its own endpoint), the rule
+    that classifies outcomes, the component from setup, and the thread pool when asked."""
+
     def __init__(self, plan: Plan, rec, targets: list[Target], classifier: Classifier, registry, *,
                  component=None, teardown=None, index: int = 0, n_workers: int = 1, thread: bool = False):
         if not targets:
@@ -174,6 +177,9 @@ class InprocKind(UnitKind):
 
 
 class InprocUnit(Unit):
+    """One virtual user: one call in flight at most; `gen` tells a call that ended after
+    its timeout (or the run) from the one in flight, so it is never counted twice."""
+
     __slots__ = ("kind", "ctx", "rng", "gen", "task", "target", "intended_ns", "started_ns")
 
     def __init__(self, kind: InprocKind, sched, ctx: Call):
