@@ -154,6 +154,24 @@ class WsSpec:
 
 
 @dataclass(frozen=True)
+class InprocSpec:
+    """An in-process run (python://SPEC, or the config's target.python): each unit calls a
+    Python callable in its worker (driver.engine.inproc). Callables are "module:function"
+    or "file.py:function" texts, imported in each worker; the endpoint is `name`."""
+
+    call: str  # what each unit calls
+    name: str  # the endpoint its stats are grouped under
+    setup: str | None = None  # once per worker before the load; what it returns is ctx.component
+    teardown: str | None = None  # once per worker after the load (given the component when it takes one)
+    rejected: tuple[str, ...] = ()  # exception class names that are an expected refusal
+    rejected_when: str | None = None  # a predicate on the return value: true -> rejected
+    classify: str | None = None  # result or exception -> "ok" | "rejected" | "error"
+    thread: bool = False  # a sync callable runs in a thread (default: inline, on the loop)
+    base_dir: str = "."  # relative files resolve from here
+    mix: tuple[str, ...] = ()  # endpoints of further callables in a weighted mix (driver.runner.inline)
+
+
+@dataclass(frozen=True)
 class ThinkTime:
     """Pause between a virtual user's iterations: constant(a), between(a, b), or pacing(a).
 
@@ -254,6 +272,7 @@ class Plan:
     groups: tuple[Group, ...] = ()
     shard: tuple[int, int] | None = None  # --shard: (index, count), this box runs slice index of count (driver.planning.shard)
     start_at: float | None = None  # --start-at: the agreed start of the load, epoch seconds
+    inproc: InprocSpec | None = None  # an in-process run: units call a Python callable (driver.engine.inproc)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -265,6 +284,8 @@ class Plan:
             return scenario_endpoints(self.scenario)
         if self.ws is not None:  # round trips, then handshakes
             return (self.requests[0].name, WS_CONNECT, WS_LIFETIME)
+        if self.inproc is not None:
+            return (self.inproc.name, *self.inproc.mix)
         return tuple(r.name for r in self.requests)
 
     @property

@@ -23,6 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node
 
 from driver.config.bots import read_mock, read_replies
+from driver.config.inproc import is_python_target, read_python_target
 from driver.chaos.timeline import parse_timeline
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
@@ -73,7 +74,12 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         return read_groups(doc, got, flags, readers, path, extra_thresholds)
     if "target" not in got:
         raise doc.error(root, "the config has no 'target' (required: target: {base_url: http://...})")
-    target = _target(doc, got["target"])
+    if is_python_target(got["target"]):  # an in-process target (driver.config.inproc)
+        target = read_python_target(doc, got["target"], Path(path).resolve().parent)
+        if "scenario" in got:
+            raise doc.error(got["scenario"], "a scenario is for HTTP targets: target.python calls a function")
+    else:
+        target = _target(doc, got["target"])
     scenario, pool, catalog, config = None, UserPoolSpec(), None, dict(target["settings"])
     if "scenario" in got:
         scenario, pool, catalog, own = read_scenario(doc, got["scenario"], target, Path(path).resolve().parent)
@@ -89,12 +95,14 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         profile = doc.string(got["profile"], "profile")
         where = Source("profile", file=doc.file, line=doc.line(got["profile"]))
     settings = layer(*profile_layers(profile, custom, where), config, flags)
-    requests = () if scenario else (http_request(target["path"], headers=tuple(target["headers"].items())),)
+    requests = () if scenario or "inproc" in target else (
+        http_request(target["path"], headers=tuple(target["headers"].items())),)
     plan = assemble(
         target["target"], settings, requests=requests, scenario=scenario, pool=pool, catalog=catalog,
         thresholds=thresholds, secrets=tuple(doc.secrets), profile=profile, config_path=str(path),
         # task paths in YAML already start with the base path; a Python scenario's get it at run time
         base_path=target["base_path"] if scenario is not None and scenario.python else "",
+        inproc=target.get("inproc"),
     )
     # watch: the target's processes and metrics (driver.config.watch); the flags add to them
     plan = dataclasses.replace(plan, **read_watch(doc, got["watch"])) if "watch" in got else plan

@@ -163,7 +163,8 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True) -> Result:
         addresses = tuple(resolve(g.plan) if check_target else g.plan.target.host for g in plan.groups)
         address = addresses[0]
     else:
-        address = resolve(plan) if check_target else plan.target.host
+        # an in-process target (plan.inproc) has no address: its callables were imported when planned
+        address = resolve(plan) if check_target and plan.inproc is None else plan.target.host
         addresses = (address,)
     layout = BlockLayout(plan.endpoint_slots)
     side = plan.has_bot_side

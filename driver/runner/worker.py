@@ -134,6 +134,12 @@ class _Worker:
         rec, control = self.rec, self.control
         rec.set_status(ST_PID, os.getpid())
         rec.set_status(ST_HEARTBEAT_NS, now_ns())
+        self.inproc = None
+        if self.plan.inproc is not None:  # the component is set up before the load is timed
+            from driver.engine.inproc import open_kind
+
+            registry = EndpointRegistry(self.names, self.plan.endpoint_slots, self.plan.endpoints)
+            self.inproc = await open_kind(self.plan, rec, registry, self.index, self.n_workers)
         rec.set_status(ST_PHASE, PHASE_READY)
         while control[CTL_START_NS] == 0:
             if control[CTL_STOP] != STOP_NONE or self._orphaned():
@@ -141,7 +147,11 @@ class _Worker:
                 return
             await asyncio.sleep(0.002)
         start_ns = int(control[CTL_START_NS])
-        await asyncio.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
+        while now_ns() < start_ns:  # an agreed start (--start-at) may be minutes ahead: stay stoppable
+            if control[CTL_STOP] != STOP_NONE or self._orphaned():
+                rec.set_status(ST_PHASE, PHASE_DONE)
+                return
+            await asyncio.sleep(min(0.1, max(0.0, (start_ns - now_ns()) / 1e9)))
         rec.set_status(ST_STARTED_NS, now_ns())
         rec.set_status(ST_PHASE, PHASE_RUNNING)
         lanes = self._lanes(start_ns)
@@ -154,6 +164,8 @@ class _Worker:
                 lane.begin(self)
         await self._run(lanes)
         await self._drain(lanes)
+        if self.inproc is not None:
+            await self.inproc.teardown()
         rec.set_status(ST_FINISHED_NS, now_ns())
         self._status(lanes)
         rec.set_status(ST_PHASE, PHASE_DONE)
@@ -165,6 +177,8 @@ class _Worker:
             from driver.scenario.unit import make_kind
 
             return make_kind(plan, self.index, self.n_workers, rec, names, address, self.ring)
+        if plan.inproc is not None and self.inproc is not None:  # in-process calls (driver.engine.inproc), made before READY
+            return self.inproc
         registry = EndpointRegistry(names, plan.endpoint_slots, plan.endpoints)  # names the slots
         if plan.ws is not None:
             from driver.engine.ws import WsKind
