@@ -7,6 +7,8 @@ plain data, and nothing here imports from above it. The parsers of single values
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
@@ -48,6 +50,7 @@ PLATFORMS = ("telegram", "whatsapp")
 HTTP_SCHEMES = ("http", "https")
 WS_SCHEMES = ("ws", "wss")
 WS_CONNECT = "ws:connect"  # the endpoint of WebSocket handshakes (driver.engine.ws)
+WS_LIFETIME = "ws:lifetime"  # each WebSocket connection's time from its handshake to its close
 REPLY_CHANNELS = ("webhook", "api", "both")
 
 
@@ -151,6 +154,24 @@ class WsSpec:
 
 
 @dataclass(frozen=True)
+class InprocSpec:
+    """An in-process run (python://SPEC, or the config's target.python): each unit calls a
+    Python callable in its worker (driver.engine.inproc). Callables are "module:function"
+    or "file.py:function" texts, imported in each worker; the endpoint is `name`."""
+
+    call: str  # what each unit calls
+    name: str  # the endpoint its stats are grouped under
+    setup: str | None = None  # once per worker before the load; what it returns is ctx.component
+    teardown: str | None = None  # once per worker after the load (given the component when it takes one)
+    rejected: tuple[str, ...] = ()  # exception class names that are an expected refusal
+    rejected_when: str | None = None  # a predicate on the return value: true -> rejected
+    classify: str | None = None  # result or exception -> "ok" | "rejected" | "error"
+    thread: bool = False  # a sync callable runs in a thread (default: inline, on the loop)
+    base_dir: str = "."  # relative files resolve from here
+    mix: tuple[str, ...] = ()  # endpoints of further callables in a weighted mix (driver.runner.inline)
+
+
+@dataclass(frozen=True)
 class ThinkTime:
     """Pause between a virtual user's iterations: constant(a), between(a, b), or pacing(a).
 
@@ -211,6 +232,7 @@ class OutputSpec:
 
     dir: str | None = None  # None: the CLI's default (./driver-results)
     formats: tuple[str, ...] | None = None  # None: json and html
+    hlog: bool = False  # --hlog / output.hlog: latency.hlog, HdrHistogram interval logs (driver.reports.hlog)
 
 
 @dataclass(frozen=True)
@@ -245,20 +267,33 @@ class Plan:
     metric_names: tuple[str, ...] = ()  # --metric: the series kept from them (driver.stats.exposition.Selector)
     chaos: tuple = ()  # the config's chaos timeline: driver.chaos.timeline.ChaosEvent, by start
     ws: WsSpec | None = None  # a WebSocket run: `requests[0]` is its message (driver.engine.ws)
+    # several workloads in one run (a config's `scenarios:`): each group is a whole Plan of
+    # its own load, run at the same time in the same workers, recorded in blocks of its own
+    groups: tuple[Group, ...] = ()
+    shard: tuple[int, int] | None = None  # --shard: (index, count), this box runs slice index of count (driver.planning.shard)
+    start_at: float | None = None  # --start-at: the agreed start of the load, epoch seconds
+    inproc: InprocSpec | None = None  # an in-process run: units call a Python callable (driver.engine.inproc)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
-        """Endpoint names known at plan time, in slot order."""
+        """Endpoint names known at plan time, in slot order (a grouped run: every
+        group's, in group order, each name once)."""
+        if self.groups:
+            return tuple(dict.fromkeys(n for g in self.groups for n in g.plan.endpoints))
         if self.scenario is not None:
             return scenario_endpoints(self.scenario)
         if self.ws is not None:  # round trips, then handshakes
-            return (self.requests[0].name, WS_CONNECT)
+            return (self.requests[0].name, WS_CONNECT, WS_LIFETIME)
+        if self.inproc is not None:
+            return (self.inproc.name, *self.inproc.mix)
         return tuple(r.name for r in self.requests)
 
     @property
     def endpoint_slots(self) -> int:
         """Endpoint slots per worker block: the known names, room for names met at run
         time (Python scenarios), and the overflow slot "other"."""
+        if self.groups:  # the workers' own blocks hold the first group (each group has blocks of its own size)
+            return self.groups[0].plan.endpoint_slots
         if self.scenario is None:
             slots = known = len(self.endpoints)
         else:
@@ -276,9 +311,15 @@ class Plan:
 
     def describe(self) -> dict:
         """The plan as JSON-ready data: secret header values and every secret value masked."""
-        return mask_secrets(self._describe(), self.secrets)
+        described = mask_secrets(self._describe(), self.secrets)
+        if self.shard is not None:  # one slice of a plan run on several boxes: which, and of what plan
+            described["shard"] = {"index": self.shard[0], "count": self.shard[1], "start_at": self.start_at,
+                                  "fingerprint": fingerprint(described)}
+        return described
 
     def _describe(self) -> dict:
+        if self.groups:
+            return self._describe_groups()
         scenario = None
         if self.scenario is not None:
             sc = self.scenario
@@ -328,6 +369,50 @@ class Plan:
                 for r in self.requests
             ],
         }
+
+    def _describe_groups(self) -> dict:
+        """A grouped run: the run's own settings, and each group's plan with its name and start."""
+        groups = [{"name": g.name, "start_s": g.start_s, **g.plan._describe()} for g in self.groups]
+        return {
+            "groups": groups,
+            "target": self.target.base_url,
+            "thresholds": [th.text for th in self.thresholds],
+            "profile": None,
+            # the validity verdict judges late arrivals when any group is open loop
+            "mode": OPEN if any(g.plan.mode == OPEN for g in self.groups) else CLOSED,
+            "shape": [],
+            "duration_s": self.duration_s,
+            "max_requests": None,
+            "workers": self.workers,
+            "max_in_flight": sum(g.plan.max_in_flight for g in self.groups if g.plan.mode == OPEN) or None,
+            "watch_pids": list(self.watch_pids),
+            "metrics_urls": [mask_url(u) for u in self.metrics_urls],
+            "metric_names": list(self.metric_names),
+            "requests": [],
+            "scenario": None,
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """One named workload of a grouped run (a config's `scenarios:`): its own plan (target,
+    load shape, scenario, thresholds; `plan.workers` is the run's), starting `start_s`
+    seconds into the run. Its shape and duration count from that start."""
+
+    name: str
+    plan: Plan
+    start_s: float = 0.0
+
+    @property
+    def end_s(self) -> float | None:
+        """When the group's load ends, in seconds from the run's start (None: at its quota)."""
+        return None if self.plan.duration_s is None else self.start_s + self.plan.duration_s
+
+
+def fingerprint(described: dict) -> str:
+    """A plan's identity across boxes: the hash of its describe() less the "shard" entry."""
+    plain = {k: v for k, v in described.items() if k != "shard"}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def job_endpoints(name: str, track: str) -> tuple[str, ...]:

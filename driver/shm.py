@@ -58,9 +58,14 @@ class Segment:
 class SharedBlocks:
     """The segments of one run: a control block and one block per worker (parent side)."""
 
-    def __init__(self, n_workers: int, layout: BlockLayout, rings: int = 0):
+    def __init__(self, n_workers: int, layout: BlockLayout, rings: int = 0, groups: tuple = ()):
         """`n_workers` stats blocks with their name tables (a run with a bot side has one
-        more than it has workers), and `rings` rings of updates (driver.replies.ring)."""
+        more than it has workers), and `rings` rings of updates (driver.replies.ring).
+
+        `groups`: a grouped run's groups after the first, a BlockLayout each (its own
+        endpoint slots): `n_workers` more blocks and name tables per group, in
+        `group_blocks[g - 1]` and `group_names[g - 1]` (the first group records into
+        the workers' own blocks)."""
         self.layout = layout
         self.names_len = names_length(layout.n_endpoints)
         tag = f"{PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
@@ -76,6 +81,18 @@ class SharedBlocks:
                 table = self._create(f"{tag}_n{i}", self.names_len)
                 table.array[:] = 0
                 self.names.append(table)
+            self.group_blocks, self.group_names = [], []
+            for g, group_layout in enumerate(groups, start=1):
+                blocks, tables = [], []
+                for i in range(n_workers):
+                    seg = self._create(f"{tag}_g{g}w{i}", group_layout.length)
+                    group_layout.initialise(seg.array)
+                    blocks.append(seg)
+                    table = self._create(f"{tag}_g{g}n{i}", names_length(group_layout.n_endpoints))
+                    table.array[:] = 0
+                    tables.append(table)
+                self.group_blocks.append(blocks)
+                self.group_names.append(tables)
             self.rings, self.back_rings = [], []
             for i in range(rings):  # updates to the bot side, and back: which were answered
                 for name, into in ((f"{tag}_r{i}", self.rings), (f"{tag}_b{i}", self.back_rings)):

@@ -85,6 +85,31 @@ def test_the_event_stream_follows_every_job_to_done(tmp_path):
     assert "job:s:poll" not in {ep.name for ep in result.endpoints}
 
 
+def test_a_websocket_progress_stream_follows_every_job_to_done(tmp_path):
+    with JobsDemoTargetProcess(workers=4, processing_ms=30, progress_steps=4) as t:
+        result = python_run(tmp_path, t.url, '"w", submit={"path": "/jobs", "json": {}}, track="ws", '
+                                           'processing="processing_ms", jobs=8, batch_size=8, timeout=10')
+    got = ends(result, "w")
+    assert (got["submitted"], got["completed"], got["failed"], got["timed_out"]) == (8, 8, 0, 0)
+    stream = result.endpoint("job:w:events")  # the progress streams' endpoint, SSE or WebSocket
+    assert stream.requests == 8 and stream.status["1xx"] == 8 and stream.check_failures == 0  # 101: upgraded
+    assert result.endpoint("job:w:first_progress").flows == 8
+    assert result.endpoint("job:w:processing").flows == 8
+    assert "job:w:poll" not in {ep.name for ep in result.endpoints}
+
+
+def test_a_websocket_stream_for_an_unknown_job_is_a_refused_upgrade(tmp_path):
+    # the id read from the answer is not the job's: every stream is answered 404, until the deadline
+    with JobsDemoTargetProcess(workers=2, processing_ms=5) as t:
+        result = python_run(tmp_path, t.url, '"u", submit={"path": "/jobs", "json": {}}, track="ws", '
+                                           'ws="/jobs/nope-{id}/ws", interval=0.05, jobs=2, batch_size=2, timeout=1')
+    got = ends(result, "u")
+    assert got["timed_out"] == 2
+    stream = result.endpoint("job:u:events")
+    # each job's stream tried at least once, every try answered 404, none opened (no check)
+    assert stream.requests >= 2 and stream.status["4xx"] == stream.requests and stream.checks == 0
+
+
 def test_submission_only_into_a_full_queue_counts_the_rejections(tmp_path):
     # one worker on a long job and 3 places in the queue: 4 of 8 are accepted
     with JobsDemoTargetProcess(workers=1, processing_ms=5000, queue_limit=3) as t:
@@ -110,7 +135,7 @@ def test_failing_jobs_are_errors_with_their_reason(tmp_path):
     assert result.totals().errors >= 6  # the failures weigh on the run's errors
 
 
-@pytest.mark.parametrize("track", ["poll", "events"])
+@pytest.mark.parametrize("track", ["poll", "events", "ws"])
 def test_jobs_that_never_finish_time_out(tmp_path, track):
     with JobsDemoTargetProcess(workers=2, processing_ms=5, hang_every=2) as t:
         result = python_run(tmp_path, t.url, '"h", submit={"path": "/jobs", "json": {}}, interval=0.02, '
@@ -147,7 +172,7 @@ def test_jobs_followed_when_the_run_ends_are_unfinished(tmp_path):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(track="ws"),  # not a way to follow a job
+    dict(track="websocket"),  # not a way to follow a job (ws is)
     dict(jobs=0),
     dict(batch_size=0),
     dict(backoff=0.5),
@@ -165,7 +190,7 @@ def test_a_yaml_plan_gives_job_tasks_their_endpoints():
     from driver.plan import ScenarioSpec, scenario_endpoints
     from driver.scenario.jobs import endpoint_names
 
-    for track in ("poll", "events", "none"):
+    for track in ("poll", "events", "ws", "none"):
         task = {"name": "rep", "job": {"track": track}}
         assert set(endpoint_names("rep", track)) <= set(scenario_endpoints(ScenarioSpec(tasks=(task,))))
 
@@ -187,7 +212,7 @@ load: {{users: 2, requests: 2, workers: 1}}
 
 
 @pytest.mark.parametrize("follow", ['poll: {path: "/jobs/{id}", interval: 10ms, backoff: 2, max_interval: 50ms}',
-                                    'events: "/jobs/{id}/events"'])
+                                    'events: "/jobs/{id}/events"', 'ws: {path: "/jobs/{id}/ws"}'])
 def test_a_yaml_job_task_runs_its_batches(tmp_path, follow):
     with JobsDemoTargetProcess(workers=4, processing_ms=20, fail_share=0.5, seed=7) as t:
         path = tmp_path / "jobs.yaml"
@@ -211,6 +236,7 @@ def test_a_yaml_submission_only_task(tmp_path):
 
 @pytest.mark.parametrize("follow, message", [
     ('poll: "/jobs/{id}"\n        events: "/jobs/{id}/events"', "has both 'poll' and 'events'"),
+    ('events: "/jobs/{id}/events"\n        ws: "/jobs/{id}/ws"', "has both 'events' and 'ws'"),
     ('poll: {path: "jobs/{id}"}', "must be a path like /jobs/{id}"),
     ('poll: {path: /j, every: 1s}', "unknown key 'every'"),
     ('pol: /j', "unknown key 'pol'"),
@@ -238,9 +264,10 @@ def test_open_loop_arrivals_are_jobs_timed_from_their_intended_start(tmp_path):
     assert result.endpoint("job:o").latency()["p50_ns"] >= result.endpoint("job:o:submit").latency()["p50_ns"]
 
 
-def test_a_cut_event_stream_is_a_failed_check_and_is_opened_again(tmp_path):
+@pytest.mark.parametrize("track", ["events", "ws"])
+def test_a_cut_event_stream_is_a_failed_check_and_is_opened_again(tmp_path, track):
     with JobsDemoTargetProcess(workers=4, processing_ms=40, cut_events_every=2) as t:
-        result = python_run(tmp_path, t.url, '"c", submit={"path": "/jobs", "json": {}}, track="events", '
+        result = python_run(tmp_path, t.url, f'"c", submit={{"path": "/jobs", "json": {{}}}}, track="{track}", '
                                            'interval=0.01, jobs=6, batch_size=6, timeout=10')
     got = ends(result, "c")
     assert got["completed"] == 6  # each job followed to its end over the streams opened again

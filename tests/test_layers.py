@@ -28,7 +28,7 @@ LAYERS = [
     ["driver.runner", "driver.config"],
     ["driver.reports"],
     ["driver.targets"],  # demo servers: beside the run path
-    ["driver.cli"],
+    ["driver.cli", "driver.pytest_plugin"],  # the pytest plugin runs in-process loads (driver.runner.inline)
 ]
 
 

@@ -18,6 +18,7 @@ from driver.cli import build_plan
 from driver.config.loader import load_config
 from driver.errors import PlanError
 from driver.layout import C_CONNECTS, C_RECONNECTS
+from driver.engine.ws import lifetime_name
 from driver.scenario.ws import wall_ns_of
 from driver.targets.process import WsDemoTargetProcess
 from tests.servers import _stream_server, aiohttp_server
@@ -208,7 +209,9 @@ def test_yaml_ws_steps_normalised(tmp_path):
         - ws: {close: true}
     """)
     connect, join_, text, receive, close = load_config(path, env={}).scenario.flows[0]["steps"]
-    assert connect["name"] == "ws:connect" and connect["also"] == ("WS /api/chat", "push:WS /api/chat")
+    life = lifetime_name("WS /api/chat")  # the connection's lifetimes, where the stats keep them apart
+    assert connect["name"] == "ws:connect" and connect["also"] == ("WS /api/chat", "push:WS /api/chat") + (
+        (life,) if life else ())
     assert connect["ws"]["path"] == "/api/chat?room={{user.id}}"  # under the target's base path
     assert connect["ws"]["headers"] == {"X-A": "target", "X-B": "own"} and connect["ws"]["subprotocols"] == ("a.v1",)
     assert join_["name"] == "f:step 2" and join_["ws"]["id"] == "meta.id" and join_["ws"]["timeout"] == 2.0

@@ -29,24 +29,48 @@ def _fail(message: str, code: int = EXIT_USAGE):
     sys.exit(code)
 
 
-def execute(plan, quiet: bool) -> int:
+def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str | float | None = None,
+            ray: str | None = None, ray_nodes: int | None = None) -> int:
     """Run a plan with the live view, save the result files, print the report; the exit code.
 
     The output is checked before the load starts, and saved before anything is
     printed: everything measured is written, also when the run was interrupted,
-    aborted, lost a worker, or the summary cannot be shown.
+    aborted, lost a worker, or the summary cannot be shown. With an interval log
+    (plan.output.hlog) or checkpoints (`checkpoint`: seconds or a duration, 0 off, None:
+    on for runs of 5 minutes or more) the run's directory is made before the load, and
+    they are written there during it; `prometheus` ("[HOST:]PORT") serves /metrics while
+    the run lasts (driver.runner.exporter). `ray` ("auto", "local[:N]" or an address)
+    runs the plan on a Ray cluster, one supervisor per node (driver.runner.cluster).
     """
     from driver.stats import thresholds
     from driver.reports.live import make_progress
-    from driver.reports.output import check_writable, save_run
+    from driver.reports.output import check_writable, new_run_dir, save_run
+    from driver.runner.checkpoint import RunSoFar, checkpoint_interval
     from driver.runner.supervisor import run
 
     output = plan.output.dir or DEFAULT_OUTPUT
     formats = plan.output.formats or DEFAULT_FORMATS
     check_writable(output)
-    with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
-        result = run(plan, on_progress=progress.update)
-    saved = save_run(result, output, formats)
+    every_s = checkpoint_interval(plan, checkpoint)
+    so_far = RunSoFar(plan)
+    with _Observers(plan, so_far, prometheus) as observers:
+        directory = new_run_dir(output) if (every_s or plan.output.hlog) else None
+        observers.open_files(directory, every_s)
+        with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
+            if observers.exporter is not None and not quiet:
+                click.echo(f"prometheus: {observers.exporter.url}", err=True)
+            try:
+                if ray is not None:
+                    from driver.runner.cluster import run_on_ray
+
+                    result = run_on_ray(plan, ray, on_progress=observers.chain(progress.update), nodes=ray_nodes)
+                else:
+                    result = run(plan, on_progress=observers.chain(progress.update))
+            finally:
+                observers.close_files(directory)
+    saved = save_run(result, output, formats, directory=directory)
+    if observers.checkpointer is not None and saved.directory == directory:
+        observers.checkpointer.discard()  # the final result replaces the checkpoint
     try:
         click.echo(render(result))
         if result.verdicts:
@@ -63,6 +87,60 @@ def execute(plan, quiet: bool) -> int:
         click.echo(f"driver: warning: report not written: {failure}", err=True)
     click.echo(f"\nresults: {saved.directory} ({', '.join(p.name for p in saved.paths)})")
     return thresholds.exit_code(result)
+
+
+class _Observers:
+    """What watches a run beside the live view, each fed every second from the supervisor's
+    progress: the run so far, the Prometheus exporter, checkpoints, the interval log."""
+
+    def __init__(self, plan, so_far, prometheus: str | None):
+        from driver.runner.exporter import Exporter, parse_address
+
+        self.so_far = so_far
+        self.exporter = None if prometheus is None else Exporter(plan, *parse_address(prometheus), so_far=so_far)
+        self.checkpointer = None
+        self.hlog = None
+        self.plan = plan
+
+    def __enter__(self):
+        if self.exporter is not None:
+            self.exporter.start()  # a busy port ends here, before any load
+        return self
+
+    def open_files(self, directory, every_s: float) -> None:
+        from driver.reports.hlog import HlogWriter
+        from driver.runner.checkpoint import Checkpointer
+
+        if directory is None:
+            return
+        if every_s:
+            self.checkpointer = Checkpointer(self.plan, directory, every_s, so_far=self.so_far)
+        if self.plan.output.hlog:
+            self.hlog = HlogWriter(directory / "latency.hlog")
+
+    def chain(self, update):
+        """`update` (the live view's) after every observer; its answer (STOP_RUN) is kept."""
+        if self.exporter is None and self.checkpointer is None and self.hlog is None:
+            return update
+
+        def on_progress(win):
+            self.so_far.add(win)
+            for observer in (self.hlog and self.hlog.write, self.checkpointer and self.checkpointer.update,
+                             self.exporter and self.exporter.update):
+                if observer:
+                    observer(win)
+            return update(win)
+        return on_progress
+
+    def close_files(self, directory) -> None:
+        if self.hlog is not None:
+            self.hlog.close()
+        if directory is not None and not any(directory.iterdir()):
+            directory.rmdir()  # the run never started (no second came): no empty run directory
+
+    def __exit__(self, *exc) -> None:
+        if self.exporter is not None:
+            self.exporter.stop()
 
 
 @contextmanager

@@ -20,6 +20,12 @@ from driver.reports.summary import render
               help="Climb arrivals per second (open loop): e.g. 100:5000:x1.5 or 100:1000:+100.")
 @click.option("--step", default="20s", show_default=True, help="How long each level is held.")
 @click.option("--settle", help="The first part of each step not judged (default a quarter of the step, >= 1s).")
+@click.option("--search", "search", type=click.Choice(["climb", "bisect"]), default="climb", show_default=True,
+              help="climb: the steps only. bisect: then halve the bracket between the highest passing and the "
+                   "first failing level (a run of one step per level) down to --resolution.")
+@click.option("--resolution", type=float,
+              help="With --search bisect: stop when the bracket is this narrow, in users or req/s "
+                   "(default an eighth of the climb's bracket).")
 @click.option("-t", "--threshold", "threshold_list", multiple=True,
               help="What a passing step is, repeatable: 'p99<500ms', 'error_rate<1%', '/api:p95<200ms'.")
 @click.option("-s", "--scenario", help="A Python scenario: file.py, file.py:Class or module:Class.")
@@ -36,17 +42,19 @@ from driver.reports.summary import render
 @click.option("-o", "--output", help="Directory for results (default ./driver-results).")
 @click.option("--report", "formats", help="Report formats besides result.json: html,md,csv,junit (default json,html).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the final report.")
-def find_capacity_cmd(url, config_file, users_spec, rate_spec, step, settle, threshold_list, scenario, workers,
+def find_capacity_cmd(url, config_file, users_spec, rate_spec, step, settle, search, resolution, threshold_list,
+                      scenario, workers,
                       method, headers, body, body_file, timeout, think, max_in_flight, insecure, name, output,
                       formats, quiet):
     """Raise the load step by step until a threshold breaks; report the highest level that passed.
 
     Exit 0: a level passed; 1: the first step failed; 4: the load generator could not
     drive the first step; 3: the run did not finish."""
-    from driver.planning.capacity import capacity_thresholds, for_capacity, step_plan, stepped_settings
+    from driver.planning.capacity import capacity_thresholds, for_capacity, search_plan, step_plan, stepped_settings
     from driver.reports import parse_formats
 
     steps = step_plan(users_spec, rate_spec, step, settle)
+    how = search_plan(search, resolution)
     settings = {**stepped_settings(steps), "workers": workers, "max_in_flight": max_in_flight, "think": think,
                 "timeout": timeout, "insecure": insecure, "output": output,
                 "report": parse_formats(formats) if formats is not None else None}
@@ -65,20 +73,21 @@ def find_capacity_cmd(url, config_file, users_spec, rate_spec, step, settle, thr
                              name=name, thresholds=threshold_list, **settings)
         thresholds = capacity_thresholds(plan.thresholds)
         plan = for_capacity(plan, steps)
-    sys.exit(execute_capacity(plan, steps, thresholds, quiet))
+    sys.exit(execute_capacity(plan, steps, thresholds, quiet, how))
 
 
-def execute_capacity(plan, steps, thresholds, quiet: bool) -> int:
+def execute_capacity(plan, steps, thresholds, quiet: bool, search=None) -> int:
     """execute() for a capacity search: the live view, the files, the report; the exit code."""
     from driver.reports.live import make_progress
     from driver.reports.output import check_writable, save_run
+    from driver.planning.capacity import Search
     from driver.runner.capacity import find_capacity
     from driver.stats.capacity import capacity_exit_code
 
     output = plan.output.dir or DEFAULT_OUTPUT
     check_writable(output)
     with make_progress(plan, thresholds, quiet=quiet) as progress:
-        result = find_capacity(plan, steps, thresholds, on_progress=progress.update)
+        result = find_capacity(plan, steps, thresholds, on_progress=progress.update, search=search or Search())
     saved = save_run(result, output, plan.output.formats or DEFAULT_FORMATS)
     try:
         click.echo(render(result))

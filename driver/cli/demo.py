@@ -1,5 +1,6 @@
-"""`driver demo` (the built-in bot loaded for a few seconds) and `driver target` (a built-in
-target on its own)."""
+"""`driver demo` (a built-in target loaded for a few seconds: the bot, or with --ws the
+WebSocket server, with --jobs the job API) and `driver target` (a built-in target on its
+own)."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,6 +13,8 @@ from driver.planning import make_plan
 from driver.planning.make import parse_thresholds, with_mock
 
 DEMO_DURATION = "5s"
+DEMO_USERS = 50  # the bot's; each variant has its own (VARIANT_USERS)
+VARIANT_USERS = {"ws": 20, "jobs": 4}
 
 
 def demo_chaos():
@@ -24,7 +27,8 @@ def demo_chaos():
 
 
 @cli.command("demo")
-@click.option("-u", "--users", type=int, default=50, show_default=True)
+@click.option("-u", "--users", type=int, help=f"Virtual users (default {DEMO_USERS}; --ws {VARIANT_USERS['ws']}, "
+                                               f"--jobs {VARIANT_USERS['jobs']}).")
 @click.option("-d", "--duration", default=DEMO_DURATION, show_default=True)
 @click.option("-w", "--workers", type=int, help="Worker processes (default: the CPUs this process may use).")
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True)
@@ -36,14 +40,28 @@ def demo_chaos():
               help="With --api, over 30s (unless -d): a Telegram API outage from 8s to 16s (the bot's "
                    "circuit breaker trips, probes, recovers) and malformed updates from 18s to 22s; "
                    "the report shows recovery times and the breaker.")
-def demo_cmd(users, duration, workers, output, quiet, via_api, chaos):
+@click.option("--ws", "variant", flag_value="ws",
+              help="The demo WebSocket server instead: JSON round trips on /echo matched by id, pushes "
+                   "from /push timed from their timestamp (push:feed), pings.")
+@click.option("--jobs", "variant", flag_value="jobs",
+              help="The demo job API instead: batches of jobs submitted and polled to their end, the "
+                   "queue depth scraped from its /metrics every second and charted.")
+def demo_cmd(users, duration, workers, output, quiet, via_api, chaos, variant):
     """Start the built-in Telegram-style bot and load it for a few seconds.
 
     Every virtual user is a synthetic Telegram user (free, premium or admin) who sends
     the bot's 22 commands by weight; each reply is checked against the tier rules.
+    --ws and --jobs load the demo WebSocket server or the demo job API instead.
     """
     from driver.plan import available_cpus
     from driver.targets.process import DemoTargetProcess
+
+    workers = workers or available_cpus()
+    if variant is not None:
+        if via_api or chaos:
+            _fail(f"--{variant} cannot be combined with --api or --chaos (they are the bot's)")
+        sys.exit(VARIANTS[variant](users or VARIANT_USERS[variant], duration, workers, output, quiet))
+    users = users or DEMO_USERS
 
     via_api = via_api or chaos
     if chaos and duration == DEMO_DURATION:
@@ -55,7 +73,7 @@ def demo_cmd(users, duration, workers, output, quiet, via_api, chaos):
         click.echo(f"demo target at {target.url} (POST /webhook/telegram, GET /health)"
                    + (f", replying through the mock Telegram API at {api_url}" if via_api else ""))
         plan = make_plan(target.url, scenario="driver.scenario.telegram:CatalogBot", users=users,
-                         duration=duration, workers=workers or available_cpus(), output=output)
+                         duration=duration, workers=workers, output=output)
         if via_api:
             plan = with_mock(plan, f"telegram:{mock_port}")
         if chaos:
@@ -65,6 +83,38 @@ def demo_cmd(users, duration, workers, output, quiet, via_api, chaos):
                 parse_thresholds(("recovery<15s", "breaker_trip<5s"), "--chaos")))
         code = execute(plan, quiet)
     sys.exit(code)
+
+
+def ws_demo(users: int, duration, workers: int, output, quiet: bool) -> int:
+    """`driver demo --ws`: the demo WebSocket server (driver.targets.ws_demo) on a free
+    loopback port, loaded by driver.scenario.wsdemo:WsDemo; the exit code."""
+    from driver.targets.process import WsDemoTargetProcess
+
+    with WsDemoTargetProcess() as target:
+        click.echo(f"demo WebSocket server at {target.url} (/echo, /push, /broadcast)")
+        plan = make_plan(target.url.replace("ws://", "http://", 1), scenario="driver.scenario.wsdemo:WsDemo",
+                         users=users, duration=duration, workers=workers, output=output)
+        return execute(plan, quiet)
+
+
+def jobs_demo(users: int, duration, workers: int, output, quiet: bool) -> int:
+    """`driver demo --jobs`: the demo job API (driver.targets.jobs_demo) on a free loopback
+    port, loaded by driver.scenario.wsdemo:JobsDemo, its queue depth scraped from /metrics
+    (the --metrics-url path) and charted beside throughput; the exit code."""
+    from driver.runner.metrics import with_metrics
+    from driver.targets.process import JobsDemoTargetProcess
+
+    with JobsDemoTargetProcess(workers=4, processing_ms=50, distribution="exponential", fail_share=0.02) as target:
+        click.echo(f"demo job API at {target.url} (POST /jobs, GET /jobs/{{id}}, /jobs/{{id}}/events, /metrics)")
+        plan = make_plan(target.url, scenario="driver.scenario.wsdemo:JobsDemo", users=users, duration=duration,
+                         workers=workers, output=output)
+        plan = with_metrics(plan, [target.url + "/metrics"], ["queue_depth", "jobs_running"])
+        return execute(plan, quiet)
+
+
+# `driver demo --NAME`: each variant starts its demo target and runs its scenario. The call
+# simulation's demo (`--calls`, the call API) registers here as "calls" beside its flag.
+VARIANTS = {"ws": ws_demo, "jobs": jobs_demo}
 
 
 def _free_port() -> int:

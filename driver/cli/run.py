@@ -1,6 +1,7 @@
 """`driver run`: load a URL or a config file."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -10,6 +11,7 @@ from driver.config import load_config
 from driver.errors import PlanError
 from driver.planning import make_plan
 from driver.planning.make import with_mock, with_watch_pids
+from driver.planning.shard import with_shard
 from driver.runner.metrics import with_metrics
 
 @cli.command("run")
@@ -51,12 +53,27 @@ from driver.runner.metrics import with_metrics
               help="The target's Prometheus endpoint, scraped every second for the --metric series, repeatable.")
 @click.option("--metric", "metric_names", multiple=True,
               help="A series to keep from --metrics-url: a family name or NAME{label=\"value\"}, repeatable.")
+@click.option("--hlog", is_flag=True, default=None,
+              help="Write latency.hlog in the run's directory: HdrHistogram interval logs, one per second per endpoint.")
+@click.option("--prometheus", metavar="[HOST:]PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics while the run lasts (host 127.0.0.1).")
+@click.option("--checkpoint", metavar="INTERVAL",
+              help="Write checkpoint.json (the result so far) this often, as 60s; 0: never "
+                   "(default: every minute for runs of 5 minutes or more).")
+@click.option("--shard", metavar="I/N", help="Run slice I of N of the plan (one box of N); merge with driver merge.")
+@click.option("--start-at", "start_at", metavar="TIME",
+              help="Start the load at this wall-clock time: ISO 8601 (UTC unless an offset) or unix seconds.")
+@click.option("--ray", "ray", metavar="auto|local[:N]|ADDRESS",
+              help="Run on a Ray cluster: one driver per node, results merged (pip install 'driver[ray]').")
+@click.option("--ray-nodes", "ray_nodes", type=int, help="With --ray: use this many nodes (default: all alive).")
 @click.option("--ui", "ui_port", type=click.IntRange(0, 65535), is_flag=False, flag_value=8089, default=None,
               metavar="[PORT]", help="Serve the web UI on 127.0.0.1:PORT (default 8089) beside the run: "
               "watch it, steer it, stop it, download its reports. Put it after the URL.")
 def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requests, ramp_up, stages, workers,
             method, headers, body, binary, body_file, timeout, connect_timeout, think, max_in_flight, insecure, name,
-            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock, ui_port=None):
+            output, threshold_list, formats, quiet, watch_pids, metrics_urls, metric_names, mock,
+            hlog=None, prometheus=None, checkpoint=None, shard=None, start_at=None, ray=None, ray_nodes=None,
+            ui_port=None):
     """Load URL (or the target of a config file) and report latency, throughput and errors."""
     from driver.reports import parse_formats
 
@@ -82,11 +99,26 @@ def run_cmd(url, config_file, scenario, profile, users, rate, duration, max_requ
                              **settings)
         plan = with_metrics(plan, metrics_urls, metric_names)
         plan = with_mock(plan, mock)
+        plan = with_shard(plan, shard, start_at)
+        if hlog:
+            plan = dataclasses.replace(plan, output=dataclasses.replace(plan.output, hlog=True))
+    watchers = {k: v for k, v in (("prometheus", prometheus), ("checkpoint", checkpoint), ("ray", ray),
+                                  ("ray_nodes", ray_nodes)) if v is not None}
+    if ray_nodes is not None and ray is None:
+        raise PlanError("--ray-nodes needs --ray", flag="--ray-nodes")
+    if ray is not None:
+        from driver.runner.cluster import check_ray_plan, parse_ray_address
+
+        parse_ray_address(ray)
+        check_ray_plan(plan, ray_nodes)
     if ui_port is not None:
         from driver.cli.ui import execute_with_ui
 
-        sys.exit(execute_with_ui(plan, quiet, ui_port))
-    sys.exit(execute(plan, quiet))
+        if ray is not None:
+            raise PlanError("--ui cannot be combined with --ray: the page steers the workers of this box",
+                            flag="--ui")
+        sys.exit(execute_with_ui(plan, quiet, ui_port, **watchers))
+    sys.exit(execute(plan, quiet, **watchers))
 
 
 def build_plan(url: str, load: dict, scenario: str | None, **request):

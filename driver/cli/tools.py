@@ -32,6 +32,10 @@ def validate_cmd(config_file):
     """Check a config file without running it."""
     with warnings_shown():
         plan = validate_config(config_file)
+    if plan.groups:
+        groups = ", ".join(f"{g.name} ({g.plan.mode} loop)" for g in plan.groups)
+        click.echo(f"{config_file}: ok — {len(plan.groups)} scenarios: {groups}")
+        return
     what = (f"scenario {plan.scenario.python}" if plan.scenario and plan.scenario.python
             else f"{len(plan.endpoints)} endpoints")
     click.echo(f"{config_file}: ok — {plan.mode} loop, {what}, target {plan.target.base_url}")
@@ -74,10 +78,17 @@ def compare_cmd(base, new, rules):
 @cli.command("merge")
 @click.argument("results", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Where to write the merged result.json.")
-def merge_cmd(results, output):
-    """Merge result files (e.g. from several boxes) into one, and print it."""
-    merged = Result.load(results[0])
-    for path in results[1:]:
-        merged = merged.merge(Result.load(path))
+@click.option("--force", is_flag=True, help="Merge shards that do not make one plan exactly (marked incomplete).")
+def merge_cmd(results, output, force):
+    """Merge result files (e.g. the shards of one plan, from several boxes) into one, and print it.
+
+    Shards (driver run --shard i/N) must come from one plan (its fingerprint), each
+    shard once and none missing; --force merges them anyway, with a warning.
+    """
+    from driver.planning.shard import merge_results
+
+    merged, problems = merge_results([Result.load(path) for path in results], force=force)
+    for problem in problems:
+        click.echo(f"driver: warning: merged anyway (--force): {problem}", err=True)
     merged.save(output)
     click.echo(render(merged))

@@ -12,7 +12,8 @@
 The task's request is the submission (`submit` takes a task's method, path, headers,
 json/body, and `expect: {status: ...}` — the statuses that accept a job, 2xx when not
 given); the normalised task gets a `job` dict of driver.scenario.jobs.JobSpec's fields.
-`events: {path: ...}` follows the job's SSE stream instead of polling; `submit_only:
+`events: {path: ...}` follows the job's SSE stream instead of polling, `ws: {path: ...}`
+a WebSocket of its progress (each message a JSON document of the job); `submit_only:
 true` follows nothing. `{id}` in a path is the job's id.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from driver.scenario.jobs import JobSpec, UNITS
 __all__ = ["JOB_KEYS", "is_job", "job_task"]
 
 JOB_TASK_KEYS = ("name", "weight", "job")
-JOB_KEYS = ("submit", "id", "state", "poll", "events", "submit_only", "success", "failure", "queued", "progress",
+JOB_KEYS = ("submit", "id", "state", "poll", "events", "ws", "submit_only", "success", "failure", "queued", "progress",
             "processing", "processing_unit", "timeout", "jobs", "batch_size")
 SUBMIT_KEYS = ("method", "path", "headers", "json", "body", "expect")
 POLL_KEYS = ("path", "interval", "backoff", "max_interval")
@@ -55,7 +56,7 @@ def _path(doc: Doc, node: Node, where: str, keys: tuple) -> tuple[str, dict]:
 
 def _follow(doc: Doc, got: dict, where: str, base_path: str) -> dict:
     """How the job is followed: track, its path and the polling pace."""
-    given = [k for k in ("poll", "events", "submit_only") if k in got]
+    given = [k for k in ("poll", "events", "ws", "submit_only") if k in got]
     if len(given) > 1:
         raise doc.error(got[given[1]], f"{where} has both '{given[0]}' and '{given[1]}': follow a job one way")
     out: dict = {}
@@ -64,6 +65,9 @@ def _follow(doc: Doc, got: dict, where: str, base_path: str) -> dict:
     if "events" in got:
         path, _ = _path(doc, got["events"], join(where, "events"), ("path",))
         out["track"], out["events"] = "events", base_path + path
+    if "ws" in got:
+        path, _ = _path(doc, got["ws"], join(where, "ws"), ("path",))
+        out["track"], out["ws"] = "ws", base_path + path
     if "poll" in got:
         at = join(where, "poll")
         path, fields = _path(doc, got["poll"], at, POLL_KEYS)
@@ -78,6 +82,7 @@ def _follow(doc: Doc, got: dict, where: str, base_path: str) -> dict:
             out["max_interval_s"] = max(out["interval_s"], JobSpec.max_interval_s)
     out.setdefault("poll", base_path + JobSpec.poll)
     out.setdefault("events", base_path + JobSpec.events)
+    out.setdefault("ws", base_path + JobSpec.ws)
     return out
 
 

@@ -23,6 +23,7 @@ import yaml
 from yaml.nodes import MappingNode, Node
 
 from driver.config.bots import read_mock, read_replies
+from driver.config.inproc import is_python_target, read_python_target
 from driver.chaos.timeline import parse_timeline
 from driver.config.scenario import read_scenario
 from driver.config.schema import Doc, join
@@ -41,11 +42,11 @@ from driver.stats.thresholds import Threshold, parse_threshold
 
 __all__ = ["PROFILES", "load_config", "validate_config", "list_profiles", "unknown_profile"]
 
-TOP_KEYS = ("target", "scenario", "load", "profile", "profiles", "thresholds", "output", "mock", "replies",
-            "watch", "chaos")
+TOP_KEYS = ("target", "scenario", "scenarios", "load", "profile", "profiles", "thresholds", "output", "mock",
+            "replies", "watch", "chaos")
 TARGET_KEYS = ("base_url", "headers", "auth", "insecure", "timeout", "connect_timeout")
 LOAD_KEYS = ("users", "rate", "duration", "ramp_up", "stages", "requests", "workers", "max_in_flight")
-OUTPUT_KEYS = ("dir", "report")
+OUTPUT_KEYS = ("dir", "report", "hlog")
 # What `overrides` may hold: the layered settings (make_plan's keywords), the profile's
 # name, and thresholds added to the config's. None, () and False mean "not given".
 OVERRIDE_KEYS = (*FLAGS, "profile", "thresholds")
@@ -66,9 +67,19 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
     flags = flag_layer(overrides)
     doc, root = _compose(path, os.environ if env is None else env)
     got = doc.fields(root, "", TOP_KEYS)
+    if "scenarios" in got:  # several workloads in one run (driver.config.groups)
+        from driver.config.groups import read_groups
+
+        readers = {"target": _target, "load": _load_values, "thresholds": _thresholds, "output": _output}
+        return read_groups(doc, got, flags, readers, path, extra_thresholds)
     if "target" not in got:
         raise doc.error(root, "the config has no 'target' (required: target: {base_url: http://...})")
-    target = _target(doc, got["target"])
+    if is_python_target(got["target"]):  # an in-process target (driver.config.inproc)
+        target = read_python_target(doc, got["target"], Path(path).resolve().parent)
+        if "scenario" in got:
+            raise doc.error(got["scenario"], "a scenario is for HTTP targets: target.python calls a function")
+    else:
+        target = _target(doc, got["target"])
     scenario, pool, catalog, config = None, UserPoolSpec(), None, dict(target["settings"])
     if "scenario" in got:
         scenario, pool, catalog, own = read_scenario(doc, got["scenario"], target, Path(path).resolve().parent)
@@ -84,17 +95,21 @@ def load_config(path, overrides: dict | None = None, *, env=None) -> Plan:
         profile = doc.string(got["profile"], "profile")
         where = Source("profile", file=doc.file, line=doc.line(got["profile"]))
     settings = layer(*profile_layers(profile, custom, where), config, flags)
-    requests = () if scenario else (http_request(target["path"], headers=tuple(target["headers"].items())),)
+    requests = () if scenario or "inproc" in target else (
+        http_request(target["path"], headers=tuple(target["headers"].items())),)
     plan = assemble(
         target["target"], settings, requests=requests, scenario=scenario, pool=pool, catalog=catalog,
         thresholds=thresholds, secrets=tuple(doc.secrets), profile=profile, config_path=str(path),
         # task paths in YAML already start with the base path; a Python scenario's get it at run time
         base_path=target["base_path"] if scenario is not None and scenario.python else "",
+        inproc=target.get("inproc"),
     )
     # watch: the target's processes and metrics (driver.config.watch); the flags add to them
     plan = dataclasses.replace(plan, **read_watch(doc, got["watch"])) if "watch" in got else plan
     if "chaos" in got:
         plan = dataclasses.replace(plan, chaos=_chaos(doc, got["chaos"]))
+    if "output" in got and "hlog" in (out := doc.fields(got["output"], "output", OUTPUT_KEYS)):  # driver.reports.hlog
+        plan = dataclasses.replace(plan, output=dataclasses.replace(plan.output, hlog=doc.boolean(out["hlog"], "output.hlog")))
     return _bots(doc, got, plan, Path(path).resolve().parent)
 
 
@@ -186,8 +201,12 @@ def _secret_headers(doc: Doc, root: MappingNode) -> tuple[str, ...]:
 
 
 def _target(doc: Doc, node: Node) -> dict:
-    """The Target, its path (the base path, at least "/"), headers, and its settings layer."""
-    got = doc.fields(node, "target", TARGET_KEYS, required=("base_url",))
+    """The Target, its path (the base path, at least "/"), headers, and its settings layer.
+    `target: URL` is short for `target: {base_url: URL}`."""
+    if isinstance(node, yaml.ScalarNode):
+        got = {"base_url": node}
+    else:
+        got = doc.fields(node, "target", TARGET_KEYS, required=("base_url",))
     url = doc.string(got["base_url"], "target.base_url")
     try:
         target, path = parse_url(url)
@@ -301,18 +320,18 @@ def _profiles(doc: Doc, node: Node | None, as_written: bool = False) -> tuple[di
     return layers, notes
 
 
-def _thresholds(doc: Doc, node: Node | None) -> tuple[Threshold, ...]:
-    """The config's SLOs, each parsed here so that a bad one names its line."""
+def _thresholds(doc: Doc, node: Node | None, where: str = "thresholds") -> tuple[Threshold, ...]:
+    """The config's SLOs (or a group's, at `where`), each parsed here so that a bad one names its line."""
     out = []
-    for i, item in enumerate(doc.seq(node, "thresholds") if node is not None else ()):
-        text = doc.string(item, join("thresholds", i), empty=True).strip()
+    for i, item in enumerate(doc.seq(node, where) if node is not None else ()):
+        text = doc.string(item, join(where, i), empty=True).strip()
         if not text:
-            raise doc.error(item, f"{join('thresholds', i)} must not be empty")
+            raise doc.error(item, f"{join(where, i)} must not be empty")
         try:
             threshold = parse_threshold(text, source=f"{doc.file}:{doc.line(item)}")
         except PlanError as exc:
             raise doc.error(item, exc.message) from None
-        check_abort(threshold, Source(join("thresholds", i), file=doc.file, line=doc.line(item)))
+        check_abort(threshold, Source(join(where, i), file=doc.file, line=doc.line(item)))
         out.append(threshold)
     return tuple(out)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from driver.config.schema import Doc, join
+from driver.engine.ws import lifetime_name
 
 OPS = ("connect", "send", "receive", "ping", "close")
 OP_KEYS = {  # the keys each kind of step takes beside its own
@@ -93,6 +94,8 @@ def ws_step(doc: Doc, node: Node, where: str, ctx: dict, step_name: str, conn_na
     if op == "connect":  # where its messages and its timed pushes count
         conn = out["as"] or _default_name(out["path"])
         also = (conn, "push:" + conn) if out["ts_path"] else (conn,)
+        life = lifetime_name(conn)  # its connections' lifetimes, where the stats keep them apart
+        also += (life,) if life is not None else ()
     return {
         "name": named or default,
         "also": also,  # endpoints the step records on beside its name

@@ -91,6 +91,9 @@ class Steering:
             return {"t": t, "load": self.load, "paused": self.paused}
 
     def _checked(self, users, rate) -> float | None:
+        if getattr(self.plan, "groups", ()):  # each group has its own shape: one number cannot steer them
+            raise PlanError("a run of scenario groups cannot be steered: each group follows its own load",
+                            flag="groups")
         if self.open:
             if users is not None:
                 raise PlanError("this run is open loop (an arrival rate): steer its rate, not its users",

@@ -33,6 +33,11 @@ What is counted where (per worker, into its shared-memory block):
   connect_refused, connect_timeout (also a server that never answers the upgrade), tls,
   protocol_error (not a 101 answer, a bad upgrade), connection_reset; `connects` and
   `reconnects` (a connection opened to replace one that ended).
+- `ws:lifetime` (layout: the plan's third endpoint, when the plan lists it): each
+  connection's time from its handshake's end to its close, whoever closed it (the
+  server, a timeout, a retired unit, the end of the run); its count (`flows`) is the
+  connections closed. An aggregate endpoint (driver.stats.endpoint.is_aggregate): a
+  lifetime is not a round trip, and stays out of the total.
 """
 from __future__ import annotations
 
@@ -65,6 +70,7 @@ from driver.layout import (
     ST_FD_ERRORS,
 )
 from driver.plan import OPEN, Plan
+from driver.stats import endpoint as endpoint_rules
 
 TEXT, BINARY, CONTINUATION, CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 ANSWERED = 200  # the status class an answered round trip counts in (the layout's classes are HTTP's)
@@ -73,6 +79,23 @@ NORMAL_CLOSES = (1000, 1001)  # normal closure, going away: a server that ends a
 NO_CODE = 1005  # a close frame without a status code (RFC 6455 7.4.1)
 MAX_FRAME_BYTES = 64 * 2**20  # a larger answer is refused (picows closes with 1009)
 _COUNTERS = {**ERROR_COUNTERS, "fd_limit": C_ERR_OTHER}  # the open-file limit counts as other
+WS_LIFETIME = "ws:lifetime"  # connections' lifetimes: the unit's; self.ws's are `ws:lifetime:NAME`
+
+
+def lifetime_name(name: str | None = None) -> str | None:
+    """The endpoint of connection lifetimes (`ws:lifetime`, or `ws:lifetime:NAME` for a
+    named connection of a scenario), or None where this build's stats would count it as
+    a request endpoint (its lifetimes would then weigh on the total's latency): lifetimes
+    are recorded only on an aggregate endpoint."""
+    full = WS_LIFETIME if name is None else f"{WS_LIFETIME}:{name}"
+    return full if endpoint_rules.is_aggregate(full) else None
+
+
+def record_lifetime(rec, slot: int, opened_ns: int, now: int) -> None:
+    """One connection's lifetime on `slot` (an aggregate endpoint: its count is `flows`; the
+    latency counters give its exact mean and max)."""
+    rec.response(slot, ANSWERED, 0, now - opened_ns)
+    rec.count(slot, C_FLOWS, 1)
 
 
 def _quiet_logger() -> logging.Logger:
@@ -95,7 +118,7 @@ class WsConnection(WSListener):
     """
 
     __slots__ = ("owner", "kind", "rec", "ep", "message", "msg_type", "size", "open_loop", "transport",
-                 "alive", "busy", "intended_ns", "sent_ns", "partial", "closing", "close_code")
+                 "alive", "busy", "intended_ns", "sent_ns", "partial", "closing", "close_code", "opened_ns")
 
     def __init__(self, owner, kind: "WsKind"):
         self.owner = owner
@@ -114,11 +137,19 @@ class WsConnection(WSListener):
         self.partial = 0  # bytes of a fragmented answer so far
         self.closing = False  # driver ends the connection (retire, timeout, the end)
         self.close_code = -1  # the code of the server's close frame; -1: none came
+        self.opened_ns = 0  # when its handshake ended; 0: not open, or its lifetime recorded
 
     # -- picows callbacks
     def on_ws_connected(self, transport) -> None:
         self.transport = transport
         self.alive = True
+        self.opened_ns = now_ns()
+
+    def _lived(self) -> None:
+        """Record the connection's lifetime, once, when it ends (whoever ended it)."""
+        if self.opened_ns and self.kind.lifetime_slot >= 0:
+            record_lifetime(self.rec, self.kind.lifetime_slot, self.opened_ns, now_ns())
+        self.opened_ns = 0
 
     def send(self, intended_ns: int) -> None:
         """Send the message; latency will count from `intended_ns`."""
@@ -162,6 +193,7 @@ class WsConnection(WSListener):
 
     def on_ws_disconnected(self, transport) -> None:
         self.alive = False
+        self._lived()
         reason, protocol = self._why_closed(transport)
         if reason is not None:
             self.rec.count(self.ep, C_CHECK_FAILED, 1)
@@ -196,12 +228,14 @@ class WsConnection(WSListener):
         if self.transport is not None and not self.closing:
             self.closing = True
             self.alive = False
+            self._lived()
             self.transport.send_close(WSCloseCode.OK)
             self.transport.disconnect()
 
     def _drop(self) -> None:
         self.closing = True
         self.alive = False
+        self._lived()
         if self.transport is not None:
             self.transport.disconnect(False)
 
@@ -212,6 +246,7 @@ class WsKind(UnitKind):
     arrival_slot = 0  # the round trips' endpoint: where open-loop arrivals count
     round_trip_slot = 0
     ep = 1  # `ws:connect`: handshakes, connects and reconnects (HttpUnit counts its reconnects on `ep`)
+    lifetime_slot = -1  # `ws:lifetime` when the plan lists it (third), else not recorded
 
     def __init__(self, plan: Plan, rec, registry, address: str):
         spec = plan.requests[0]
@@ -234,6 +269,9 @@ class WsKind(UnitKind):
         self.ssl_ctx = make_ssl_context(plan.insecure) if target.tls else None
         self.logger = _quiet_logger()
         self.tasks: set[asyncio.Task] = set()
+        names = plan.endpoints
+        if len(names) > 2 and names[2] == WS_LIFETIME and lifetime_name() is not None:
+            self.lifetime_slot = 2
 
     def new_unit(self, sched) -> "WsUnit":
         return WsUnit(self, sched)

@@ -18,6 +18,12 @@ the first step that does not pass.
 
 The steps become k6-style stages: a zero-length stage jumps to the level, a stage of
 the step's length holds it (driver.shapes.from_stages).
+
+`--search bisect` refines the answer after the climb: between the highest level that
+passed and the first that failed, each next level is the midpoint of the two, run as a
+step of its own (`at_level`: one run of one step, so a failing level's backlog does
+not weigh on the next) until the two are at most `--resolution` apart (default an
+eighth of the climb's bracket; whole users for a users climb).
 """
 from __future__ import annotations
 
@@ -28,11 +34,18 @@ from dataclasses import dataclass, replace
 from driver.durations import parse_duration
 from driver.errors import PlanError
 from driver.plan import CLOSED, OPEN, Plan
+from driver.shapes import from_stages
 from driver.stats.capacity import Step
 from driver.stats.thresholds import is_live
 
 __all__ = ["StepPlan", "parse_levels", "step_plan", "stepped_settings", "capacity_thresholds", "for_capacity",
+           "Search", "search_plan", "midpoint", "at_level", "CLIMB", "BISECT", "SEARCHES", "MAX_BISECT",
            "MAX_STEPS", "MIN_STEP_S", "MIN_JUDGED_S"]
+
+CLIMB, BISECT = "climb", "bisect"
+SEARCHES = (CLIMB, BISECT)
+MAX_BISECT = 12  # bisection runs at most (a bracket halved 12 times is 1/4096 of itself)
+BISECT_SHARE = 8  # the default resolution: the bracket over this
 
 MAX_STEPS = 100
 MIN_STEP_S = 3.0  # a settle second, and two to hold at least one whole window
@@ -186,3 +199,49 @@ def for_capacity(plan: Plan, steps: StepPlan) -> Plan:
         raise PlanError("a request count (load.requests) would end the climb early: remove it for find-capacity",
                         flag="--requests")
     return replace(plan, thresholds=())
+
+
+@dataclass(frozen=True)
+class Search:
+    """How the levels are searched: `climb` (the steps only) or `bisect` (then halve the
+    bracket the climb found down to `resolution`, in the climb's unit; None: the default)."""
+
+    kind: str = CLIMB
+    resolution: float | None = None
+
+    def resolution_for(self, lo: float, hi: float, integer: bool) -> float:
+        res = self.resolution if self.resolution is not None else (hi - lo) / BISECT_SHARE
+        return max(res, 1.0) if integer else res
+
+    def describe(self) -> dict:
+        return {"search": self.kind, "resolution": self.resolution}
+
+
+def search_plan(search: str | None, resolution=None) -> Search:
+    """The Search of `--search` and `--resolution`; PlanError naming the flag."""
+    kind = (search or CLIMB).strip().lower()
+    if kind not in SEARCHES:
+        raise PlanError(f"--search must be {' or '.join(SEARCHES)}, got {search!r}", flag="--search")
+    if resolution is None:
+        return Search(kind)
+    if kind != BISECT:
+        raise PlanError("--resolution is the bisection's: give it with --search bisect", flag="--resolution")
+    return Search(kind, _number(str(resolution), "--resolution", "the resolution", integer=False))
+
+
+def midpoint(lo: float, hi: float, integer: bool) -> float | None:
+    """The level between `lo` (passed) and `hi` (failed) to try next; None when there is none
+    (whole users one apart)."""
+    if integer:
+        mid = float(math.floor((lo + hi) / 2))
+        return mid if lo < mid < hi else None
+    mid = float(f"{(lo + hi) / 2:.4g}")
+    return mid if lo < mid < hi else None
+
+
+def at_level(plan: Plan, steps: StepPlan, level: float) -> tuple[Plan, StepPlan]:
+    """The plan and step plan of one step at `level` (a bisection's run): the climb's step
+    length and settle time, the same load otherwise."""
+    one = replace(steps, levels=(float(level),))
+    shape = from_stages(one.stages(), float(level)) if plan.mode == OPEN else from_stages(one.stages())
+    return replace(plan, shape=shape, duration_s=one.duration_s), one

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from driver.engine.callables import inproc_target, is_python_url, parse_python_url
 from driver.masking import mask_bot_token
 from driver.errors import DriverError, PlanError
 from driver.plan import (
-    HTTP_SCHEMES, PLATFORMS, WS_SCHEMES, MockSpec, OutputSpec, Plan, ReplySpec, RequestSpec, ScenarioSpec, Target,
-    UserPoolSpec, WsSpec, parse_header, parse_url, read_body,
+    HTTP_SCHEMES, PLATFORMS, WS_SCHEMES, InprocSpec, MockSpec, OutputSpec, Plan, ReplySpec, RequestSpec, ScenarioSpec,
+    Target, UserPoolSpec, WsSpec, parse_header, parse_url, read_body,
 )
 from driver.planning.layers import Source, flag_layer, layer
 from driver.planning.load import load_fields
@@ -121,14 +122,23 @@ def with_mock(plan: Plan, text: str | None) -> Plan:
 def _make_plan(url, profile, scenario, users, rate, duration, requests, ramp_up, stages, workers, method, headers,
                body, body_file, timeout, connect_timeout, think, max_in_flight, name, insecure, thresholds, output,
                report, binary=False) -> Plan:
-    schemes = HTTP_SCHEMES if scenario is not None else HTTP_SCHEMES + WS_SCHEMES
-    target, path = _at("URL", parse_url, url, schemes)
     settings = layer(*profile_layers(profile, {}, Source.of_flag("--profile")), flag_layer({
         "users": users, "rate": rate, "duration": duration, "requests": requests, "ramp_up": ramp_up,
         "stages": stages, "workers": workers, "max_in_flight": max_in_flight, "think": think,
         "timeout": timeout, "connect_timeout": connect_timeout, "insecure": insecure, "output": output,
         "report": report,
     }))
+    if is_python_url(url):  # an in-process target: units call a Python function (driver.engine.inproc)
+        for flag, value in (("--scenario", scenario), ("--method", method), ("--header", headers), ("--body", body),
+                            ("--body-file", body_file), ("--binary", binary)):
+            if value:
+                raise PlanError(f"{flag} is for http(s):// and ws(s):// URLs: a python:// target calls a function",
+                                flag=flag)
+        spec = _at("URL", parse_python_url, url, name)
+        return assemble(inproc_target(spec), settings, requests=(), inproc=spec, profile=profile,
+                        thresholds=parse_thresholds(thresholds, THRESHOLD_FLAG))
+    schemes = HTTP_SCHEMES if scenario is not None else HTTP_SCHEMES + WS_SCHEMES
+    target, path = _at("URL", parse_url, url, schemes)
     if binary and not target.websocket:
         raise PlanError("--binary is for ws:// and wss:// URLs (a WebSocket message)", flag="--binary")
     if target.websocket:
@@ -164,9 +174,12 @@ def assemble(
     profile: str | None = None,
     config_path: str | None = None,
     ws: WsSpec | None = None,
+    inproc: InprocSpec | None = None,
 ) -> Plan:
     """The Plan from layered `settings` (driver.planning.layers) and the parts made apart."""
     load = load_fields(settings, scenario)
+    if inproc is not None:
+        load["workers"] = inproc_workers(settings)
     insecure = False
     if "insecure" in settings:
         insecure, source = settings["insecure"]
@@ -185,8 +198,21 @@ def assemble(
         config_path=config_path,
         catalog=catalog,
         ws=ws,
+        inproc=inproc,
         **load,
     )
+
+
+def inproc_workers(settings: dict) -> int:
+    """Workers of an in-process run: 1 unless given. Each worker process has its own
+    instance of the component, so more than one splits its limits and counters: a warning."""
+    if "workers" not in settings:
+        return 1
+    n, source = settings["workers"]
+    if int(n) > 1:
+        source.warn(f"{source.name} {n}: each worker process has its own instance of the in-process "
+                    f"component (its own limits, counters and caches); a limit of N holds per worker")
+    return int(n)
 
 
 def http_request(path: str, method: str | None = None, headers=(), body=None, body_file=None,

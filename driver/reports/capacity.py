@@ -22,10 +22,13 @@ def _level(cap: dict, level) -> str:
 
 
 def _rows(cap: dict) -> list[list[str]]:
-    """One row per judged step: step, level, status, req/s, error rate, p50, p99, generator CPU, why."""
+    """One row per judged step: step (`b1`, `b2`... the bisection's), level, status, req/s, error
+    rate, p50, p99, generator CPU, why."""
     out = []
+    climbed = sum(1 for s in cap.get("steps", []) if s.get("search") != "bisect")
     for s in cap.get("steps", []):
-        out.append([str(s["index"] + 1), _level(cap, s["level"]), s["status"],
+        label = f"b{s['index'] - climbed + 1}" if s.get("search") == "bisect" else str(s["index"] + 1)
+        out.append([label, _level(cap, s["level"]), s["status"],
                     "-" if s.get("throughput") is None else f"{s['throughput']:.1f}", rate_text(s.get("error_rate")),
                     format_ns(s.get("p50_ns")), format_ns(s.get("p99_ns")),
                     "-" if s.get("cpu_max") is None else f"{s['cpu_max']:.0%}", "; ".join(s.get("reasons") or [])])
@@ -33,6 +36,18 @@ def _rows(cap: dict) -> list[list[str]]:
 
 
 _HEADS = ["step", "level", "verdict", "req/s", "error rate", "p50", "p99", "driver CPU", "why"]
+
+
+def _search_text(cap: dict) -> str:
+    """How the bisection narrowed the answer, or '' for a climb."""
+    found = cap.get("answer") or {}
+    if cap.get("search") != "bisect":
+        return ""
+    if not found.get("bisected"):
+        return "bisection: nothing to bisect (no level passed before one failed, or the bracket was already narrow)"
+    lo, hi = found["bracket"]
+    return (f"bisection: the capacity lies between {_level(cap, lo)} (passed) and {_level(cap, hi)} (failed); "
+            f"levels tried {', '.join(f'{lv:g}' for lv in found['bisected'])}")
 
 
 def _knee_text(cap: dict) -> str:
@@ -56,7 +71,7 @@ def capacity_lines(result: Result) -> list[str]:
                 f"{cap.get('step_s', 0):g}s steps ({cap.get('settle_s', 0):g}s settle); "
                 f"thresholds {', '.join(cap.get('thresholds', []))}",
             fmt(_HEADS), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows), "",
-            f"CAPACITY: {found.get('summary', '')}", _knee_text(cap)]
+            f"CAPACITY: {found.get('summary', '')}", _knee_text(cap), *filter(None, [_search_text(cap)])]
 
 
 def capacity_markdown(result: Result, escape) -> list[str]:
@@ -65,15 +80,17 @@ def capacity_markdown(result: Result, escape) -> list[str]:
         return []
     found = cap.get("answer") or {}
     lines = ["### Capacity", "", f"**{escape(found.get('summary', ''))}**", "", escape(_knee_text(cap)), "",
+             *([escape(_search_text(cap)), ""] if _search_text(cap) else []),
              "| " + " | ".join(_HEADS) + " |", "|" + "---|" * len(_HEADS)]
     lines += ["| " + " | ".join(escape(c) for c in r) + " |" for r in _rows(cap)]
     return lines
 
 
 def capacity_data(result: Result) -> dict:
-    """The chart's data: per judged step its level, throughput (req/s) and p99 (ms); the marks."""
+    """The chart's data: per judged step its level, throughput (req/s) and p99 (ms), by level
+    (a bisection's steps fall between the climb's); the marks."""
     cap = result.capacity or {}
-    steps = cap.get("steps", [])
+    steps = sorted(cap.get("steps", []), key=lambda s: s["level"])
     found = cap.get("answer") or {}
     return {
         "unit": cap.get("unit", ""),
@@ -105,6 +122,7 @@ def capacity_html(result: Result, json_for_script) -> str:
     heads = "".join(f'<th class="{"text" if i in (0, 1, 2, 8) else ""}">{esc(h)}</th>' for i, h in enumerate(_HEADS))
     return (f'<section id="capacity"><h2>Capacity</h2><p><span class="pill {kind}">{esc(found.get("status", ""))}'
             f'</span> <b>{esc(found.get("summary", ""))}</b></p><p>{esc(_knee_text(cap))}</p>'
+            + (f'<p>{esc(_search_text(cap))}</p>' if _search_text(cap) else "") +
             f'<p class="hint">{esc(cap.get("kind", ""))} {esc(", ".join(f"{lv:g}" for lv in cap.get("levels", [])))}'
             f'; each held {cap.get("step_s", 0):g}s, judged after {cap.get("settle_s", 0):g}s; thresholds '
             f'{esc(", ".join(cap.get("thresholds", [])))}</p>'

@@ -55,6 +55,15 @@ def series_data(result: Result) -> dict:
     if result.plan.get("mode") == "open" or any(p.get("late") or p.get("dropped") for p in pts):
         data["late_ps"] = per_s("late")
         data["dropped_ps"] = per_s("dropped")
+    if result.groups:  # a grouped run: each group's req/s, p99 and users, a column per group
+        names = list(result.groups)
+        of = [[(p.get("groups") or {}).get(n) or {} for p in pts] for n in names]
+        data["groups"] = {
+            "names": names,
+            "rps": [[round(float(g.get("rps", 0.0)), 2) for g in col] for col in of],
+            "p99": [_round_list((ms(g.get("p99_ns")) for g in col), 4) for col in of],
+            "users": [[g.get("active_users", 0) for g in col] for col in of],
+        }
     return data
 
 

@@ -151,10 +151,12 @@ def format_limit(value, unit: str) -> str:
 
 
 def verdict_name(v: dict) -> str:
-    """The threshold as written, with its endpoint: "/start: p99<5s"."""
+    """The threshold as written, with its endpoint: "/start: p99<5s"; a group's threshold
+    (a grouped run) with its group first: "api › p99<300ms"."""
     text = str(v.get("threshold", "?"))
     endpoint = v.get("endpoint")
-    return f"{endpoint}: {text}" if endpoint and not text.startswith(f"{endpoint}") else text
+    name = f"{endpoint}: {text}" if endpoint and not text.startswith(f"{endpoint}") else text
+    return f"{v['group']} › {name}" if v.get("group") else name
 
 
 def measured_text(v: dict) -> str:
@@ -183,7 +185,7 @@ def outcome(result: Result) -> dict:
     """
     verdicts = result.verdicts or []
     failed = [v for v in verdicts if not v.get("passed")]
-    checks_failed = unjudged_check_failures(result, verdicts)
+    checks_failed = _unjudged(result, verdicts)
     validity = result.validity or {}
     valid = validity.get("valid") if validity else None
     notices = run_notices(result)
@@ -199,6 +201,16 @@ def outcome(result: Result) -> dict:
         status = "passed" if verdicts else "done"
     return {"status": status, "verdicts": verdicts, "failed": failed, "checks_failed": checks_failed,
             "valid": valid, "validity_reasons": list(validity.get("reasons") or []), "notices": notices}
+
+
+def _unjudged(result: Result, verdicts: list[dict]) -> int:
+    """Failed checks no `check_failure_rate` threshold judges; in a grouped run, each
+    group's by the run's thresholds and its own (as driver.stats.thresholds.exit_code)."""
+    if not result.groups:
+        return unjudged_check_failures(result, verdicts)
+    run_level = [v for v in verdicts if not v.get("group")]
+    return sum(unjudged_check_failures(sub, [*run_level, *(v for v in verdicts if v.get("group") == name)])
+               for name, sub in result.groups.items())
 
 
 def checks_message(n: int) -> str:
@@ -261,6 +273,12 @@ def settings_items(result: Result) -> list[tuple[str, str]]:
     """The run's settings, short: (label, value) pairs for one line or a small table."""
     plan = result.plan or {}
     env = result.environment or {}
+    if plan.get("groups"):  # a grouped run: each group's own settings are in its section
+        targets = dict.fromkeys(str(g.get("target", "?")) for g in plan["groups"])
+        items = [("target", ", ".join(targets)), ("scenarios", ", ".join(str(g.get("name")) for g in plan["groups"])),
+                 ("duration", f"{result.duration_s:.1f}s"), ("workers", str(plan.get("workers")))]
+        items += [(k, str(env[k])) for k in ("driver",) if env.get(k)]
+        return items + ([("started", result.started_at)] if result.started_at else [])
     items = [("target", str(plan.get("target", "?")))]
     scenario = plan.get("scenario") or {}
     if scenario.get("python"):
@@ -288,3 +306,32 @@ def settings_items(result: Result) -> list[tuple[str, str]]:
 def ms(ns) -> float | None:
     """Nanoseconds as milliseconds (None stays None)."""
     return None if ns is None else ns / 1e6
+
+
+# -- groups (a grouped run: a config's scenarios:) -----------------------------------
+
+
+def group_description(sub: Result) -> str:
+    """A group's settings in a few words: "closed loop, 20 users, 30.0s from 10s, http://host"."""
+    plan = sub.plan or {}
+    start = plan.get("start_s") or 0.0
+    kind = "python" if (plan.get("scenario") or {}).get("python") else "YAML scenario" if plan.get("scenario") \
+        else "WebSocket" if plan.get("ws") else "requests"
+    parts = [f"{plan.get('mode', '?')} loop", load_text(plan), kind,
+             f"{sub.duration_s:.1f}s" + (f" from {start:g}s" if start else ""), str(plan.get("target", ""))]
+    return ", ".join(p for p in parts if p)
+
+
+def group_rows(result: Result) -> list[dict]:
+    """One row per group (its endpoints' total over its own span: count, rps, failures,
+    latency...) plus `name`, `description`, `users` (the most active at once), `passed`
+    (its thresholds: None without any)."""
+    rows = []
+    for name, sub in result.groups.items():
+        row = sub.totals().summary(sub.duration_s)
+        row["name"] = name
+        row["description"] = group_description(sub)
+        row["users"] = max((p.get("active_users", 0) for p in sub.series), default=0)
+        row["passed"] = all(v.get("passed") for v in sub.verdicts) if sub.verdicts else None
+        rows.append(row)
+    return rows

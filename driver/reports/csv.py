@@ -18,7 +18,11 @@ is where the numbers come from:
   (Locust: a ~10 s window); 66/75/80/98/99.9/99.99/100% are not kept per second and
   are "N/A", as are the running totals' median, average, min and max, except in the
   last row, whose running totals are the whole run's (those of stats.csv);
-- failures.csv leaves First Seen and Last Seen empty (not recorded).
+- failures.csv leaves First Seen and Last Seen empty (not recorded);
+- a grouped run (a config's scenarios:) lists each group's endpoints as
+  "GROUP › NAME" and its total as a row of Type "scenario" named GROUP (stats.csv),
+  and one "scenario" row per group and second beside the "Aggregated" one
+  (stats_history.csv); "Aggregated" is the whole run.
 """
 from __future__ import annotations
 
@@ -93,13 +97,18 @@ def _stats_row(ep: EndpointResult, method: str, name: str, duration_s: float) ->
 
 
 def stats_rows(result: Result) -> list[list]:
-    """stats.csv rows: one per endpoint, sorted by (name, type) as Locust sorts, then Aggregated."""
-    keyed = []
-    for ep in result.endpoints:
-        method, name = method_and_name(ep.name, result.plan or {})
-        keyed.append(((name, method), ep))
-    keyed.sort(key=lambda kv: kv[0])
-    rows = [_stats_row(ep, key[1], key[0], result.duration_s) for key, ep in keyed]
+    """stats.csv rows: one per endpoint, sorted by (name, type) as Locust sorts, then Aggregated
+    (a grouped run: group by group, each group's endpoints and its total)."""
+    rows = []
+    for part, prefix in ([(sub, f"{name} › ") for name, sub in result.groups.items()] or [(result, "")]):
+        keyed = []
+        for ep in part.endpoints:
+            method, name = method_and_name(ep.name, part.plan or {})
+            keyed.append(((prefix + name, method), ep))
+        keyed.sort(key=lambda kv: kv[0])
+        rows += [_stats_row(ep, key[1], key[0], part.duration_s) for key, ep in keyed]
+        if prefix:
+            rows.append(_stats_row(part.totals(), "scenario", prefix.removesuffix(" › "), part.duration_s))
     rows.append(_stats_row(totals(result), "", "Aggregated", result.duration_s))
     return rows
 
@@ -114,7 +123,7 @@ def _epoch(started_at: str) -> float | None:
 def history_rows(result: Result) -> list[list]:
     """stats_history.csv rows: the "Aggregated" row of every second of the series."""
     start = _epoch(result.started_at) or 0.0
-    rows = []
+    rows, group_rows = [], []
     total_requests = total_failures = total_bytes = 0
     prev_t = 0.0
     for point in result.series:
@@ -136,6 +145,16 @@ def history_rows(result: Result) -> list[list]:
             total_requests, total_failures, "N/A", "N/A", "N/A", "N/A",
             total_bytes / total_requests if total_requests else 0,
         ])
+        for name, g in (point.get("groups") or {}).items():  # a grouped run: each group's second
+            n = int(g.get("requests", 0))
+            g_pcts = ["N/A" if p not in (0.50, 0.99) or not n or g.get(_SERIES_PERCENTILES[p]) is None
+                      else round(_ms(g[_SERIES_PERCENTILES[p]])) for p in PERCENTILES]
+            g_failures = point_failures(g)
+            group_rows.append([
+                int(start + t), int(g.get("active_users", 0)), "scenario", name,
+                f"{float(g.get('rps', 0.0)):2f}", f"{g_failures / dt if dt > 0 else 0.0:2f}", *g_pcts,
+                *["N/A"] * 7,
+            ])
     if rows:  # the last row's running totals are the whole run's (as stats.csv): fill in what the result knows
         tot = totals(result)
         rows[-1][-7:-5] = [tot.attempts, tot.failures]
@@ -143,15 +162,35 @@ def history_rows(result: Result) -> list[list]:
             lat = tot.latency()
             rows[-1][-5:] = [round(_ms(lat["p50_ns"])), _ms(lat["mean_ns"]), _ms(lat["min_ns"]), _ms(lat["max_ns"]),
                              int(tot.counters[C_BYTES_IN]) / tot.requests]
+    if group_rows:  # each second's group rows after its Aggregated row
+        by_second: dict = {}
+        for row in group_rows:
+            by_second.setdefault(row[0], []).append(row)
+        merged, seen = [], set()
+        for row in rows:
+            merged.append(row)
+            if row[0] not in seen:
+                seen.add(row[0])
+                merged += by_second.get(row[0], [])
+        rows = merged
     return rows
 
 
 def failure_rows(result: Result) -> list[list]:
     """failures.csv rows: transport errors by kind, 4xx/5xx, failed checks; most first."""
     rows = []
+    for part, prefix in ([(sub, f"{name} › ") for name, sub in result.groups.items()] or [(result, "")]):
+        rows += _failure_rows(part, prefix)
+    rows.sort(key=lambda r: -r[3])
+    return rows
+
+
+def _failure_rows(result: Result, prefix: str) -> list[list]:
+    rows = []
     plan = result.plan or {}
     for ep in result.endpoints:
         method, name = method_and_name(ep.name, plan)
+        name = prefix + name
         for kind, n in ep.errors_by_kind.items():
             if n:
                 rows.append([method, name, ERROR_LABELS[kind], n, "", ""])
@@ -162,6 +201,6 @@ def failure_rows(result: Result) -> list[list]:
             rows += [[method, name, f"HTTP {cls}", n, "", ""] for cls, n in ep.http_errors_by_class.items() if n]
     for check in result.checks or []:
         method, name = method_and_name(str(check.get("endpoint", "")), plan)
-        rows.append([method, name, f"check failed: {check.get('reason', '')}", int(check.get("failures", 0)), "", ""])
-    rows.sort(key=lambda r: -r[3])
+        rows.append([method, prefix + name, f"check failed: {check.get('reason', '')}", int(check.get("failures", 0)),
+                     "", ""])
     return rows

@@ -28,6 +28,7 @@ from driver.reports.target_metrics import metrics_section
 from driver.reports.common import (
     checks_message,
     endpoint_rows,
+    group_rows,
     error_kinds,
     format_limit,
     measured_text,
@@ -154,7 +155,7 @@ def _thresholds(out: dict) -> str:
             "<tr>"
             f'<td class="text">{_pill("pass", "ok") if v.get("passed") else _pill("fail", "bad")}</td>'
             f'<td class="text"><code>{esc(v.get("threshold", "?"))}</code></td>'
-            f'<td class="name">{esc(v.get("endpoint") or "all requests")}</td>'
+            f'<td class="name">{esc(_verdict_scope(v))}</td>'
             f'<td class="{"" if v.get("passed") else "bad"}">{esc(measured_text(v))}</td>'
             f'<td class="text">{esc(v.get("op", ""))} {esc(format_limit(v.get("limit"), unit))}</td>'
             f'<td class="text">{"aborts the run" if v.get("abort") else ""}</td></tr>')
@@ -162,6 +163,12 @@ def _thresholds(out: dict) -> str:
             '<th class="text">result</th><th class="text">threshold</th><th class="text">endpoint</th>'
             '<th>measured</th><th class="text">limit</th><th class="text"></th></tr></thead><tbody>'
             + "".join(rows) + "</tbody></table></div></section>")
+
+
+def _verdict_scope(v: dict) -> str:
+    """What a threshold judges: an endpoint, all requests, or (a grouped run) a group's."""
+    what = v.get("endpoint") or "all requests"
+    return f"{v['group']} › {what}" if v.get("group") else what
 
 
 def _charts(result: Result) -> str:
@@ -174,6 +181,9 @@ def _charts(result: Result) -> str:
             ("chart-users", "Users and requests in flight", "per second"),
             ("chart-generator", "Load generator", "the busiest worker's CPU share and the worst event-loop lag"),
         ]
+        if result.groups:
+            boxes += [("chart-groups-rps", "Throughput by scenario", "each group's requests per second"),
+                      ("chart-groups-p99", "p99 by scenario", "each group's p99 latency, per second")]
     boxes.append(("chart-percentiles", "Latency distribution",
                   f"percentile plot (HdrHistogram style) of the {TOP_ENDPOINTS} busiest endpoints and the total"))
     toggle = ('<label class="toggle"><input type="checkbox" id="pct-log"> logarithmic latency axis</label>')
@@ -188,7 +198,7 @@ def _num_td(value, text: str, bad: bool = False) -> str:
     return f'<td data-v="{esc(value)}"{" class=bad" if bad else ""}>{esc(text)}</td>'
 
 
-def _endpoints(rows: list[dict]) -> str:
+def _endpoints(rows: list[dict], section: str = 'id="endpoints"', title: str = "Endpoints") -> str:
     heads = ["endpoint", "requests", "req/s", "errors", "error rate", "throttled", "checks failed",
              "p50", "p90", "p95", "p99", "p99.9", "max", "mean"]
     body = []
@@ -206,10 +216,34 @@ def _endpoints(rows: list[dict]) -> str:
             cells.append(_num_td(lat[key] if lat[key] is not None else -1, format_ns(lat[key])))
         body.append(f'<tr{" class=total" if r["is_total"] else ""}>{"".join(cells)}</tr>')
     head = "".join(f'<th{" class=text" if i == 0 else ""}>{esc(h)}</th>' for i, h in enumerate(heads))
-    return ('<section id="endpoints"><h2>Endpoints<span class="note">flows and iterations count whole ones; '
+    return (f'<section {section}><h2>{esc(title)}<span class="note">flows and iterations count whole ones; '
             'errors: transport (unanswered and dropped included) + HTTP 4xx/5xx not throttled; click a column '
             'to sort</span></h2><div class="table-wrap"><table class="sortable"><thead><tr>' + head
             + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div></section>")
+
+
+def _groups(result: Result) -> str:
+    """A grouped run: a table of the groups, then each group's endpoints in a section of its own."""
+    heads = ["scenario", "settings", "requests", "req/s", "errors", "error rate", "users", "p50", "p99", "thresholds"]
+    body = []
+    for r in group_rows(result):
+        lat, rate = r["latency"], r["error_rate"]
+        verdict = ("–", "") if r["passed"] is None else ("passed", "ok") if r["passed"] else ("FAILED", "bad")
+        body.append(
+            f'<tr><td class="name">{esc(r["name"])}</td><td class="name">{esc(r["description"])}</td>'
+            + _num_td(r["count"], f"{r['count']:,}") + _num_td(r["rps"], f"{r['rps']:,.1f}")
+            + _num_td(r["failures"], f"{r['failures']:,}", r["failures"] > 0)
+            + _num_td(-1 if rate is None else rate, rate_text(rate), bool(rate))
+            + _num_td(r["users"], f"{r['users']:,}")
+            + "".join(_num_td(lat[k] if lat[k] is not None else -1, format_ns(lat[k])) for k in ("p50_ns", "p99_ns"))
+            + f'<td class="{verdict[1]}">{verdict[0]}</td></tr>')
+    head = "".join(f'<th{" class=text" if i < 2 else ""}>{esc(h)}</th>' for i, h in enumerate(heads))
+    parts = ['<section id="scenarios"><h2>Scenarios<span class="note">each group over its own span; '
+             'thresholds: its own</span></h2><div class="table-wrap"><table class="sortable"><thead><tr>' + head
+             + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div></section>"]
+    for i, (name, sub) in enumerate(result.groups.items()):
+        parts.append(_endpoints(endpoint_rows(sub), f'id="scenario-{i}" class="scenario"', f"Scenario {name}"))
+    return "".join(parts)
 
 
 def _notes(result: Result) -> str:
@@ -343,7 +377,7 @@ def render_html(result: Result) -> str:
         memory_section(result),
         metrics_section(result),
         _notes(result),
-        _endpoints(rows),
+        _groups(result) if result.groups else _endpoints(rows),
         _errors(result, rows),
         _checks(result),
         _settings(result),

@@ -12,7 +12,8 @@
 A run without thresholds has no threshold tests; "checks passed" is there when the
 run evaluated checks, and fails when some failed that no check_failure_rate
 threshold judges (the run exits 1); validity that was not assessed is a skipped
-test. Text is escaped by ElementTree; characters XML 1.0 cannot hold at all
+test. A grouped run (a config's scenarios:) has one more testsuite per group,
+"driver scenario NAME", holding that group's thresholds. Text is escaped by ElementTree; characters XML 1.0 cannot hold at all
 (control characters in user-given endpoint names) are replaced first.
 """
 from __future__ import annotations
@@ -53,14 +54,10 @@ def render_junit(result: Result) -> str:
         ET.SubElement(props, "property", name=key, value=_clean(value))
 
     failures = skipped = 0
-    for v in out["verdicts"]:
-        case = _case(suite, "driver.thresholds", verdict_name(v))
-        if not v.get("passed"):
-            failures += 1
-            detail = verdict_message(v) + (" (this threshold aborted the run)" if v.get("abort") else "")
-            _fail(case, verdict_message(v), "threshold", detail)
+    run_verdicts = [v for v in out["verdicts"] if not v.get("group")]
+    failures += _thresholds(suite, run_verdicts, "driver.thresholds")
 
-    tests = len(out["verdicts"]) + 2
+    tests = len(run_verdicts) + 2
     if out["checks_failed"] or any(ep.checks for ep in result.endpoints):
         tests += 1
         case = _case(suite, "driver.run", "checks passed")
@@ -82,13 +79,41 @@ def render_junit(result: Result) -> str:
         failures += 1
         _fail(case, "; ".join(out["notices"]), "completeness", "\n".join(out["notices"]))
 
-    for el in (root, suite):
-        el.set("tests", str(tests))
-        el.set("failures", str(failures))
-        el.set("errors", "0")
-        el.set("skipped", str(skipped))
+    _counts(suite, tests, failures, skipped)
+    all_tests, all_failures = tests, failures
+    for name in result.groups:  # each group's thresholds: a testsuite of its own
+        verdicts = [v for v in out["verdicts"] if v.get("group") == name]
+        group = ET.SubElement(root, "testsuite", name=_clean(f"driver scenario {name}"),
+                              timestamp=_clean(result.started_at), time=f"{result.groups[name].duration_s:.3f}")
+        n_failed = _thresholds(group, verdicts, f"driver.scenarios.{name}", group=name)
+        _counts(group, len(verdicts), n_failed, 0)
+        all_tests += len(verdicts)
+        all_failures += n_failed
+    _counts(root, all_tests, all_failures, skipped)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _thresholds(suite: ET.Element, verdicts: list[dict], classname: str, group: str | None = None) -> int:
+    """A test case per verdict; the number that failed."""
+    failures = 0
+    for v in verdicts:
+        name = verdict_name(v)
+        if group is not None:  # the suite says which group: the case keeps the threshold's own name
+            name = name.removeprefix(f"{group} › ")
+        case = _case(suite, classname, name)
+        if not v.get("passed"):
+            failures += 1
+            detail = verdict_message(v) + (" (this threshold aborted the run)" if v.get("abort") else "")
+            _fail(case, verdict_message(v), "threshold", detail)
+    return failures
+
+
+def _counts(el: ET.Element, tests: int, failures: int, skipped: int) -> None:
+    el.set("tests", str(tests))
+    el.set("failures", str(failures))
+    el.set("errors", "0")
+    el.set("skipped", str(skipped))
 
 
 def write_junit(result: Result, path: Path) -> Path:

@@ -4,8 +4,9 @@ the final result's.
 
 Three kinds, chosen by `make_progress`:
 - a terminal: a `rich` view redrawn with each window (about once a second): time and a
-  progress bar, users, req/s, error rate, p50/p99 of the last second, the busiest
-  endpoints, and the thresholds failing in the live windows ("failing now");
+  progress bar, users, req/s, error rate, p50/p99 of the last second, a line per
+  group in a grouped run, the busiest endpoints, and the thresholds failing in the
+  live windows ("failing now");
 - not a terminal (CI logs, a pipe): one plain line every PLAIN_EVERY_S seconds;
 - quiet: nothing.
 
@@ -161,6 +162,8 @@ class RichProgress(Progress):
         if window is None:
             return Text("starting the workers...", style="dim")
         parts = [self._progress(window.t), self._figures(window)]
+        if window.groups:  # a grouped run: a line per group
+            parts.append(self._groups(window))
         if window.rows:
             parts.append(self._endpoints(window))
         for v in failing:
@@ -215,6 +218,19 @@ class RichProgress(Progress):
             text.append(value, style=style or "bold")
             text.append("   ")
         return text
+
+    def _groups(self, w):
+        from rich.table import Table
+
+        table = Table(box=None, padding=(0, 2), header_style="dim", show_edge=False)
+        for name, justify in (("scenario", "left"), ("users", "right"), ("req/s", "right"), ("errors", "right"),
+                              ("p50", "right"), ("p99", "right")):
+            table.add_column(name, justify=justify)
+        for name, g in w.groups.items():
+            tot = g.total
+            table.add_row(name, str(g.active_users), f"{g.rps:,.0f}", rate_text(tot.error_rate),
+                          format_ns(tot.percentile(50)), format_ns(tot.percentile(99)))
+        return table
 
     def _endpoints(self, w):
         from rich.table import Table

@@ -15,8 +15,8 @@ from driver.reports import write_text
 from driver.reports.capacity import capacity_markdown
 from driver.reports.chaos import chaos_markdown
 from driver.reports.common import (
-    checks_message, endpoint_rows, error_kinds, format_limit, measured_text, outcome, rate_text, settings_items,
-    verdict_name,
+    checks_message, endpoint_rows, error_kinds, format_limit, group_rows, measured_text, outcome, rate_text,
+    settings_items, verdict_name,
 )
 
 MAX_ENDPOINTS = 50  # GitHub caps a step summary at 1 MiB; a table this long is unread anyway
@@ -66,11 +66,29 @@ def _verdicts(result: Result) -> list[str]:
     return lines
 
 
-def _endpoints(result: Result) -> list[str]:
+def _groups(result: Result) -> list[str]:
+    """A grouped run: one row per group, then a section of its endpoints each."""
+    if not result.groups:
+        return []
+    heads = ["scenario", "settings", "requests", "req/s", "errors", "users", "p50", "p99", "thresholds"]
+    lines = ["### Scenarios", "", "| " + " | ".join(heads) + " |", "| :--- | :--- |" + " ---: |" * 6 + " :-: |"]
+    for r in group_rows(result):
+        lat = r["latency"]
+        errors = f"{r['failures']:,}" + (f" ({rate_text(r['error_rate'])})" if r["failures"] else "")
+        verdict = "➖" if r["passed"] is None else "✅" if r["passed"] else "❌"
+        lines.append(f"| {md_escape(r['name'])} | {md_escape(r['description'])} | {r['count']:,} | "
+                     f"{r['rps']:,.1f} | {errors} | {r['users']:,} | {format_ns(lat['p50_ns'])} | "
+                     f"{format_ns(lat['p99_ns'])} | {verdict} |")
+    for name, sub in result.groups.items():
+        lines += ["", *_endpoints(sub, f"### Scenario {md_escape(name)}")]
+    return lines
+
+
+def _endpoints(result: Result, title: str = "### Endpoints") -> list[str]:
     rows = endpoint_rows(result)
     heads = ["endpoint", "requests", "req/s", "errors", "throttled", "checks failed", "p50", "p90", "p95", "p99",
              "p99.9", "max"]
-    lines = ["### Endpoints", "", "| " + " | ".join(heads) + " |", "| :--- |" + " ---: |" * (len(heads) - 1)]
+    lines = [title, "", "| " + " | ".join(heads) + " |", "| :--- |" + " ---: |" * (len(heads) - 1)]
     shown = [r for r in rows if not r["is_total"]][:MAX_ENDPOINTS] + [r for r in rows if r["is_total"]]
     for r in shown:
         lat = r["latency"]
@@ -108,7 +126,8 @@ def _notes(result: Result) -> list[str]:
 
 
 def render_markdown(result: Result) -> str:
-    sections = [_verdicts(result), capacity_markdown(result, md_escape), _endpoints(result),
+    sections = [_verdicts(result), capacity_markdown(result, md_escape),
+                _groups(result) or _endpoints(result),
                 chaos_markdown(result, md_escape), _checks(result),
                 _notes(result),
                 ["<sub>" + " · ".join(f"{k} {md_escape(v)}" for k, v in settings_items(result)) + "</sub>"]]

@@ -61,12 +61,13 @@ def new_run_dir(base: str | Path) -> Path:
     raise DriverError(f"cannot create a new run directory under {base}")
 
 
-def save_run(result, base: str | Path, formats) -> Saved:
-    """Write result.json and the reports of one run under `base` (or a fallback)."""
+def save_run(result, base: str | Path, formats, directory: Path | None = None) -> Saved:
+    """Write result.json and the reports of one run under `base` (or a fallback); in
+    `directory` when the run's directory was made before the run (new_run_dir)."""
     formats = ("json",) + tuple(f for f in parse_formats(formats) if f != "json")
     fallback_from = None
     try:
-        directory = new_run_dir(base)
+        directory = directory if directory is not None else new_run_dir(base)
         result.save(directory / "result.json")
     except OSError:
         fallback_from = str(base)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from driver.durations import format_ns
 from driver.reports.capacity import capacity_lines
 from driver.reports.chaos import chaos_lines
-from driver.reports.common import checks_message, grouped, outcome, rate_text
+from driver.reports.common import checks_message, group_description, grouped, outcome, rate_text
 from driver.reports.memory import leak_lines
 from driver.stats.result import Result
 
@@ -29,16 +29,27 @@ _ERROR_SHORT = {
 
 
 def live_line(window, duration_s: float | None) -> str:
-    """One line for a window (driver.stats.window.Window): users, req/s, failures, p50/p99."""
+    """One line for a window (driver.stats.window.Window): users, req/s, failures, p50/p99;
+    in a grouped run, one more line per group."""
     t = window.t
     total = f"/{duration_s:g}s" if duration_s else "s"
     tot = window.total
-    return (
+    line = (
         f"[{t:6.1f}{total}] users {window.active_users:>5}  req/s {window.rps:>9.0f}  "
         f"errors {tot.failures:>6} ({rate_text(tot.error_rate)})  p50 {format_ns(tot.percentile(50)):>8}  "
         f"p99 {format_ns(tot.percentile(99)):>8}  in-flight {window.in_flight}"
         + "".join(f"  rss[{pid}] {s.rss_bytes / 1e6:.1f}MB" for pid, s in window.watch.items())
     )
+    width = max((len(n) for n in window.groups), default=0)
+    return "\n".join([line, *(group_line(name, w, width) for name, w in window.groups.items())])
+
+
+def group_line(name: str, window, width: int = 0) -> str:
+    """A group's line of the live view: its users, req/s, failures, p50/p99."""
+    tot = window.total
+    return (f"  {name:<{width}} users {window.active_users:>5}  req/s {window.rps:>9.0f}  "
+            f"errors {tot.failures:>6} ({rate_text(tot.error_rate)})  p50 {format_ns(tot.percentile(50)):>8}  "
+            f"p99 {format_ns(tot.percentile(99)):>8}")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -55,7 +66,28 @@ def _listed(counts: dict[str, int], names: dict[str, str] | None = None) -> str:
 
 
 def render(result: Result) -> str:
-    """The end-of-run report: throughput and errors, then latency, per endpoint and total."""
+    """The end-of-run report: throughput and errors, then latency, per endpoint and total
+    (a grouped run: a section per group, then the whole run's total)."""
+    if result.groups:
+        out = []
+        for name, sub in result.groups.items():
+            out += [f"== {name}: {group_description(sub)}", *_tables(sub), ""]
+        whole = _table(["whole run", "requests", "req/s", "errors", "error rate"], [_total_row(result)])
+        out.append(whole)
+    else:
+        out = _tables(result)
+    return _tail(result, out)
+
+
+def _total_row(result: Result) -> list[str]:
+    tot, d = result.totals(), result.duration_s
+    rate = tot.rate(d)
+    return ["total", str(tot.count), f"{rate:.1f}" if rate is not None else "-", str(tot.failures),
+            rate_text(tot.error_rate)]
+
+
+def _tables(result: Result) -> list[str]:
+    """Throughput and errors, then latency, per endpoint of `result` and its total."""
     eps = grouped(list(result.endpoints))  # requests, replies, api:, chaos:, each in the result's order
     if len(eps) > 1:
         eps.append(result.totals())
@@ -77,12 +109,16 @@ def render(result: Result) -> str:
     heads = ["endpoint", "requests", "req/s", "errors", "error rate", "transport errors", "HTTP errors", "status"]
     if scenario:
         heads += ["throttled", "checks failed"]
-    out = [
+    return [
         _table(heads, rows),
         "",
         _table(["latency", "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"], lat_rows),
-    ]
-    out += _lost(result)
+    ] + _lost(result)
+
+
+def _tail(result: Result, out: list[str]) -> str:
+    """Everything after the endpoint tables, and the heading line."""
+    d = result.duration_s
     leaks = leak_lines(result)
     if leaks:
         out += ["", "memory slope after warm-up (Theil-Sen, MB = 10**6 bytes):", *(f"  {line}" for line in leaks)]
@@ -100,6 +136,9 @@ def render(result: Result) -> str:
         out += ["", "CHECKS FAILED: " + checks_message(checks_failed)]
     mode = result.plan.get("mode")
     head = f"{d:.1f}s, {result.plan.get('workers')} workers, {mode} loop, target {result.plan.get('target')}"
+    if result.groups:
+        head = f"{d:.1f}s, {result.plan.get('workers')} workers, {len(result.groups)} scenarios: " \
+               + ", ".join(result.groups)
     out.insert(0, head + "\n")
     if not result.complete:
         out += ["", "INCOMPLETE: " + "; ".join(result.reasons)]

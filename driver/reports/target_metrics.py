@@ -4,7 +4,9 @@ each, beside the memory of the watched processes.
 
 Each series gets its own inline SVG (no script needed) and its own scale: a queue depth
 of 5 and a pool of 10**9 bytes do not share an axis. A second where the series had no
-value (the endpoint failed, the value was NaN) is a gap in its line.
+value (the endpoint failed, the value was NaN) is a gap in its line. The run's own
+throughput (responses per second) comes first, drawn the same way on the same time
+axis, so that a queue depth is read beside the load that made it.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ __all__ = ["metrics_data", "metrics_section", "MAX_CHARTS"]
 MAX_CHARTS = 24
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T, PAD_R = 360, 150, 60, 24, 8, 10
 COLOR = "#0969da"
+THROUGHPUT_COLOR = "#1a7f37"
+THROUGHPUT = "throughput (req/s)"
 
 
 def metrics_data(result: Result) -> dict:
@@ -34,7 +38,7 @@ def _number(v: float) -> str:
     return f"{v:.4g}" if abs(v) < 1e6 else f"{v:.3e}"
 
 
-def _svg(name: str, t: list, values: list) -> str:
+def _svg(name: str, t: list, values: list, color: str = COLOR) -> str:
     known = [v for v in values if v is not None]
     if not t or not known:
         return ""
@@ -63,9 +67,9 @@ def _svg(name: str, t: list, values: list) -> str:
     for s, v in [*zip(t, values), (None, None)]:
         if v is None:
             if run:
-                shape = (f'<polyline fill="none" stroke="{COLOR}" stroke-width="1.5" points="{" ".join(run)}"/>'
+                shape = (f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(run)}"/>'
                          if len(run) > 1 else
-                         f'<circle r="2" fill="{COLOR}" cx="{run[0].split(",")[0]}" cy="{run[0].split(",")[1]}"/>')
+                         f'<circle r="2" fill="{color}" cx="{run[0].split(",")[0]}" cy="{run[0].split(",")[1]}"/>')
                 parts.append(shape)
             run = []
             continue
@@ -86,6 +90,12 @@ def metrics_section(result: Result) -> str:
                          f'<p class="hint">last {_number(last)}</p>{svg}</div>')
     if not boxes:
         return ""
+    pts = result.series or []
+    rps = [float(p["rps"]) if p.get("rps") is not None else None for p in pts]
+    svg = _svg(THROUGHPUT, data["t"], rps, THROUGHPUT_COLOR) if any("rps" in p for p in pts) else ""
+    if svg:  # the run's own load, first: each series above is read beside it
+        boxes.insert(0, f'<div class="chart-box"><h3>{THROUGHPUT}</h3><p class="hint">driver\'s responses per '
+                        f'second, on the same time axis</p>{svg}</div>')
     more = len(data["series"]) - MAX_CHARTS
     extra = f'<p class="hint">and {more} more series in result.json</p>' if more > 0 else ""
     urls = ", ".join(result.plan.get("metrics_urls") or [])

@@ -55,6 +55,7 @@ from driver.layout import (
     BlockLayout,
 )
 from driver.plan import Plan
+from driver.planning.shard import start_at_ns, worker_span
 from driver.shm import SharedBlocks, remove_stale
 from driver.stats.leak import leak_verdicts
 from driver.stats.result import Result
@@ -65,6 +66,7 @@ from driver.stats.window import merge_blocks, window
 from driver.runner.watch import Watcher, check_pids
 from driver.runner.metrics import Scraper, check_metrics
 from driver.runner.worker import worker_main
+from driver.runner.groups import GroupView, group_layouts, normalised
 
 STOP_RUN = "stop"  # what on_progress returns to end the run gracefully (driver.runner.capacity)
 STARTUP_TIMEOUT_S = 60.0  # spawning a worker imports numpy, uvloop...: allow slow machines
@@ -156,19 +158,26 @@ def run(plan: Plan, on_progress=None, *, check_target: bool = True, steering=Non
     is not there); they and driver's own processes are sampled with every window
     (driver.runner.watch) and judged for leaks at the end (driver.stats.leak).
     """
+    plan = normalised(plan)  # a grouped plan's groups run on its workers
     check_pids(plan.watch_pids)  # a pid that is not there is a usage error, before any load
     check_metrics(plan.metrics_urls, plan.metric_names)
     remove_stale()
-    address = resolve(plan) if check_target else plan.target.host
+    if plan.groups:  # each group's own target: resolved and checked once, in group order
+        addresses = tuple(resolve(g.plan) if check_target else g.plan.target.host for g in plan.groups)
+        address = addresses[0]
+    else:
+        # an in-process target (plan.inproc) has no address: its callables were imported when planned
+        address = resolve(plan) if check_target and plan.inproc is None else plan.target.host
+        addresses = (address,)
     layout = BlockLayout(plan.endpoint_slots)
     side = plan.has_bot_side
     rings = plan.workers if side and (plan.replies is None or plan.replies.via_api) else 0
-    with SharedBlocks(plan.workers + side, layout, rings) as shm, _sigterm_as_interrupt():
-        return _Run(plan, shm, address, on_progress, steering).execute()
+    with SharedBlocks(plan.workers + side, layout, rings, group_layouts(plan)) as shm, _sigterm_as_interrupt():
+        return _Run(plan, shm, address, on_progress, addresses, steering).execute()
 
 
 class _Run:
-    def __init__(self, plan: Plan, shm: SharedBlocks, address: str, on_progress, steering=None):
+    def __init__(self, plan: Plan, shm: SharedBlocks, address: str, on_progress, addresses=(), steering=None):
         self.plan = plan
         self.steering = steering
         self.shm = shm
@@ -191,6 +200,8 @@ class _Run:
         self.watcher = Watcher(plan.watch_pids)  # --watch-pid, and driver's own RSS
         self.watcher.add_own("parent", os.getpid())
         self.scraper = Scraper(plan.metrics_urls, plan.metric_names)  # --metrics-url, in its own thread
+        self.groups = GroupView(plan, shm) if plan.groups else None  # a grouped run (driver.runner.groups)
+        self.addresses = addresses or (address,)  # each group's (the first is `address`)
 
     def execute(self) -> Result:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -221,11 +232,14 @@ class _Run:
             if self.plan.has_bot_side:
                 self._spawn_side(ctx)
             rings = [(r.name, b.name) for r, b in zip(self.shm.rings, self.shm.back_rings)]
+            first, cluster = worker_span(self.plan)  # --shard: global worker indices (driver.planning.shard)
             for i in range(self.plan.workers):
+                lanes = tuple((blocks[i].name, tables[i].name, address) for blocks, tables, address
+                              in zip(self.shm.group_blocks, self.shm.group_names, self.addresses[1:]))
                 proc = ctx.Process(
                     target=worker_main, name=f"driver-worker-{i}", daemon=True,
-                    args=(self.plan, i, self.plan.workers, self.shm.block_names[i], self.shm.control.name,
-                          self.shm.table_names[i], self.address, rings[i] if rings else None),
+                    args=(self.plan, first + i, cluster, self.shm.block_names[i], self.shm.control.name,
+                          self.shm.table_names[i], self.address, rings[i] if rings else None, lanes),
                 )
                 proc.start()
                 self.procs.append(proc)
@@ -284,7 +298,7 @@ class _Run:
 
     def _start(self) -> None:
         control = self.shm.control.array
-        self.start_ns = now_ns() + START_DELAY_NS
+        self.start_ns = max(now_ns() + START_DELAY_NS, start_at_ns(self.plan, now_ns()))  # --start-at
         if self.plan.duration_s:
             control[CTL_DEADLINE_NS] = self.start_ns + int(self.plan.duration_s * 1e9)
         control[CTL_START_NS] = self.start_ns
@@ -335,7 +349,8 @@ class _Run:
                     self._stop(STOP_GRACEFUL)
         snap = self.shm.snapshot()
         elapsed = (now_ns() - self.start_ns) / 1e9
-        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and (snap[:, STATUS_LEN:] != prev[:, STATUS_LEN:]).any():
+        moved = (snap[:, STATUS_LEN:] != prev[:, STATUS_LEN:]).any() or (self.groups is not None and self.groups.moved())
+        if elapsed - (self.series[-1]["t"] if self.series else 0) > 0.05 and moved:
             self._sample(prev, snap, elapsed)
 
     def _interrupt(self, exc: BaseException) -> None:
@@ -371,7 +386,7 @@ class _Run:
             status = self.shm.blocks[i].array
             if proc.exitcode is not None or int(status[ST_PHASE]) not in (PHASE_RUNNING, PHASE_STOPPING):
                 continue
-            age = now - int(status[ST_HEARTBEAT_NS])
+            age = now - max(int(status[ST_HEARTBEAT_NS]), self.start_ns)  # none stuck before the start (--start-at)
             if age < STUCK_S * 1e9:
                 continue
             note = read_note(self.shm.names[i].array, self.layout.n_endpoints) or "blocked"
@@ -441,6 +456,8 @@ class _Run:
         watched, own = self.watcher.sample(t)
         win = dataclasses.replace(win, watch=watched, driver_rss=own)
         win = dataclasses.replace(win, metrics=self.scraper.latest())  # --metrics-url: the last values
+        if self.groups is not None:  # the groups' windows (their points, their live lines) make the run's
+            win = self.groups.whole(win, self.groups.windows(t, self.series[-1]["t"] if self.series else 0.0))
         point = win.point()
         if self.steering is not None:
             point.update(self.steering.point(win.t))
@@ -456,13 +473,20 @@ class _Run:
                 self.aborted = hit
                 self._note(f"aborted at {hit['t']:.0f}s: threshold {hit['threshold']} broken")
                 self._stop(STOP_GRACEFUL)
+            elif self.groups is not None and (hit := self.groups.watch(win.groups)) is not None:
+                self.aborted = hit
+                self._note(f"aborted at {hit['t']:.0f}s: threshold {hit['threshold']} broken")
+                self._stop(STOP_GRACEFUL)
         if self.on_progress is not None and self.on_progress(win) == STOP_RUN and not self.stop_sent_ns:
             self._stop(STOP_GRACEFUL)  # the caller ended the run (find-capacity): complete, not interrupted
 
     def _result(self, started_at: str) -> Result:
         snap = self.shm.snapshot()
         per_worker = [self.layout.views(row) for row in snap[: self.plan.workers]]
-        endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
+        if self.groups is not None:  # every group's blocks, merged by endpoint name
+            endpoints, checks = self.groups.endpoints()
+        else:
+            endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
         result = Result(
             plan=self.plan.describe(),
@@ -481,12 +505,21 @@ class _Run:
             notes=list(self.watcher.notes) + self.scraper.notes + (self.steering.notes() if self.steering else []),
             leak=leak_verdicts(self.series),
         )
+        if self.groups is not None:  # a worker's figures are in all its groups' blocks
+            for i, info in enumerate(result.workers):
+                info["requests"] = self.groups.worker_requests(i)
+                for key, at in (("iterations", ST_ITERATIONS), ("connections_max", ST_CONNECTIONS_MAX),
+                                ("fd_limit_errors", ST_FD_ERRORS)):
+                    info[key] = self.groups.worker_status(i, at)
         if self.plan.chaos:  # each fault window against its baseline: recovery, the breaker
             from driver.chaos.analysis import chaos_results
             timeout_s = self.plan.replies.timeout_s if self.plan.replies is not None else 0.0
             result.chaos = chaos_results(self.series, self.plan.chaos, reply_timeout_s=timeout_s)
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)
+        if self.groups is not None:  # each group judged on its own endpoints; the run on all
+            result.groups = self.groups.results(result)
+            result.verdicts += [v for sub in result.groups.values() for v in sub.verdicts]
         return result
 
     def _duration(self, snap: np.ndarray) -> float:

@@ -1,5 +1,6 @@
 """Async jobs as a scenario building block: submit over HTTP, then follow each job to a
-terminal state by polling or by its Server-Sent Events stream.
+terminal state by polling, by its Server-Sent Events stream, or by a WebSocket of its
+progress (track="ws": driver.scenario.wsprogress).
 
     class Reports(User):
         @task
@@ -15,7 +16,8 @@ What is recorded, through the worker's ScenarioContext (NAME is the job's name):
   429/503 throttled). One check per answer: it passes when the job was accepted (a status
   in `accept`, 2xx by default, and, when tracked, an id at the `id` json path); a failure
   says why (`job rejected: status 429`, `job id: nothing at json path id`).
-- `job:NAME:poll`, `job:NAME:events` — the polls and the event streams (request endpoints).
+- `job:NAME:poll`, `job:NAME:events` — the polls and the event streams, SSE or WebSocket
+  (request endpoints; a WebSocket stream's answer is its handshake, 101).
 - `job:NAME` — an aggregate endpoint: its `sent` the jobs followed, its count the jobs
   completed, its latency the time from the batch's intended start to the success state.
   A failure state counts an `other` error with the reason `job failed`; no terminal
@@ -51,7 +53,7 @@ from driver.scenario.session import HttpSession, json_path, status_matches
 
 __all__ = ["JobSpec", "JobCounts", "Jobs", "TRACKS", "UNITS", "endpoint_names"]
 
-TRACKS = ("poll", "events", "none")  # none: submission only
+TRACKS = ("poll", "events", "ws", "none")  # none: submission only
 UNITS = {"ms": 1_000_000, "s": 1_000_000_000}  # ns per unit of a reported processing time
 
 
@@ -63,6 +65,7 @@ class JobSpec:
     track: str = "poll"
     poll: str = "/jobs/{id}"  # the job's status path; {id} is replaced by its id
     events: str = "/jobs/{id}/events"  # its SSE stream (track="events")
+    ws: str = "/jobs/{id}/ws"  # its WebSocket progress stream (track="ws")
     id: str = "id"  # json path of the id in the submission's answer
     state: str = "state"  # json path of the state (submission answer, polls, events)
     success: tuple = ("done",)
@@ -148,7 +151,7 @@ class Jobs:
         start = (getattr(self.user, "iteration_start_ns", None) if ctx.open_loop else None) or now_ns()
         done = 0
         client = None
-        if spec.track == "events":
+        if spec.track in ("events", "ws"):
             from driver.scenario.sse import client as sse_client
 
             client = sse_client(ctx)
@@ -247,14 +250,16 @@ class Jobs:
                     pass
 
     async def _stream(self, job: "_Job", client) -> None:
-        """Follow the job's SSE stream (aiohttp: the fast client reads whole bodies only),
-        opening it again when it drops, until a terminal state or the deadline."""
+        """Follow the job's SSE stream or WebSocket (aiohttp: the fast client reads whole
+        bodies only), opening it again when it drops, until a terminal state or the deadline."""
         from driver.scenario.sse import follow
+        from driver.scenario.wsprogress import follow_ws
 
-        ctx = self.ctx
-        path = job.spec.events.replace("{id}", job.id)
+        ctx, spec = self.ctx, job.spec
+        path = (spec.ws if spec.track == "ws" else spec.events).replace("{id}", job.id)
+        reader = follow_ws if spec.track == "ws" else follow
         try:
-            await asyncio.wait_for(follow(client, ctx, path, job.eps.events, lambda doc: job.observe(ctx, doc),
+            await asyncio.wait_for(reader(client, ctx, path, job.eps.events, lambda doc: job.observe(ctx, doc),
                                           max(job.spec.interval_s, 0.01), dict(job.spec.headers)),
                                    max(job.left_s(), 0.0))
         except asyncio.TimeoutError:

@@ -11,7 +11,7 @@ import orjson
 from picows import WSCloseCode, WSListener, WSMsgType
 
 from driver._speedups import now_ns
-from driver.engine.ws import ANSWERED, NO_CODE, why_closed
+from driver.engine.ws import ANSWERED, NO_CODE, lifetime_name, record_lifetime, why_closed
 from driver.layout import (
     C_BYTES_IN,
     C_BYTES_OUT,
@@ -49,6 +49,9 @@ class WsConnection(WSListener):
         self.slot = ctx.slot(name)
         self.ts_path = ts_path
         self.push_slot = ctx.slot("push:" + name) if ts_path else -1
+        life = lifetime_name(name)
+        self.life_slot = ctx.slot(life) if life is not None else -1  # `ws:lifetime:NAME`
+        self.opened_ns = 0  # when its handshake ended; 0: not open, or its lifetime recorded
         self.transport = None
         self.error: str | None = None  # the connect's error kind
         self.open = False
@@ -72,6 +75,13 @@ class WsConnection(WSListener):
     def on_ws_connected(self, transport) -> None:
         self.transport = transport
         self.open = True
+        self.opened_ns = now_ns()
+
+    def _lived(self) -> None:
+        """Record the connection's lifetime, once, when it ends (whoever ended it)."""
+        if self.opened_ns and self.life_slot >= 0:
+            record_lifetime(self.rec, self.life_slot, self.opened_ns, now_ns())
+        self.opened_ns = 0
 
     def on_ws_frame(self, transport, frame) -> None:
         kind = frame.msg_type
@@ -161,6 +171,7 @@ class WsConnection(WSListener):
 
     def on_ws_disconnected(self, transport) -> None:
         self.open = False
+        self._lived()
         reason, protocol = self._why_closed(transport)
         self._ended_as(reason, protocol)
         failed = C_ERR_PROTOCOL if protocol else C_ERR_CONN_RESET
@@ -352,6 +363,7 @@ class WsConnection(WSListener):
         self._give_up(now_ns())
         self.closing = True
         self.open = False
+        self._lived()
         self._ended_as(None)
         self.transport.send_close(WSCloseCode(code))
         try:
@@ -366,6 +378,7 @@ class WsConnection(WSListener):
         if self.transport is not None and not self.closing:
             self.closing = True
             self.open = False
+            self._lived()
             self._ended_as(None)
             self.transport.send_close(WSCloseCode.OK)
             self.transport.disconnect()

@@ -43,8 +43,8 @@ from driver.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_NOT_RUN, EXIT_OK,
 from driver.stats.thresholds import LiveCheck, describe
 from driver.stats.validity import CPU_BOUND, LAG_BOUND_NS, LATE_BOUND, MOST
 
-__all__ = ["Step", "StepTracker", "judge_step", "knee", "answer", "exit_code_of", "capacity_exit_code", "KNEE_DROP",
-           "LEAD_S"]
+__all__ = ["Step", "StepTracker", "judge_step", "knee", "answer", "refine", "exit_code_of", "capacity_exit_code",
+           "KNEE_DROP", "LEAD_S"]
 
 LEAD_S = 0.5  # a window may begin this much before a step's steady part and still count
 END_SLACK_S = 0.25  # a run whose last window ends this close to a step's end has run that step
@@ -244,6 +244,30 @@ def answer(verdicts: list[dict], levels: list[float], ended_early: bool, unit: s
         status = MAX_REACHED
     return {"status": status, "highest_passing": highest, "first_failing": failing, "knee": knee(verdicts),
             "summary": _summary(status, highest, failing, levels, unit)}
+
+
+def refine(found: dict, bisected: list[dict], unit: str = "users") -> dict:
+    """The climb's answer (`found`, status FOUND) narrowed by the bisection's steps, in the
+    order run: each passing one raises the highest passing level, each failing one lowers
+    the first failing level; a step that is not valid ends the refinement (the generator's
+    limit says nothing of the target). The knee stays the climb's (its steps grow with the
+    level; the bisection's do not). Adds "bracket": [highest passing, first failing] and
+    "bisected": the levels tried."""
+    highest, failing = found["highest_passing"], found["first_failing"]
+    tried = []
+    for v in bisected:
+        tried.append(v["level"])
+        if v["status"] == PASSED and v["level"] > highest:
+            highest = v["level"]
+        elif v["status"] == FAILED and v["level"] < failing["level"]:
+            failing = {"index": v["index"], "level": v["level"], "status": v["status"], "reasons": v["reasons"]}
+        elif v["status"] == NOT_VALID:
+            break
+    out = {**found, "highest_passing": highest, "first_failing": failing, "bisected": tried,
+           "bracket": [highest, failing["level"]]}
+    out["summary"] = _summary(FOUND, highest, failing, [], unit) + (
+        f" (bisected: {', '.join(f'{lv:g}' for lv in tried)})" if tried else "")
+    return out
 
 
 def _summary(status: str, highest, failing, levels, unit: str) -> str:

@@ -80,6 +80,7 @@ JOB_PREFIX = "job:"  # jobs (driver.scenario.jobs): job:NAME, job:NAME:first_pro
 JOB_REQUESTS = (":submit", ":poll", ":events")  # ... are aggregates; these are its requests
 PUSH_PREFIX = "push:"  # server pushes timed from their timestamp (driver.scenario.ws): not requests
 WS_CONNECT = "ws:connect"  # WebSocket handshakes (driver.engine.ws): count them apart, keep their errors
+WS_PREFIX = "ws:"  # ws:connect, ws:lifetime, ws:lifetime:NAME: aggregates of WebSocket connections
 REPLY_PREFIX = "reply:"  # a bot's replies to the updates of one endpoint: first-reply latency
 REPLY_LAST_PREFIX = "reply_last:"  # the last message of the multi-message answers
 # endpoints that watch the other side rather than count driver's own work: the calls the
@@ -92,10 +93,10 @@ def is_aggregate(name: str) -> bool:
     """Whether `name` is an aggregate endpoint: it times whole flows or iterations, whose
     requests are on their own endpoints (`flow:NAME`, `iteration`), or the bot's replies
     to updates counted on their own endpoints (`reply:NAME`, `reply_last:NAME`), or the
-    WebSocket handshakes (`ws:connect`: failures are errors of the run, handshakes are not
-    round trips)."""
+    WebSocket connections (`ws:connect`, the handshakes: failures are errors of the run,
+    handshakes are not round trips; `ws:lifetime[:NAME]`, each connection's time open)."""
     return (name == ITERATION or name.startswith(FLOW_PREFIX) or name.startswith(REPLY_PREFIX)
-            or name.startswith(REPLY_LAST_PREFIX) or name == WS_CONNECT or name.startswith(PUSH_PREFIX)
+            or name.startswith(REPLY_LAST_PREFIX) or name.startswith(WS_PREFIX) or name.startswith(PUSH_PREFIX)
             or (name.startswith(JOB_PREFIX) and not name.endswith(JOB_REQUESTS)))
 
 

@@ -50,6 +50,10 @@ class Result:
     leak: dict = field(default_factory=dict)  # memory slopes after warm-up (driver.stats.leak.leak_verdicts)
     chaos: list = field(default_factory=list)  # per chaos event: recovery and breaker (driver.chaos.analysis)
     capacity: dict = field(default_factory=dict)  # find-capacity: steps, verdicts, answer (driver.stats.capacity)
+    # a grouped run (a config's scenarios:): each group's part, a Result of its own: its
+    # endpoints, span, series (its entries of the run's points), checks and verdicts
+    groups: dict[str, "Result"] = field(default_factory=dict)
+    checkpoint: dict = field(default_factory=dict)  # a soak checkpoint's {"t", "written_at"} (driver.runner.checkpoint)
 
     def totals(self) -> EndpointResult:
         """The whole run as one endpoint (driver.stats.endpoint.total_of): aggregate endpoints
@@ -88,6 +92,8 @@ class Result:
             "leak": self.leak,
             "chaos": self.chaos,
             **({"capacity": self.capacity} if self.capacity else {}),
+            **({"groups": {name: sub.to_dict() for name, sub in self.groups.items()}} if self.groups else {}),
+            **({"checkpoint": self.checkpoint} if self.checkpoint else {}),
             "totals": self.totals().summary(self.duration_s),
             "endpoints": eps,
             "series": self.series,
@@ -137,6 +143,8 @@ class Result:
             leak=data.get("leak", {}),
             chaos=data.get("chaos", []),
             capacity=data.get("capacity") or {},
+            groups={name: cls.from_dict(sub) for name, sub in (data.get("groups") or {}).items()},
+            checkpoint=data.get("checkpoint") or {},
         )
 
     @classmethod
@@ -178,6 +186,11 @@ class Result:
             notes=[*self.notes, *other.notes],
             leak={k: {**self.leak.get(k, {}), **other.leak.get(k, {})} for k in {*self.leak, *other.leak}},
             chaos=[*self.chaos, *other.chaos],  # each run's own analysis: their series are not merged
+            # groups matched by name; a group only one run had stays as it was
+            groups={name: (self.groups[name].merge(other.groups[name])
+                           if name in self.groups and name in other.groups
+                           else self.groups.get(name) or other.groups[name])
+                    for name in dict.fromkeys([*self.groups, *other.groups])},
         )
 
 

@@ -76,6 +76,7 @@ class Window:
     watch: dict[int, ProcessSample] = field(default_factory=dict)  # --watch-pid: pid -> its sample at `t`
     driver_rss: dict[str, int] = field(default_factory=dict)  # driver's own RSS (bytes): "parent", "worker N"
     metrics: dict[str, float | None] = field(default_factory=dict)  # --metrics-url: series -> last value
+    groups: dict[str, "Window"] = field(default_factory=dict)  # a grouped run: each group's window
 
     def row(self, name: str) -> EndpointResult | None:
         return next((r for r in self.rows if r.name == name), None)
@@ -110,6 +111,26 @@ class Window:
             **({"watch": {str(pid): s.point() for pid, s in self.watch.items()}} if self.watch else {}),
             **({"driver_rss": dict(self.driver_rss)} if self.driver_rss else {}),
             **({"metrics": dict(self.metrics)} if self.metrics else {}),
+            **({"groups": {name: w.group_point() for name, w in self.groups.items()}} if self.groups else {}),
+        }
+
+    def group_point(self) -> dict:
+        """A group's window as its entry in a point's `groups`: its own figures, no more."""
+        tot = self.total
+        return {
+            "requests": tot.count,
+            "rps": self.rps,
+            "errors": tot.errors,
+            "http_errors": tot.http_errors,
+            "check_failures": tot.check_failures,
+            "p50_ns": tot.percentile(50),
+            "p99_ns": tot.percentile(99),
+            "active_users": self.active_users,
+            "in_flight": self.in_flight,
+            "connections": self.connections,
+            "late": tot.late,
+            "dropped": tot.dropped,
+            "unfinished": tot.unfinished,
         }
 
     def _bot_side(self) -> dict:
@@ -143,7 +164,9 @@ class Window:
         return Window(later.t, self.dt + later.dt, rows, total, later.active_users,
                       later.in_flight, later.connections, max(self.cpu_max, later.cpu_max),
                       max(self.lag_mean_ns, later.lag_mean_ns), later.watch or self.watch,
-                      later.driver_rss or self.driver_rss, later.metrics or self.metrics)
+                      later.driver_rss or self.driver_rss, later.metrics or self.metrics,
+                      {name: self.groups[name].merged(w) if name in self.groups else w
+                       for name, w in later.groups.items()})
 
 
 def _ordered(rows) -> tuple[EndpointResult, ...]:

@@ -12,6 +12,9 @@ Routes:
   worker spent on the job, set when it ends; `"error"` says why a failed job failed.
 - `GET /jobs/{id}/events` — Server-Sent Events: the job's document as `data:` each time
   it changes (the first at once), the stream ending after a terminal state.
+- `GET /jobs/{id}/ws` — a WebSocket of the job's progress: the job's document as a text
+  message each time it changes (the first at once), then a close (1000) after a
+  terminal state; a 404 (no upgrade) for an unknown id.
 - `GET /queue` — `{"depth", "running", "done", "failed", "submitted", "rejected"}`.
 - `GET /metrics` — the same as Prometheus text (`queue_depth`, `jobs_running` gauges;
   `jobs_submitted_total`, `jobs_rejected_total`, `jobs_done_total`, `jobs_failed_total`
@@ -26,7 +29,8 @@ ends done or, with probability `fail_share`, failed.
 Faults: `hang_every=N` — every Nth job is taken by a worker and never finishes (it stays
 running, its worker moves on); `reset_poll_every=N` — every Nth `GET /jobs/{id}` is
 answered by a TCP reset; `stall_poll_every=N` — every Nth is never answered;
-`cut_events_every=N` — every Nth event stream is cut (a TCP reset) after its first event.
+`cut_events_every=N` — every Nth event stream, SSE or WebSocket, is cut (a TCP reset)
+after its first event.
 
 Run it with `python -m driver.targets.jobs_demo --port 8090`; the tests use
 `driver.targets.process.JobsDemoTargetProcess` for one in its own process.
@@ -255,6 +259,28 @@ def make_app(config: JobsConfig | None = None, **options: Any) -> web.Applicatio
         await resp.write_eof()
         return resp
 
+    async def progress_ws(request: web.Request) -> web.StreamResponse:
+        job = queue.jobs.get(request.match_info["id"])
+        if job is None:
+            return _json({"error": "no such job"}, 404)
+        n = next(queue.streams)
+        cut = config.cut_events_every and n % config.cut_events_every == 0
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        loop = asyncio.get_running_loop()
+        while not ws.closed:
+            changed = loop.create_future()
+            job.waiters.append(changed)
+            await ws.send_str(orjson.dumps(job.doc()).decode())
+            if job.state in TERMINAL:
+                break
+            if cut and request.transport is not None:
+                request.transport.abort()  # the stream ends mid-way, without a close frame
+                return ws
+            await changed
+        await ws.close()
+        return ws
+
     async def depth(request: web.Request) -> web.Response:
         return _json(queue.counts())
 
@@ -285,6 +311,7 @@ def make_app(config: JobsConfig | None = None, **options: Any) -> web.Applicatio
     app.router.add_post("/jobs", submit)
     app.router.add_get("/jobs/{id}", status)
     app.router.add_get("/jobs/{id}/events", events)
+    app.router.add_get("/jobs/{id}/ws", progress_ws)
     app.router.add_get("/queue", depth)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health)

@@ -10,6 +10,10 @@ Routes (every WebSocket route answers pings; text stays text, binary stays binar
   wall-clock timestamp lets a client on the same machine measure push latency. The
   schedule is fixed from the connection's start, so a late tick does not shift the
   ones after it. Messages from the client are read and ignored.
+- `GET /headers` — an authenticated echo: the upgrade is refused (401) without an
+  `Authorization` header; every message is answered with `{"headers": {name: value}}`,
+  the handshake's request headers (names lowercased), so a client can see what its
+  handshake carried.
 - `GET /health` — JSON counters: connections open and accepted, messages in and out.
 
 Faults, each on every Nth WebSocket connection (connections are numbered 1, 2, ...
@@ -144,7 +148,8 @@ async def _drain(ws: web.WebSocketResponse, state: _State) -> None:
         state.received += 1
 
 
-async def _echo(conn: _Conn, state: _State) -> None:
+async def _echo(conn: _Conn, state: _State, answer: str | None = None) -> None:
+    """Answer every message with itself, or with `answer` (a text message) when given."""
     ws = conn.ws
     while True:
         if conn.due:
@@ -155,7 +160,8 @@ async def _echo(conn: _Conn, state: _State) -> None:
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return
         state.received += 1
-        if not await _send(conn, state, msg.type, msg.data):
+        if not await (_send(conn, state, msg.type, msg.data) if answer is None
+                      else _send(conn, state, WSMsgType.TEXT, answer)):
             return
 
 
@@ -230,6 +236,8 @@ def _route(kind: str):
                 interval_s = -1.0
             if not 0 < interval_s < float("inf"):
                 raise web.HTTPBadRequest(text="interval_ms must be a positive number\n")
+        if kind == "headers" and "Authorization" not in request.headers:
+            raise web.HTTPUnauthorized(text="an Authorization header is needed\n")
         ws = web.WebSocketResponse(max_msg_size=state.max_message)
         await ws.prepare(request)
         state.accepted += 1
@@ -243,6 +251,9 @@ def _route(kind: str):
             conn = _Conn(ws, request.transport, number, faults)
             if kind == "echo":
                 await _echo(conn, state)
+            elif kind == "headers":
+                seen = {k.lower(): v for k, v in request.headers.items()}
+                await _echo(conn, state, orjson.dumps({"headers": seen}).decode())
             elif kind == "broadcast":
                 await _broadcast(conn, state)
             else:
@@ -272,7 +283,7 @@ def make_app(*, push_interval_ms: float = 100.0, max_message: int = 4 * 1024 * 1
         raise ValueError(f"max_message must be >= 1, got {max_message!r}")
     app = web.Application()
     app[_STATE] = _State(faults or Faults(), push_interval_ms, max_message)
-    for kind in ("echo", "broadcast", "push"):
+    for kind in ("echo", "broadcast", "push", "headers"):
         app.router.add_get(f"/{kind}", _route(kind))
     app.router.add_get("/health", _health)
     return app

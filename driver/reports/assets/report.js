@@ -134,6 +134,18 @@
     timeChart("chart-users", users, usersData, usersAxes,
       { y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } });
 
+    if (S.groups) {  // a grouped run: a line per group
+      var G = S.groups;
+      timeChart("chart-groups-rps", G.names.map(function (n, i) {
+        return line(n, COLORS[i % COLORS.length], { value: function (u, v) { return fmtNum(v); } });
+      }), G.rps, [{ label: "requests / s", values: function (u, s) { return s.map(fmtShort); }, size: 60 }],
+      { y: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } } });
+      timeChart("chart-groups-p99", G.names.map(function (n, i) {
+        return line(n + " p99", COLORS[i % COLORS.length], { spanGaps: true, value: function (u, v) { return fmtMs(v); } });
+      }), G.p99, [{ label: "p99 (ms)", values: function (u, s) { return s.map(fmtShort); }, size: 60 }],
+      { y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } });
+    }
+
     timeChart("chart-generator", [
       line("busiest worker CPU %", COLORS[3], { value: function (u, v) { return v == null ? "–" : v.toFixed(0) + "%"; } }),
       line("event-loop lag", COLORS[4], { scale: "lag", value: function (u, v) { return fmtMs(v); } })

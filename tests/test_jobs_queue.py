@@ -1,0 +1,40 @@
+"""The job queue's depth over time, from the demo job API's Prometheus metrics (the
+`watch:` / --metrics-url path: driver.runner.metrics), kept in the per-second series and
+charted in report.html's Target metrics beside the run's throughput
+(driver.reports.target_metrics)."""
+import textwrap
+
+import driver
+from driver.config import load_config
+from driver.reports.target_metrics import THROUGHPUT, metrics_section
+from driver.targets.process import JobsDemoTargetProcess
+
+
+def test_queue_depth_is_sampled_every_second_and_charted_beside_throughput(tmp_path):
+    # one worker, 150 ms a job, batches of 10: the queue fills with each batch and drains
+    with JobsDemoTargetProcess(workers=1, processing_ms=150) as t:
+        config = tmp_path / "jobs.yaml"
+        config.write_text(textwrap.dedent(f"""
+            target: {{base_url: "{t.url}"}}
+            scenario:
+              tasks:
+                - name: rep
+                  job:
+                    submit: {{path: /jobs, json: {{}}}}
+                    poll: {{path: "/jobs/{{id}}", interval: 50ms}}
+                    timeout: 10s
+                    jobs: 20
+                    batch_size: 10
+            load: {{users: 1, requests: 1, workers: 1}}
+            watch:
+              metrics_url: {t.url}/metrics
+              metrics: [queue_depth, jobs_running]
+        """))
+        result = driver.run(load_config(config, env={}))
+    depths = [p["metrics"]["queue_depth"] for p in result.series if "queue_depth" in (p.get("metrics") or {})]
+    assert len(depths) >= 2  # one sample a second over a run of about 3 s
+    assert max(depths) > 0  # a batch waited in the queue
+    html = metrics_section(result)
+    assert THROUGHPUT in html and "queue_depth" in html and "jobs_running" in html
+    assert html.index(THROUGHPUT) < html.index("queue_depth")  # the load first, the queue beside it
+    assert html.count("<svg") == 3
