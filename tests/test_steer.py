@@ -122,7 +122,7 @@ def test_closed_loop_users_follow_a_steer_mid_run():
         thread.join(5)
     series = result.series
     assert [p["asked"] for p in series if p["t"] <= 2.0] == [2.0] * len([p for p in series if p["t"] <= 2.0])
-    assert series[-1]["asked"] == 10.0 and series[-1]["active_users"] == 10
+    assert series[-1]["asked"] == 10.0 and max(p["active_users"] for p in series) == 10
     # the achieved rate follows the users (think time 50 ms: about users / 0.05 s)
     assert _rps(series, 3.5, 5.0) > 3 * _rps(series, 0.5, 2.0)
     assert any("steered at" in n and "10 users" in n for n in result.notes)
@@ -156,3 +156,16 @@ def test_open_loop_rate_and_pause_mid_run():
     assert [p for p in result.series if p["t"] > t2 + 1.0 and p["requests"]] == []  # paused: nothing
     assert any(p["asked"] == 150.0 for p in result.series) and result.series[-1]["paused"] is True
     assert result.duration_s >= 0.95 * plan.duration_s  # paused is not finished: the run went on to its end
+
+
+def test_a_run_of_scenario_groups_refuses_steers(tmp_path):
+    from driver.config import load_config
+
+    config = tmp_path / "groups.yaml"
+    config.write_text("target: http://127.0.0.1:9\nscenarios:\n"
+                      "  a: {users: 2, duration: 5s, tasks: [{name: a, path: /a}]}\n"
+                      "  b: {rate: 5, duration: 5s, tasks: [{name: b, path: /b}]}\n")
+    steering = Steering(load_config(config))
+    steering.attach(__import__("numpy").zeros(CTL_LEN, dtype="int64"), 1)
+    with pytest.raises(PlanError, match="groups cannot be steered"):
+        steering.steer(users=3)
