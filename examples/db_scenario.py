@@ -4,8 +4,9 @@
         driver run -s examples/db_scenario.py -u 20 -d 30s http://127.0.0.1
 
 (The URL is the run's target; this scenario sends no HTTP, so nothing listens there.)
-The schema: users(id, name, tier, email), orders(id, user_id, amount), accounts(id,
-balance CHECK >= 0) — tests/pg.py makes it.
+The schema: users(id 0..999, name, tier, email), orders(id, user_id, amount),
+accounts(id 1..100, balance CHECK >= 0) — tests/pg.py makes it. `self.user.index` is
+the user's place in the pool (0..999 with users: {size: 1000}, the default pool).
 """
 from driver.scenario import User, task
 
@@ -13,15 +14,14 @@ from driver.scenario import User, task
 class Shop(User):
     @task(5)
     async def user_by_id(self):
-        r = await self.db.fetchrow("SELECT name, tier FROM users WHERE id = $1", self.user.id % 1000 + 1,
-                                   name="user_by_id")
-        if r.ok and r.row is None:
-            raise LookupError(f"user {self.user.id % 1000 + 1} is missing")
+        r = await self.db.fetchrow("SELECT name, tier FROM users WHERE id = $1", self.user.index, name="user_by_id")
+        if r.ok and r.row is None:  # counted as an error of the run: error:LookupError
+            raise LookupError(f"user {self.user.index} is missing")
 
     @task(2)
     async def orders_of_user(self):  # a join
         await self.db.fetch("SELECT o.id, o.amount FROM orders o JOIN users u ON u.id = o.user_id "
-                            "WHERE u.id = $1 ORDER BY o.id", self.user.id % 1000 + 1, name="orders_of_user")
+                            "WHERE u.id = $1 ORDER BY o.id", self.user.index, name="orders_of_user")
 
     @task(1)
     async def revenue_by_tier(self):  # an aggregation
@@ -31,7 +31,7 @@ class Shop(User):
     @task(1)
     async def place_order(self):  # a write
         await self.db.execute("INSERT INTO orders (user_id, amount) VALUES ($1, $2)",
-                              self.user.id % 1000 + 1, self.rng.randint(1, 99), name="place_order")
+                              self.user.index, self.rng.randint(1, 99), name="place_order")
 
     @task(1)
     async def transfer(self):  # two updates in one transaction: both or neither

@@ -39,8 +39,8 @@ CREATE TABLE orders (id serial PRIMARY KEY, user_id int NOT NULL REFERENCES user
 CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL CHECK (balance >= 0));
 CREATE TABLE events (id bigserial PRIMARY KEY, user_id int NOT NULL, kind text NOT NULL);
 INSERT INTO users SELECT i, 'user ' || i, (ARRAY['free','pro','enterprise'])[1 + i % 3], 'u' || i || '@example.com'
-    FROM generate_series(1, 1000) AS i;
-INSERT INTO orders (user_id, amount) SELECT 1 + i % 1000, i % 97 FROM generate_series(1, 5000) AS i;
+    FROM generate_series(0, 999) AS i;
+INSERT INTO orders (user_id, amount) SELECT i % 1000, i % 97 FROM generate_series(1, 5000) AS i;
 INSERT INTO accounts SELECT i, 1000 FROM generate_series(1, 100) AS i;
 """
 

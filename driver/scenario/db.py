@@ -288,6 +288,10 @@ class Transaction:
             self.failure = result.error
         return result
 
+    def abort(self, reason: str) -> None:
+        """End the transaction in a rollback with `reason` (nothing more is sent)."""
+        self.failure = Failure(None, reason)
+
     def _timeout(self) -> float:
         return self.timeout or self.db.pool().timeout
 
