@@ -28,9 +28,9 @@ default, the verb and first table (`sql:SELECT users`):
   service time (`service` in the result) is from the send: the pool wait is latency -
   service. A query the server refused counts as a 4xx/5xx response with its SQLSTATE
   class as the reason; no answer is a transport error (driver.scenario.sqlerrors).
-- `flow:NAME` — a transaction, an aggregate as a YAML flow is: count = committed,
-  latency = from the call to the commit's answer, a rollback a failed check with its
-  reason. Its statements are `sql:NAME:STATEMENT`, with `sql:NAME:begin` (whose latency
+- `flow:NAME` — a transaction, an aggregate as a YAML flow is: sent = transactions
+  begun, count = committed, latency = from the call to the commit's answer, a rollback
+  a failed check with its reason, one in flight when the run ends unfinished. Its statements are `sql:NAME:STATEMENT`, with `sql:NAME:begin` (whose latency
   holds the pool wait) and `sql:NAME:commit`.
 
 Nothing raises into the task: a result has `.error` (a driver.scenario.sqlerrors
@@ -306,6 +306,7 @@ class Transaction:
     async def __aenter__(self) -> "Transaction":
         db = self.db
         self.start = now_ns()
+        db.ctx.count(db.ctx.slot("flow:" + self.name), C_SENT, 1)  # a transaction's sent: those begun
         pool = db.pool()
         self.conn, failure = await pool.acquire()
         if self.conn is None:
@@ -320,6 +321,7 @@ class Transaction:
         db = self.db
         ctx = db.ctx
         slot = ctx.slot("flow:" + self.name)
+
         conn, self.conn = self.conn, None
         try:
             if conn is not None and exc_type is None and self.failure is None:
@@ -340,6 +342,9 @@ class Transaction:
             ctx.checks(slot, 1, ())
             ctx.count(slot, C_FLOWS, 1)
             ctx.record(slot, H_LATENCY, now_ns() - self.start)
-        elif exc_type is None or not issubclass(exc_type, asyncio.CancelledError):
+        elif exc_type is not None and issubclass(exc_type, asyncio.CancelledError):  # the run ended
+            ctx.count(slot, C_UNFINISHED, 1)
+            ctx.record(slot, H_LATENCY, now_ns() - self.start)
+        else:
             why = self.failure.reason if self.failure is not None else f"raised {exc_type.__name__}"
             ctx.checks(slot, 1, [f"rolled back: {why}"])
