@@ -138,18 +138,24 @@ class _Pool:
             statement_cache_size=100 if settings.prepare else 0)
         self.ready = asyncio.ensure_future(self.pool._async__init__())  # once, whoever asks first
         self.busy = 0  # connections given out
+        self.asking = 0  # acquire calls waiting
 
     async def acquire(self):
         """(connection, None) or (None, Failure)."""
         if not self.ready.done():
             await asyncio.shield(self.ready)
-        exhausted = self.busy >= self.settings.pool
+        # all connections spoken for (given out, or being made for an earlier caller): this
+        # caller waits in the pool's queue, and a timeout means the pool was exhausted
+        exhausted = self.busy + self.asking >= self.settings.pool
+        self.asking += 1
         try:
             conn = await self.pool.acquire(timeout=self.pool_timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             return None, classify_connect(exc, self.pool_timeout, exhausted)
+        finally:
+            self.asking -= 1
         self.busy += 1
         return conn, None
 
