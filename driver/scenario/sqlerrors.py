@@ -97,7 +97,8 @@ def _lost(exc: BaseException) -> bool:
         return True
     if isinstance(exc, (ConnectionError, EOFError)):
         return True
-    return isinstance(exc, InterfaceError) and "closed" in str(exc)
+    text = str(exc)
+    return isinstance(exc, InterfaceError) and ("connection is closed" in text or "connection was closed" in text)
 
 
 def classify_query(exc: BaseException, timeout_s: float) -> Failure:
