@@ -69,7 +69,7 @@ def need_binaries() -> Path:
     return found
 
 
-def _server_user() -> str | None:
+def server_user() -> str | None:
     """Who runs the server: None (this user) unless root, which the server refuses."""
     if os.geteuid() != 0:
         return None
@@ -104,8 +104,11 @@ def free_port() -> int:
 
 
 class Cluster:
-    def __init__(self, bindir: Path, root: Path, runas: str | None):
-        self.bindir, self.root, self.runas = bindir, root, runas
+    """One cluster under `root`; `core`: pin the server (and its backends) to these CPUs
+    with taskset (benchmarks/run_pg.py)."""
+
+    def __init__(self, bindir: Path, root: Path, runas: str | None, core: str | None = None):
+        self.bindir, self.root, self.runas, self.core = bindir, root, runas, core
         self.data = root / "data"
         self.socket_dir = root / "sock"
         self.port = free_port()
@@ -122,6 +125,8 @@ class Cluster:
 
     def _cmd(self, *args: str) -> list[str]:
         cmd = [str(self.bindir / args[0]), *args[1:]]
+        if self.core is not None and args[0] == "pg_ctl":
+            cmd = ["taskset", "-c", self.core, *cmd]
         return ["runuser", "-u", self.runas, "--", *cmd] if self.runas else cmd
 
     def init(self) -> None:
@@ -201,7 +206,7 @@ def pg_cluster(schema: str = SCHEMA):
     bindir = need_binaries()
     root = Path(tempfile.mkdtemp(prefix="driver-pg-"))
     os.chmod(root, 0o755)
-    cluster = Cluster(bindir, root, _server_user())
+    cluster = Cluster(bindir, root, server_user())
     try:
         cluster.init()
         cluster.start()
