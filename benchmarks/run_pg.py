@@ -75,7 +75,7 @@ class PgCounter:
 
     def read(self) -> SimpleNamespace:
         row = self._call(self.conn.fetchrow(
-            "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query = $1) AS calls, "
+            "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE $1 || '%') AS calls, "
             "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
             "AND pid <> pg_backend_pid()) AS active", QUERY))
         n = int(row["calls"])
@@ -95,6 +95,7 @@ def start_server(a):
     cluster = Cluster(need_binaries(), root, server_user(), core=a.server_core)
     cluster.init()
     cluster.start()
+    cluster.sql("CREATE EXTENSION pg_stat_statements")
     pgbench = shutil.which("pgbench") or str(cluster.bindir / "pgbench")
     p = c.subprocess.run([pgbench, "-i", "-q", "-s", str(a.scale), "-h", "127.0.0.1", "-p", str(cluster.port),
                           "-U", USER, "postgres"], capture_output=True, text=True, timeout=600,

@@ -62,7 +62,8 @@ def test_requests_flag_is_exact_over_the_workers(tmp_path, pg):
     proc, data = run(tmp_path, "-c", str(config(tmp_path, pg, tasks)), "-u", "8", "-w", "2", "-n", "500")
     assert proc.returncode in CLEAN, proc.stderr.decode()
     ep = endpoint(data, "sql:one_user")
-    assert ep["sent"] == ep["count"] == 500 == pg.calls("AS one_user FROM users")
+    seen = pg.calls("AS one_user FROM users")
+    assert ep["sent"] == ep["count"] == 500 == seen, (ep["sent"], ep["count"], seen, ep["errors_by_kind"])
 
 
 TRANSFER = """    - name: transfer

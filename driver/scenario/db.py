@@ -45,7 +45,8 @@ from dataclasses import dataclass
 
 from driver._speedups import now_ns
 from driver.layout import C_FLOWS, C_SENT, C_UNFINISHED, ERROR_COUNTERS, H_LATENCY
-from driver.scenario.sqlerrors import Failure, classify_connect, classify_query
+from driver.scenario.sqlerrors import Failure, classify_query
+from driver.scenario.sqlpool import DbPool
 
 __all__ = ["DbSettings", "Db", "SqlResult", "Transaction", "MODES", "ISOLATIONS", "query_name"]
 
@@ -122,65 +123,20 @@ class SqlResult:
         return f"SqlResult({self.name}, {'ok' if self.ok else self.error.reason})"
 
 
-class _Pool:
-    """One worker's pool for one DbSettings (made on first use, connections lazily)."""
-
-    def __init__(self, settings: DbSettings, plan) -> None:
-        import asyncpg
-
-        self.settings = settings
-        self.pool_timeout = settings.pool_timeout or plan.request_timeout_s
-        self.timeout = settings.timeout or plan.request_timeout_s
-        server = {"statement_timeout": str(settings.statement_timeout_ms)} if settings.statement_timeout_ms else None
-        self.pool = asyncpg.create_pool(
-            settings.dsn, min_size=0, max_size=settings.pool, max_inactive_connection_lifetime=0,
-            timeout=settings.connect_timeout or plan.connect_timeout_s, server_settings=server,
-            statement_cache_size=100 if settings.prepare else 0)
-        self.ready = asyncio.ensure_future(self.pool._async__init__())  # once, whoever asks first
-        self.busy = 0  # connections given out
-        self.asking = 0  # acquire calls waiting
-
-    async def acquire(self):
-        """(connection, None) or (None, Failure)."""
-        if not self.ready.done():
-            await asyncio.shield(self.ready)
-        # all connections spoken for (given out, or being made for an earlier caller): this
-        # caller waits in the pool's queue, and a timeout means the pool was exhausted
-        exhausted = self.busy + self.asking >= self.settings.pool
-        self.asking += 1
-        try:
-            conn = await self.pool.acquire(timeout=self.pool_timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            return None, classify_connect(exc, self.pool_timeout, exhausted)
-        finally:
-            self.asking -= 1
-        self.busy += 1
-        return conn, None
-
-    async def release(self, conn) -> None:
-        self.busy -= 1
-        try:
-            await self.pool.release(conn)
-        except Exception:  # a broken connection: the pool replaces it on a later acquire
-            conn.terminate()
-
-
 class Db:
     """`self.db`: queries and transactions over the worker's pool, each recorded."""
 
     def __init__(self, user, settings: DbSettings) -> None:
         self.ctx = user.http.context
         self.settings = settings
-        self._pool: _Pool | None = None
+        self._pool: DbPool | None = None
 
-    def pool(self) -> _Pool:
+    def pool(self) -> DbPool:
         if self._pool is None:
             key = ("db", self.settings)
             pool = self.ctx.shared.get(key)
             if pool is None:
-                pool = self.ctx.shared[key] = _Pool(self.settings, self.ctx.plan)
+                pool = self.ctx.shared[key] = DbPool(self.settings, self.ctx.plan)
             self._pool = pool
         return self._pool
 
@@ -201,14 +157,17 @@ class Db:
         name = "sql:" + name if name else query_name(query)
         slot = self.ctx.slot(name)
         start = now_ns()
-        pool = self.pool()
-        conn, failure = await pool.acquire()
-        if conn is None:
-            return self.refused(slot, name, failure)
+        pool = self._pool or self.pool()
+        if pool.idle:  # the common case, without a coroutine
+            conn = pool.idle.pop()
+        else:
+            conn, failure = await pool.acquire()
+            if conn is None:
+                return self.refused(slot, name, failure)
         try:
             return await self.send(conn, slot, name, mode, query, args, timeout or pool.timeout, start)
         finally:
-            await pool.release(conn)
+            pool.release(conn)
 
     def refused(self, slot: int, name: str, failure: Failure) -> SqlResult:
         """No connection: an error before anything was sent."""
@@ -343,7 +302,7 @@ class Transaction:
                     conn.terminate()  # a connection in an unknown state is not given back as it is
         finally:
             if conn is not None:
-                await db.pool().release(conn)
+                db.pool().release(conn)
         if self.ok:
             ctx.checks(slot, 1, ())
             ctx.count(slot, C_FLOWS, 1)
