@@ -147,3 +147,13 @@ def test_pool_wait_is_recorded_apart_from_the_query(tmp_path, pg):
                      "-u", "8", "-w", "1", "-d", "2s")
     ep = endpoint(data, "sql:slow")
     assert ep["count"] > 10 and ep["latency"]["p50_ns"] < 2 * ep["service"]["p50_ns"]
+
+
+def test_example_config_runs_clean(tmp_path, pg):
+    proc, data = run(tmp_path, "-c", str(ROOT / "examples" / "db.yaml"), "-u", "4", "-w", "1", "-d", "1s",
+                     env={"PGPORT": str(pg.port)})
+    assert proc.returncode in CLEAN, proc.stderr.decode()
+    for name in ("sql:user_by_id", "sql:orders_of_user", "sql:revenue_by_tier", "sql:place_order", "flow:transfer"):
+        ep = endpoint(data, name)
+        assert ep["count"] > 0 and ep["failures"] == 0, name
+    assert data["checks"] == [] and data["totals"]["errors"] == 0
