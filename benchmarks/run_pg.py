@@ -43,7 +43,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -200,7 +199,7 @@ def report(summary: dict, a, env_block: str) -> str:
     goal = (f"Goal: driver's CPU per query ≤ {GOAL}× pgbench's with every query recorded: "
             f"**{'met' if met else 'not met'}** (steady state {fmt(d['steady_cpu_us_ratio'], 2)}×, "
             f"start-up included {fmt(d['cpu_us_ratio'], 2)}×).")
-    return "\n\n".join([f"## PostgreSQL: driver vs pgbench vs asyncpg (`run_pg.py`)",
+    return "\n\n".join(["## PostgreSQL: driver vs pgbench vs asyncpg (`run_pg.py`)",
                         f"{a.clients} clients, {c.dur_arg(a.duration)} runs, {a.rounds} interleaved rounds, "
                         f"medians; select-only on pgbench scale {a.scale}; server on core {a.server_core}, "
                         f"clients on core {a.tool_core}.", table, goal, env_block])

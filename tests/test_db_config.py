@@ -39,7 +39,7 @@ def error_of(path: Path, env=None) -> str:
 
 
 BAD = {  # (the tasks, the line of the error, a fragment of its message)
-    "bad dsn scheme": (f"- name: q\n  sql: {{query: SELECT 1, db: {{dsn: 'mysql://app:hunter2-pw@h/db'}}}}", 6,
+    "bad dsn scheme": ("- name: q\n  sql: {query: SELECT 1, db: {dsn: 'mysql://app:hunter2-pw@h/db'}}", 6,
                        "scenario.tasks[0].sql.db.dsn must be a URI like postgresql://user:password@host:5432/db, "
                        "got 'mysql://***@h/db'"),
     "bad dsn port": ("- name: q\n  sql: {query: SELECT 1, db: {dsn: 'postgresql://h:99999/db'}}", 6,

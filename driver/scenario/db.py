@@ -5,8 +5,9 @@
 
         @task(5)
         async def lookup(self):
-            r = await self.db.fetchrow("SELECT name FROM users WHERE id = $1", self.user.id, name="user_by_id")
-            r.row["name"] if r.ok else None
+            r = await self.db.fetchrow("SELECT name FROM users WHERE id = $1", self.user.index, name="user_by_id")
+            if r.ok:
+                self.state["name"] = r.row["name"]
 
         @task
         async def transfer(self):
@@ -14,8 +15,8 @@
                 await tx.execute("UPDATE accounts SET balance = balance - 1 WHERE id = $1", 1, name="debit")
                 await tx.execute("UPDATE accounts SET balance = balance + 1 WHERE id = $1", 2, name="credit")
 
-The users of one worker share one pool (`pool` connections, made as they are first
-needed, so a worker never holds more than that). `fetch` returns rows, `fetchrow` the
+The users of one worker share one pool per DbSettings (driver.scenario.sqlpool: at most
+`pool` connections, opened as they are first needed). `fetch` returns rows, `fetchrow` the
 first row, `fetchval` a value, `execute` the command's status ("INSERT 0 1"); every
 query with parameters is prepared once per connection and then only bound and run
 (asyncpg's statement cache; `prepare=False` turns it off).
@@ -30,8 +31,9 @@ default, the verb and first table (`sql:SELECT users`):
   class as the reason; no answer is a transport error (driver.scenario.sqlerrors).
 - `flow:NAME` — a transaction, an aggregate as a YAML flow is: sent = transactions
   begun, count = committed, latency = from the call to the commit's answer, a rollback
-  a failed check with its reason, one in flight when the run ends unfinished. Its statements are `sql:NAME:STATEMENT`, with `sql:NAME:begin` (whose latency
-  holds the pool wait) and `sql:NAME:commit`.
+  a failed check with its reason, one in flight when the run ends unfinished. Its
+  statements are `sql:NAME:STATEMENT`, with `sql:NAME:begin` (whose latency holds the
+  pool wait) and `sql:NAME:commit`.
 
 Nothing raises into the task: a result has `.error` (a driver.scenario.sqlerrors
 Failure) and `.ok`. A query in flight when the run ends is counted unfinished.
@@ -278,7 +280,9 @@ class Transaction:
             name = f"sql:{self.name}:begin"
             self.failure = db.refused(db.ctx.slot(name), name, failure).error
             return self
-        begin = "BEGIN" if self.isolation is None else f"BEGIN ISOLATION LEVEL {self.isolation.replace('_', ' ').upper()}"
+        begin = "BEGIN"
+        if self.isolation is not None:
+            begin += " ISOLATION LEVEL " + self.isolation.replace("_", " ").upper()
         await self._control("begin", begin, self.start)
         return self
 
