@@ -62,7 +62,9 @@ class SqlTask:
 
     def db(self, user) -> Db:
         """The user's Db for this task's settings (one per settings per user)."""
-        dbs = user.__dict__.setdefault("_sql_dbs", {})
+        dbs = user.__dict__.get("_sql_dbs")
+        if dbs is None:
+            dbs = user._sql_dbs = {}
         db = dbs.get(self.settings)
         if db is None:
             db = dbs[self.settings] = Db(user, self.settings)
