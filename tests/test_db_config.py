@@ -116,6 +116,15 @@ def test_sql_task_normalised_with_its_settings_and_the_password_a_secret(tmp_pat
     pickle.loads(pickle.dumps(plan))  # it travels to spawned workers
 
 
+def test_sql_tasks_without_asyncpg_are_a_config_error(tmp_path, monkeypatch):
+    import driver.config.sql as sql
+
+    monkeypatch.setattr(sql, "asyncpg_missing", lambda: True)
+    path = write(tmp_path, f"- name: q\n  sql: {{query: SELECT 1, db: {{dsn: '{DSN}'}}}}")
+    assert error_of(path) == (f"{path}:6: scenario.tasks[0].sql: queries go through asyncpg, which is not installed "
+                              "(pip install asyncpg)")
+
+
 def test_pool_size_from_the_environment(tmp_path):
     path = write(tmp_path, "- name: q\n  sql: {query: SELECT 1}")
     plan = load_config(path, env={"DRIVER_DB_DSN": DSN, "DRIVER_DB_POOL": "3"})

@@ -28,6 +28,7 @@ fields}, "statements": ({"name", "mode", "query", "params", "capture"}, ...),
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -136,9 +137,16 @@ def _statement(doc: Doc, got: dict, where: str, name: str) -> dict:
     return {"name": name, "mode": mode, "query": query, "params": params, "capture": capture}
 
 
+def asyncpg_missing() -> bool:
+    return importlib.util.find_spec("asyncpg") is None
+
+
 def sql_task(doc: Doc, node: Node, where: str, ctx: dict) -> dict:
     """A task with `sql:`: one query, or a `transaction:` of them."""
     got = doc.fields(node, where, SQL_TASK_KEYS, required=("name", "sql"))
+    if asyncpg_missing():
+        raise doc.error(got["sql"], f"{join(where, 'sql')}: queries go through asyncpg, which is not installed "
+                                    "(pip install asyncpg)")
     name = doc.string(got["name"], join(where, "name"))
     at = join(where, "sql")
     fields = doc.fields(got["sql"], at, SQL_KEYS)

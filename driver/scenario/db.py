@@ -129,6 +129,8 @@ class Db:
     """`self.db`: queries and transactions over the worker's pool, each recorded."""
 
     def __init__(self, user, settings: DbSettings) -> None:
+        import asyncpg  # noqa: F401  (not installed: the user's task fails with ModuleNotFoundError, once per user)
+
         self.ctx = user.http.context
         self.settings = settings
         self._pool: DbPool | None = None
