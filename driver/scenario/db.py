@@ -129,7 +129,7 @@ class Db:
     """`self.db`: queries and transactions over the worker's pool, each recorded."""
 
     def __init__(self, user, settings: DbSettings) -> None:
-        import asyncpg  # noqa: F401  (not installed: the user's task fails with ModuleNotFoundError, once per user)
+        import asyncpg  # noqa: F401  (not installed: the task fails with ModuleNotFoundError, a user error)
 
         self.ctx = user.http.context
         self.settings = settings
