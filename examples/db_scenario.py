@@ -1,9 +1,10 @@
 """A shop's database under load, from Python: `self.db` (driver.scenario.db).
 
     DRIVER_DB_DSN=postgresql://app:secret@127.0.0.1:5432/shop \\
-        driver run -s examples/db_scenario.py -u 20 -d 30s http://127.0.0.1
+        driver run -s examples/db_scenario.py -u 20 -d 30s http://127.0.0.1:5432
 
-(The URL is the run's target; this scenario sends no HTTP, so nothing listens there.)
+(The URL is the run's target: the run checks that its host and port accept connections
+before it starts; this scenario sends no HTTP, so give it the database's.)
 The schema: users(id 0..999, name, tier, email), orders(id, user_id, amount),
 accounts(id 1..100, balance CHECK >= 0) — tests/pg.py makes it. `self.user.index` is
 the user's place in the pool (0..999 with users: {size: 1000}, the default pool).
