@@ -7,7 +7,8 @@
 before it starts; this scenario sends no HTTP, so give it the database's.)
 The schema: users(id 0..999, name, tier, email), orders(id, user_id, amount),
 accounts(id 1..100, balance CHECK >= 0) — tests/pg.py makes it. `self.user.index` is
-the user's place in the pool (0..999 with users: {size: 1000}, the default pool).
+the user's place in the synthetic user pool (by default as large as the peak of virtual
+users: -u 20 gives 0..19).
 """
 from driver.scenario import User, task
 
