@@ -70,7 +70,8 @@ def test_a_dead_connection_frees_its_place(pg):
                 break
             await asyncio.sleep(0.01)
         assert pool.idle == [fresh] and not fresh.is_in_transaction()
-        await fresh.close()
+        fresh.terminate()  # dies while idle: not given to the next query
+        assert pool.take_idle() is None and pool.size == 0 and pool.idle == []
 
     asyncio.run(go())
 

@@ -162,9 +162,8 @@ class Db:
         slot = self.ctx.slot(name)
         start = now_ns()
         pool = self._pool or self.pool()
-        if pool.idle:  # the common case, without a coroutine
-            conn = pool.idle.pop()
-        else:
+        conn = pool.take_idle()  # the common case, without a coroutine
+        if conn is None:
             conn, failure = await pool.acquire()
             if conn is None:
                 return self.refused(slot, name, failure)

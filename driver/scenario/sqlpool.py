@@ -1,7 +1,8 @@
 """One worker's pool of PostgreSQL connections (asyncpg), shared by its virtual users.
 
 At most `size` connections, opened as they are first needed and kept open. A query
-takes an idle one (no await: the common case costs a list pop), or opens one while
+takes an idle one (no await: the common case costs a list pop; one whose server went
+away leaves the pool then), or opens one while
 there is room, or waits in line for one to be given back, at most `pool_timeout`
 seconds: then the pool was exhausted. A connection given back goes straight to the
 first in line. A closed one (its server died, or it was terminated) leaves the pool
@@ -51,8 +52,9 @@ class DbPool:
         """(connection, None), or (None, Failure) when there is none: nothing was sent."""
         deadline = None
         while True:
-            if self.idle:
-                return self.idle.pop(), None
+            conn = self.take_idle()
+            if conn is not None:
+                return conn, None
             if self.size < self.max:
                 return await self._open()
             if deadline is None:
@@ -78,6 +80,17 @@ class DbPool:
             if conn is not None:
                 return conn, None
             # None: a connection left the pool; its place is this caller's (loop: open one)
+
+    def take_idle(self):
+        """An idle connection that is still open (one whose server went away leaves the
+        pool here: the query that would have used it is not sent on a dead connection)."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.is_closed():
+                return conn
+            self.size -= 1
+        return None
 
     def _exhausted(self) -> Failure:
         return classify_connect(asyncio.TimeoutError(), self.pool_timeout, True)
