@@ -2,9 +2,8 @@
 
 At most `size` connections, opened as they are first needed and kept open. A query
 takes an idle one (no await: the common case costs a list pop; one whose server went
-away leaves the pool then), or opens one while
-there is room, or waits in line for one to be given back, at most `pool_timeout`
-seconds: then the pool was exhausted. A connection given back goes straight to the
+away leaves the pool then), or opens one while there is room, or waits in line for one
+to be given back, at most `pool_timeout` seconds: then the pool was exhausted. A connection given back goes straight to the
 first in line. A closed one (its server died, or it was terminated) leaves the pool
 and frees its place: the next in line opens a new one.
 
