@@ -222,12 +222,17 @@ def _compact_expect(expect: dict) -> dict | None:
 
 def build_user_class(spec: ScenarioSpec) -> type[User]:
     namespace = {"wait": spec.think, "__module__": __name__}
-    steps = [(_Step(task), float(task.get("weight", 1))) for task in spec.tasks]
+    steps = [(None if task.get("sql") else _Step(task), float(task.get("weight", 1))) for task in spec.tasks]
     jobs = [task.get("job") for task in spec.tasks]  # a job task's request is its submission
-    if not any(jobs):
+    if not any(jobs) and not any(task.get("sql") for task in spec.tasks):
         namespace["driver_steps"] = tuple(steps)  # for driver.scenario.steps: the same tasks on callbacks
     for i, (step, weight) in enumerate(steps):
-        namespace[f"task_{i}"] = _job_method(step, jobs[i], weight) if jobs[i] else _task_method(step, weight)
+        if spec.tasks[i].get("sql"):
+            from driver.scenario.sqltasks import sql_method  # asyncpg only for scenarios that query
+
+            namespace[f"task_{i}"] = sql_method(spec.tasks[i], weight)
+        else:
+            namespace[f"task_{i}"] = _job_method(step, jobs[i], weight) if jobs[i] else _task_method(step, weight)
     for j, flow in enumerate(spec.flows):
         steps = [_ws_step(s) if "ws" in s else _Step(s) for s in flow["steps"]]
         namespace[f"flow_{j}"] = _flow_method("flow:" + flow["name"], steps, flow.get("weight", 1))
