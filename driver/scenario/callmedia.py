@@ -24,13 +24,15 @@ class MediaSocket(WSListener):
     """One call's media WebSocket: `send(frame)`, `open`, `why` (None, or the reason the
     server ended it), `close()`, `abandon()`. Server messages are counted on `slot`."""
 
-    __slots__ = ("rec", "slot", "transport", "open", "closing", "close_code", "why", "messages", "_ended")
+    __slots__ = ("rec", "slot", "transport", "open", "closing", "close_sent", "close_code", "why", "messages",
+                 "_ended")
 
     def __init__(self, rec, slot: int, loop) -> None:
         self.rec, self.slot = rec, slot
         self.transport = None
         self.open = False
         self.closing = False  # driver ends it (the call is over, or the run)
+        self.close_sent = False
         self.close_code = -1  # the server's close frame's code; -1: none came
         self.why: str | None = None
         self.messages = 0
@@ -50,7 +52,8 @@ class MediaSocket(WSListener):
             payload = frame.get_payload_as_bytes()
             self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else NO_CODE
             self.open = False
-            if not self.closing:  # the server's close: answer it (RFC 6455 5.5.1), then let go
+            if not self.close_sent:  # the server's close: answer it (RFC 6455 5.5.1), then let go
+                self.close_sent = True
                 transport.send_close(WSCloseCode.OK)
             transport.disconnect()
 
@@ -71,9 +74,9 @@ class MediaSocket(WSListener):
     async def close(self) -> None:
         """The call is over: a close frame, then wait (up to 1 s) for the server's; a server
         that closed first (after the hangup) is fine."""
-        if self.transport is None or self.closing or self._ended.done():
+        if self.transport is None or self.close_sent or self._ended.done():
             return
-        self.closing = True
+        self.closing = self.close_sent = True
         self.open = False
         self.transport.send_close(WSCloseCode.OK)
         try:
