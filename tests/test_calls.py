@@ -211,3 +211,15 @@ def test_a_killed_server_ends_calls_with_errors(tmp_path):
     assert got["dropped"] >= 1  # cut mid-call
     assert result.endpoint("call:c:initiate").errors_by_kind["connect_refused"] >= 1
     assert any(reason == "initiate: connect_refused" for (_, reason) in reasons(result))
+
+
+def test_open_loop_arrivals_are_calls_timed_from_their_intended_start(tmp_path):
+    with CallsDemoTargetProcess() as t:
+        result = python_run(tmp_path, t.url, PCMU + ", duration=0.2, status=None", iterations=None, rate=10,
+                            duration="1.5s")
+    got = ends(result)
+    arrivals = result.endpoint("iteration")
+    assert got["started"] == arrivals.sent > 0  # one call per arrival
+    assert got["completed"] + got["unfinished"] == got["started"]
+    # a call's setup covers its initiate, from the arrival's intended start
+    assert result.endpoint("call:c:setup").latency()["min_ns"] >= result.endpoint("call:c:initiate").latency()["min_ns"]

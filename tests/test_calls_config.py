@@ -142,10 +142,12 @@ def test_cli_config_errors_are_one_line_exit_2(tmp_path, extra, message):
 def test_the_example_runs_from_the_cli(tmp_path):
     with CallsDemoTargetProcess() as t:
         proc = cli("run", "-c", str(EXAMPLE), "-d", "4s", "-u", "3", "-q", "-o", str(tmp_path), "--report", "json",
-                   env={"TARGET_URL": t.url})
+                   env={"TARGET_URL": t.url, "API_TOKEN": "s3cret-call-token"})
         server = stats_of(t.url)
     out = proc.stdout.decode() + proc.stderr.decode()
-    data = orjson.loads((next(tmp_path.iterdir()) / "result.json").read_bytes())
+    raw = (next(tmp_path.iterdir()) / "result.json").read_bytes()
+    assert b"s3cret-call-token" not in raw and "s3cret-call-token" not in out  # the auth goes to the target only
+    data = orjson.loads(raw)
     eps = {e["name"]: e for e in data["endpoints"]}
     assert set(call_endpoints("support")) <= set(eps)
     call = eps["call:support"]
