@@ -223,3 +223,10 @@ def test_open_loop_arrivals_are_calls_timed_from_their_intended_start(tmp_path):
     assert got["completed"] + got["unfinished"] == got["started"]
     # a call's setup covers its initiate, from the arrival's intended start
     assert result.endpoint("call:c:setup").latency()["min_ns"] >= result.endpoint("call:c:initiate").latency()["min_ns"]
+
+
+def test_a_close_frame_mid_call_without_a_status_to_ask_is_a_drop_with_its_code(tmp_path):
+    with CallsDemoTargetProcess(fail_every=1, drop_after=5) as t:
+        result = python_run(tmp_path, t.url, PCMU + ", duration=0.5, status=None")
+    assert ends(result) == {"started": 1, "completed": 0, "dropped": 1, "failed": 0, "unfinished": 0}
+    assert reasons(result)[("call:c", "call dropped: server closed 1011 after 5 of 25 frames")] == 1

@@ -52,6 +52,8 @@ class MediaSocket(WSListener):
             payload = frame.get_payload_as_bytes()
             self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else NO_CODE
             self.open = False
+            if not self.closing:  # known now, before the disconnect's callback: the frames stop here
+                self.why = f"server closed {self.close_code}"
             if not self.close_sent:  # the server's close: answer it (RFC 6455 5.5.1), then let go
                 self.close_sent = True
                 transport.send_close(WSCloseCode.OK)
