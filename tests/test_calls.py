@@ -230,3 +230,16 @@ def test_a_close_frame_mid_call_without_a_status_to_ask_is_a_drop_with_its_code(
         result = python_run(tmp_path, t.url, PCMU + ", duration=0.5, status=None")
     assert ends(result) == {"started": 1, "completed": 0, "dropped": 1, "failed": 0, "unfinished": 0}
     assert reasons(result)[("call:c", "call dropped: server closed 1011 after 5 of 25 frames")] == 1
+
+
+def test_the_demo_caller_runs_against_the_demo_call_api(tmp_path):
+    # what `driver demo --calls` runs: the built-in caller, 3 s calls, for a bounded time
+    from driver.planning import make_plan
+
+    with CallsDemoTargetProcess() as t:
+        result = driver.run(make_plan(t.url, scenario="driver.scenario.calls:DemoCaller", users=2, duration="4s",
+                                      workers=1))
+        server = stats_of(t.url)
+    got = ends(result, "demo")
+    assert got["completed"] >= 2 and got["dropped"] == got["failed"] == 0  # at least one call each
+    assert server["frames"] >= result.endpoint("call:demo:lateness").flows >= 2 * 150

@@ -53,10 +53,11 @@ from driver._speedups import now_ns
 from driver.layout import C_BYTES_OUT, C_ERR_CONN_RESET, C_ERR_OTHER, C_FLOWS, C_SENT, C_UNFINISHED, H_LATENCY
 from driver.payloads.audio import AudioSpec, Frames
 from driver.plan import call_endpoints as endpoint_names  # the names a YAML plan knows
+from driver.scenario.api import User, constant, task
 from driver.scenario.callmedia import connect_media
 from driver.scenario.session import HttpSession, RunOver, json_path, status_matches
 
-__all__ = ["CallSpec", "CallResult", "Calls", "OUTCOMES", "endpoint_names"]
+__all__ = ["CallSpec", "CallResult", "Calls", "DemoCaller", "OUTCOMES", "endpoint_names"]
 
 OUTCOMES = ("completed", "dropped", "failed", "unfinished")
 MAX_DURATION_S = 24 * 3600.0
@@ -356,3 +357,17 @@ class _Call:
             self.result.reason = "the run ended"
             ctx.count(self.eps.call, C_UNFINISHED, 1)
             ctx.record(self.eps.call, H_LATENCY, now_ns() - self.start_ns)
+
+
+class DemoCaller(User):
+    """The caller `driver demo --calls` runs against the demo call API
+    (driver.targets.calls_demo): 3 s calls of 8 kHz µ-law tone, polled every second and
+    hung up, one after another (a refused caller tries again after 100 ms)."""
+
+    wait = constant(0.1)
+
+    @task
+    async def call(self) -> None:
+        await self.calls.run("demo", initiate={"path": "/calls", "json": {"codec": "pcmu", "sample_rate": 8000,
+                                                                          "frame_ms": 20}},
+                             codec="pcmu", sample_rate=8000, frame_ms=20, duration=3, poll_interval=1)
