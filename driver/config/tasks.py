@@ -286,12 +286,13 @@ def _ws_templates(step: dict) -> dict:
 
 
 def scenario_tasks(doc: Doc, node: Node, where: str, ctx: dict) -> tuple:
+    from driver.config.calls import call_task, is_call
     from driver.config.jobs import is_job, job_task
     from driver.config.sql import is_sql, sql_task
 
     items = doc.seq(node, where)
-    tasks = tuple((job_task if is_job(item) else sql_task if is_sql(item) else task)(doc, item, join(where, i), ctx)
-                  for i, item in enumerate(items))
+    tasks = tuple((job_task if is_job(item) else call_task if is_call(item) else sql_task if is_sql(item) else task)(
+        doc, item, join(where, i), ctx) for i, item in enumerate(items))
     captured = set().union(*(t["capture"] for t in tasks))  # a user keeps what any task captured
     for i, (item, t) in enumerate(zip(items, tasks)):
         _check_captures(doc, item, join(where, i), t, captured, "task")
