@@ -442,7 +442,9 @@ def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:
             call = t["call"]
             names.extend(call_endpoints(t["name"], call.get("status", "") is not None, call.get("hangup", "") is not None))
         else:
-            names.extend(job_endpoints(t["name"], t["job"].get("track", "poll")) if t.get("job") else (t["name"],))
+            # a job task's endpoints; else the task's own, and what it also records (a sql: transaction's statements)
+            names.extend(job_endpoints(t["name"], t["job"].get("track", "poll")) if t.get("job")
+                         else (t["name"], *t.get("also", ())))
     for f in spec.flows:
         for step in f["steps"]:
             names.append(step["name"])
