@@ -193,3 +193,27 @@ def test_default_names_and_dsn_secrets_and_settings():
     with pytest.raises(ValueError, match="set DRIVER_DB_DSN"):
         DbSettings.from_env({})
     assert DbSettings.from_env({"DRIVER_DB_DSN": DSN, "DRIVER_DB_POOL": "4"}) == DbSettings(DSN, pool=4)
+
+
+def test_scenario_db_is_the_database_of_tasks_that_name_none(tmp_path):
+    path = tmp_path / "db.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        target:
+          base_url: http://127.0.0.1:5432
+        scenario:
+          db: {{dsn: '{DSN}', pool: 3}}
+          tasks:
+            - {{name: a, sql: {{query: SELECT 1}}}}
+            - {{name: b, sql: {{query: SELECT 2, db: {{dsn: 'postgresql://other@127.0.0.1:5433/x'}}}}}}
+        """))
+    plan = load_config(path, env={})
+    dbs = {t["sql"]["name"]: t["sql"]["db"] for t in plan.scenario.tasks}
+    assert dbs["a"]["dsn"] == DSN and dbs["a"]["pool"] == 3
+    assert dbs["b"]["dsn"].endswith(":5433/x")  # a task's own db wins
+    assert "hunter2-pw" in plan.secrets and "hunter2-pw" not in json.dumps(plan.describe())
+
+
+def test_scenario_db_without_tasks_is_an_error_at_its_line(tmp_path):
+    path = tmp_path / "db.yaml"
+    path.write_text(f"target:\n  base_url: http://127.0.0.1:5432\nscenario:\n  db: {{dsn: '{DSN}'}}\n  flows: []\n")
+    assert error_of(path).startswith(f"{path}:4:") and "give scenario.tasks too" in error_of(path)
