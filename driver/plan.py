@@ -425,12 +425,26 @@ def job_endpoints(name: str, track: str) -> tuple[str, ...]:
             base + ":first_progress", base + ":processing")
 
 
+def call_endpoints(name: str, status: bool = True, hangup: bool = True) -> tuple[str, ...]:
+    """The endpoints a call task of `name` records under, in slot order (its requests, then
+    the aggregates: driver.scenario.calls)."""
+    base = "call:" + name
+    return (base + ":initiate", *((base + ":status",) if status else ()), *((base + ":hangup",) if hangup else ()),
+            base + ":setup", base + ":lateness", base)
+
+
 def scenario_endpoints(spec: "ScenarioSpec") -> tuple[str, ...]:
-    """Names a YAML scenario records under, in a fixed order: tasks (a job task's own
+    """Names a YAML scenario records under, in a fixed order: tasks (a job or call task's own
     endpoints), then each flow's steps and itself."""
     names: list[str] = []
     for t in spec.tasks:
-        names.extend(job_endpoints(t["name"], t["job"].get("track", "poll")) if t.get("job") else (t["name"],))
+        if t.get("call"):
+            call = t["call"]
+            names.extend(call_endpoints(t["name"], call.get("status", "") is not None, call.get("hangup", "") is not None))
+        else:
+            # a job task's endpoints; else the task's own, and what it also records (a sql: transaction's statements)
+            names.extend(job_endpoints(t["name"], t["job"].get("track", "poll")) if t.get("job")
+                         else (t["name"], *t.get("also", ())))
     for f in spec.flows:
         for step in f["steps"]:
             names.append(step["name"])

@@ -21,3 +21,6 @@ def nginx(tmp_path) -> NginxServer:
     """A fresh nginx on 127.0.0.1 (skipped when nginx is missing, failed on CI)."""
     with nginx_server(tmp_path) as server:
         yield server
+
+
+from tests.pg import pg, pg_own  # noqa: E402,F401  (a real PostgreSQL: tests/pg.py)

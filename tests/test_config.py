@@ -300,7 +300,7 @@ def test_bearer_token_is_secret(tmp_path):
 
 
 @pytest.mark.parametrize("example", ["telegram_bot.yaml", "rest_api.yaml", "whatsapp_flow.yaml", "bot_end_to_end.yaml",
-                                     "jobs.yaml", "websocket.yaml"])
+                                     "jobs.yaml", "websocket.yaml", "calls.yaml"])
 def test_describe_shows_no_secret(example):
     env = {"TELEGRAM_SECRET": "tg-very-secret", "API_TOKEN": "api-very-secret",
            "WHATSAPP_APP_SECRET": "wa-very-secret"}

@@ -1,4 +1,4 @@
-"""`driver demo --ws` and `driver demo --jobs` (driver.cli.demo): each starts its demo
+"""`driver demo --ws`, `--jobs` and `--calls` (driver.cli.demo): each starts its demo
 target on a free loopback port, runs a few seconds and saves a result with the
 endpoints its scenario records (driver.scenario.wsdemo)."""
 import subprocess
@@ -51,3 +51,14 @@ def test_demo_variant_with_a_bot_flag_is_a_usage_error(tmp_path, flags):
                           cwd=ROOT, capture_output=True, timeout=60)
     err = proc.stderr.decode().strip().splitlines()
     assert proc.returncode == 2 and len(err) == 1 and err[0].startswith("driver: error: --")
+
+
+def test_demo_calls_streams_audio_at_pace(tmp_path):
+    data, out, _ = _demo(tmp_path, "--calls", "-d", "4s", "-u", "2")
+    assert "demo call API at http://127.0.0.1:" in out
+    eps = _eps(data)
+    assert {"call:demo", "call:demo:setup", "call:demo:lateness", "call:demo:initiate"} <= set(eps)
+    call = eps["call:demo"]
+    assert call["count"] >= 2 and call["errors"] == 0
+    assert call["sent"] == call["count"]  # every call set up was completed (the grace lets the last end)
+    assert eps["call:demo:lateness"]["count"] >= 150 * call["count"]  # 3 s calls of 20 ms frames

@@ -1,6 +1,6 @@
 """`driver demo` (a built-in target loaded for a few seconds: the bot, or with --ws the
-WebSocket server, with --jobs the job API) and `driver target` (a built-in target on its
-own)."""
+WebSocket server, with --jobs the job API, with --calls the call API) and `driver target`
+(a built-in target on its own)."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +14,8 @@ from driver.planning.make import parse_thresholds, with_mock
 
 DEMO_DURATION = "5s"
 DEMO_USERS = 50  # the bot's; each variant has its own (VARIANT_USERS)
-VARIANT_USERS = {"ws": 20, "jobs": 4}
+VARIANT_USERS = {"ws": 20, "jobs": 4, "calls": 8}
+CALLS_DURATION = "10s"  # the demo's calls last 3 s: a few seconds more than one
 
 
 def demo_chaos():
@@ -28,7 +29,7 @@ def demo_chaos():
 
 @cli.command("demo")
 @click.option("-u", "--users", type=int, help=f"Virtual users (default {DEMO_USERS}; --ws {VARIANT_USERS['ws']}, "
-                                               f"--jobs {VARIANT_USERS['jobs']}).")
+                                               f"--jobs {VARIANT_USERS['jobs']}, --calls {VARIANT_USERS['calls']}).")
 @click.option("-d", "--duration", default=DEMO_DURATION, show_default=True)
 @click.option("-w", "--workers", type=int, help="Worker processes (default: the CPUs this process may use).")
 @click.option("-o", "--output", default=DEFAULT_OUTPUT, show_default=True)
@@ -46,12 +47,15 @@ def demo_chaos():
 @click.option("--jobs", "variant", flag_value="jobs",
               help="The demo job API instead: batches of jobs submitted and polled to their end, the "
                    "queue depth scraped from its /metrics every second and charted.")
+@click.option("--calls", "variant", flag_value="calls",
+              help="The demo call API instead: calls set up, 20 ms audio frames streamed at real-time "
+                   "pace over a WebSocket, status polled, hung up (10s unless -d).")
 def demo_cmd(users, duration, workers, output, quiet, via_api, chaos, variant):
     """Start the built-in Telegram-style bot and load it for a few seconds.
 
     Every virtual user is a synthetic Telegram user (free, premium or admin) who sends
     the bot's 22 commands by weight; each reply is checked against the tier rules.
-    --ws and --jobs load the demo WebSocket server or the demo job API instead.
+    --ws, --jobs and --calls load the demo WebSocket server, job API or call API instead.
     """
     from driver.plan import available_cpus
     from driver.targets.process import DemoTargetProcess
@@ -112,9 +116,22 @@ def jobs_demo(users: int, duration, workers: int, output, quiet: bool) -> int:
         return execute(plan, quiet)
 
 
-# `driver demo --NAME`: each variant starts its demo target and runs its scenario. The call
-# simulation's demo (`--calls`, the call API) registers here as "calls" beside its flag.
-VARIANTS = {"ws": ws_demo, "jobs": jobs_demo}
+def calls_demo(users: int, duration, workers: int, output, quiet: bool) -> int:
+    """`driver demo --calls`: the demo call API (driver.targets.calls_demo) on a free loopback
+    port, called by driver.scenario.calls:DemoCaller (3 s calls of 20 ms frames); the exit code."""
+    from driver.targets.process import CallsDemoTargetProcess
+
+    with CallsDemoTargetProcess() as target:
+        click.echo(f"demo call API at {target.url} (POST /calls, WS /calls/{{id}}/media, GET /calls/{{id}}, "
+                   f"DELETE /calls/{{id}})")
+        plan = make_plan(target.url, scenario="driver.scenario.calls:DemoCaller", users=users,
+                         duration=CALLS_DURATION if duration == DEMO_DURATION else duration, workers=workers,
+                         output=output)
+        return execute(plan, quiet)
+
+
+# `driver demo --NAME`: each variant starts its demo target and runs its scenario
+VARIANTS = {"ws": ws_demo, "jobs": jobs_demo, "calls": calls_demo}
 
 
 def _free_port() -> int:

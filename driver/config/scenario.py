@@ -23,7 +23,7 @@ from driver.plan import ScenarioSpec, UserPoolSpec
 from driver.planning.layers import Source
 
 SCENARIO_KEYS = ("python", "tasks", "flows", "think", "retry_after", "telegram", "whatsapp", "users",
-                 "catalog", "bot_username")
+                 "catalog", "bot_username", "db")
 POOL_KEYS = ("size", "seed", "tiers", "languages")
 CATALOG_KEYS = ("name", "weight", "tier", "args", "description")
 _COMMAND = re.compile(r"^/[a-z0-9_]{1,32}$")
@@ -48,6 +48,13 @@ def read_scenario(doc: Doc, node: Node, target: dict, base_dir: Path):
         if "tasks" in got or "flows" in got:
             raise doc.error(got["python"], "give either scenario.python or scenario.tasks/flows, not both")
         kw["python"] = _python(doc, got["python"], base_dir)
+    if "db" in got:  # the database of every sql: task that names none (driver.config.sql)
+        from driver.config.sql import read_db
+
+        if "tasks" not in got:
+            raise doc.error(got["db"], "scenario.db is the database of sql: tasks: give scenario.tasks too "
+                                       "(a Python scenario sets db_settings on its User class)")
+        ctx["db"] = read_db(doc, got["db"], "scenario.db")
     if "tasks" in got:
         kw["tasks"] = scenario_tasks(doc, got["tasks"], "scenario.tasks", ctx)
     if "flows" in got:

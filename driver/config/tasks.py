@@ -1,7 +1,9 @@
 """Requests declared in YAML -> the normalised task and flow dicts a ScenarioSpec holds.
 
 `scenario_tasks` and `scenario_flows` read `scenario.tasks` and `scenario.flows` node
-by node (a flow step with a `ws:` key is a WebSocket step: driver.config.wssteps) with a `driver.config.schema.Doc` (so every error names file:line) into the
+by node (a flow step with a `ws:` key is a WebSocket step: driver.config.wssteps; a task
+with `job:` an async job, driver.config.jobs; with `sql:` a query, driver.config.sql)
+with a `driver.config.schema.Doc` (so every error names file:line) into the
 dicts documented on `driver.plan.ScenarioSpec`: method, path under the target's base
 path, headers merged over the target's, a body (JSON, text, or a generated Telegram
 update / WhatsApp message), what to expect and what to capture.
@@ -270,7 +272,8 @@ def _captures_used(obj) -> set[str]:
 
 
 def _check_captures(doc: Doc, node: Node, where: str, task: dict, known: set, before: str) -> None:
-    used = _captures_used([task["path"], task["headers"], task["body"]]) - known
+    templates = task["sql"]["statements"] if "sql" in task else [task["path"], task["headers"], task["body"]]
+    used = _captures_used(templates) - known
     if used:
         name = sorted(used)[0]
         raise doc.error(node, f"{where} uses {{{{captured.{name}}}}}, but no {before} captures '{name}'")
@@ -283,10 +286,13 @@ def _ws_templates(step: dict) -> dict:
 
 
 def scenario_tasks(doc: Doc, node: Node, where: str, ctx: dict) -> tuple:
+    from driver.config.calls import call_task, is_call
     from driver.config.jobs import is_job, job_task
+    from driver.config.sql import is_sql, sql_task
 
     items = doc.seq(node, where)
-    tasks = tuple((job_task if is_job(item) else task)(doc, item, join(where, i), ctx) for i, item in enumerate(items))
+    tasks = tuple((job_task if is_job(item) else call_task if is_call(item) else sql_task if is_sql(item) else task)(
+        doc, item, join(where, i), ctx) for i, item in enumerate(items))
     captured = set().union(*(t["capture"] for t in tasks))  # a user keeps what any task captured
     for i, (item, t) in enumerate(zip(items, tasks)):
         _check_captures(doc, item, join(where, i), t, captured, "task")

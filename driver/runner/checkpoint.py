@@ -24,6 +24,7 @@ from driver.durations import parse_duration
 from driver.environment import describe_environment
 from driver.errors import PlanError
 from driver.stats.result import Result
+from driver.stats.serieslog import SeriesLog
 from driver.stats.thresholds import evaluate
 from driver.stats.validity import assess
 
@@ -54,7 +55,7 @@ class RunSoFar:
     def __init__(self, plan):
         self.plan = plan
         self.endpoints: dict = {}  # name -> EndpointResult, the run so far
-        self.series: list[dict] = []
+        self.series = SeriesLog()  # on disk while the run lasts (driver.stats.serieslog)
         self.last = None  # the last window
         self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -78,7 +79,7 @@ class RunSoFar:
         """The run so far as an incomplete Result, `reason` its reason, with its validity
         and threshold verdicts so far (`environment`: describe the machine too)."""
         result = Result(plan=self.plan.describe(), endpoints=self.ordered(), duration_s=self.t,
-                        started_at=self.started_at, series=list(self.series),
+                        started_at=self.started_at, series=self.series.points(),
                         environment=describe_environment(self.plan.workers) if environment else {},
                         complete=False, reasons=[reason], checkpoint=checkpoint or {})
         result.validity = assess(result)

@@ -43,6 +43,7 @@ import time
 from driver.errors import PlanError
 from driver.stats.endpoint import EndpointResult, total_of
 from driver.stats.result import Result
+from driver.stats.serieslog import SeriesLog
 from driver.stats.window import Window
 
 __all__ = ["run_on_ray", "merge_windows", "parse_ray_address", "check_ray_plan", "START_MARGIN_S"]
@@ -184,7 +185,7 @@ class _Merger:
         self.alive = set(range(n_nodes))
         self.so_far = [RunSoFar(plan) for _ in range(n_nodes)]
         self.pending: dict[int, dict[int, Window]] = {}  # second -> node -> window
-        self.series: list[dict] = []
+        self.series = SeriesLog()  # the cluster's points, on disk while the run lasts
         self.stop_asked = False
 
     def add(self, index: int, win: Window) -> None:
@@ -367,7 +368,7 @@ def _merged(plan, n, results, lost, merger, infos, offsets, merge_results, inter
             parts.append(part.result(f"node {i + 1} was lost at {part.t:.0f}s of load ({lost.get(i, 'no result')}); "
                                      f"what it recorded up to its last window is kept", environment=False))
     merged, _ = merge_results(parts, force=False)
-    merged.series = merger.series
+    merged.series = merger.series.points()
     merged.workers = [{**w, "node": i + 1, "index": i * plan.workers + w.get("index", 0)}
                       for i, r in enumerate(parts) for w in r.workers]  # global worker indices
     own = {f"node {i + 1} {k}": v for i, r in enumerate(parts) for k, v in (r.leak.get("driver") or {}).items()}

@@ -1,5 +1,9 @@
 """--metrics-url: scrape the target's Prometheus endpoints once a second, in a thread.
 
+A `--metric json:PATH` reads a number at a json path instead, from an endpoint that
+answers JSON (a job API's `/stats` with `{"queue": {"depth": 12}}`: `json:queue.depth`),
+kept in the series as `json:PATH`; true/false count as 1/0.
+
 The supervisor's once-a-second loop must never wait on a target's endpoint, so the
 scraping runs in a daemon thread of its own: each second it GETs every URL (a timeout
 below one second, SCRAPE_TIMEOUT_S), parses the text (driver.stats.exposition) and
@@ -24,8 +28,11 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+import orjson
+
 from driver.errors import PlanError
 from driver.masking import mask_url
+from driver.scenario.session import json_path
 from driver.stats.exposition import ExpositionError, finite_or_none, parse, parse_selector, series_name
 
 __all__ = ["Scraper", "check_metrics", "with_metrics", "METRICS_URL_FLAG", "METRIC_FLAG", "SCRAPE_TIMEOUT_S", "MAX_SERIES"]
@@ -159,18 +166,41 @@ class Scraper:
             raise _Failed("connect", f"cannot scrape: {getattr(reason, 'strerror', None) or reason}") from None
         if len(body) > MAX_BODY:
             raise _Failed("size", f"the metrics text is over {MAX_BODY // 2**20} MiB")
+        if "json" in ctype or body[:1] in (b"{", b"["):
+            return self._keep_json(url, body)
         try:
             samples = parse(body.decode("utf-8"), openmetrics=True if "openmetrics" in ctype else None)
         except (ExpositionError, UnicodeDecodeError) as exc:
             raise _Failed("format", f"not Prometheus text ({exc})") from None
         return self._keep(url, samples)
 
+    def _keep_json(self, url: str, body: bytes) -> dict[str, float | None]:
+        """The `json:PATH` selectors' numbers in a JSON answer (not numbers: left out)."""
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _Failed("format", f"not JSON ({exc})") from None
+        out: dict[str, float | None] = {}
+        for sel in self.selectors:
+            if sel.json_path is None:
+                continue
+            value = json_path(doc, sel.json_path, None)
+            if isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, (int, float)):
+                self._matched.add(sel.text)
+                out[sel.text + self._suffix(url)] = finite_or_none(float(value))
+        return out
+
+    def _suffix(self, url: str) -> str:
+        return f" @{urlsplit(url).netloc.rpartition('@')[2]}" if len(self.urls) > 1 else ""
+
     def _keep(self, url: str, samples) -> dict[str, float | None]:
-        suffix = f" @{urlsplit(url).netloc.rpartition('@')[2]}" if len(self.urls) > 1 else ""
+        suffix = self._suffix(url)
         out: dict[str, float | None] = {}
         for sample in samples:
             for sel in self.selectors:
-                if sel.matches(sample):
+                if sel.json_path is None and sel.matches(sample):
                     self._matched.add(sel.text)
                     out[series_name(sample) + suffix] = finite_or_none(sample.value)
                     break

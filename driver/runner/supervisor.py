@@ -62,6 +62,7 @@ from driver.stats.result import Result
 from driver.stats.thresholds import AbortWatch, evaluate
 from driver.stats.validity import assess
 from driver.runner.watchdog import STUCK_S
+from driver.stats.serieslog import SeriesLog
 from driver.stats.window import merge_blocks, window
 from driver.runner.watch import Watcher, check_pids
 from driver.runner.metrics import Scraper, check_metrics
@@ -192,7 +193,7 @@ class _Run:
         self.interrupted = False
         self.interrupted_by = None  # "SIGINT" or "SIGTERM"
         self.stuck: set[int] = set()  # workers noted as stuck
-        self.series: list[dict] = []
+        self.series = SeriesLog()  # the per-second points, on disk while the run lasts (driver.stats.serieslog)
         self.stop_sent_ns = 0
         self.start_ns = 0
         self.watch = AbortWatch(plan.thresholds)
@@ -488,12 +489,14 @@ class _Run:
         else:
             endpoints, checks = merge_blocks(snap, self._tables(), self.layout, known=self.plan.endpoints)
         ended = [int(s[0][ST_PHASE]) for s in per_worker]
+        series = self.series.points()
+        self.series.close()
         result = Result(
             plan=self.plan.describe(),
             endpoints=endpoints,
             duration_s=self._duration(snap),
             started_at=started_at,
-            series=self.series,
+            series=series,
             workers=[self._worker_info(i, s[0], s[1], ended[i]) for i, s in enumerate(per_worker)],
             environment=describe_environment(self.plan.workers),
             complete=not self.reasons and not self.interrupted,
@@ -503,7 +506,7 @@ class _Run:
             checks=checks,
             aborted=self.aborted,
             notes=list(self.watcher.notes) + self.scraper.notes + (self.steering.notes() if self.steering else []),
-            leak=leak_verdicts(self.series),
+            leak=leak_verdicts(series),
         )
         if self.groups is not None:  # a worker's figures are in all its groups' blocks
             for i, info in enumerate(result.workers):
@@ -514,7 +517,7 @@ class _Run:
         if self.plan.chaos:  # each fault window against its baseline: recovery, the breaker
             from driver.chaos.analysis import chaos_results
             timeout_s = self.plan.replies.timeout_s if self.plan.replies is not None else 0.0
-            result.chaos = chaos_results(self.series, self.plan.chaos, reply_timeout_s=timeout_s)
+            result.chaos = chaos_results(series, self.plan.chaos, reply_timeout_s=timeout_s)
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)
         if self.groups is not None:  # each group judged on its own endpoints; the run on all

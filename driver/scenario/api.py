@@ -20,8 +20,10 @@
 Run it with `driver run -s bot.py` (or `module:Class`). Each iteration a user runs
 one task, chosen by weight, then waits `wait`. `self.user` is the user's synthetic
 identity (id, names, tier, phone...), `self.ws` its WebSocket client
-(driver.scenario.ws), `self.state` its own dict, `self.captured` the
-values its flows captured, `self.rng` its own random generator (seeded: runs repeat).
+(driver.scenario.ws), `self.jobs` and `self.calls` its async jobs and simulated calls
+(driver.scenario.jobs, driver.scenario.calls), `self.db` its PostgreSQL database
+(driver.scenario.db), `self.state` its own dict, `self.captured` the values its flows
+captured, `self.rng` its own random generator (seeded: runs repeat).
 """
 from __future__ import annotations
 
@@ -113,6 +115,31 @@ class User:
             from driver.scenario.jobs import Jobs
 
             helper = self._jobs = Jobs(self)
+        return helper
+
+    @property
+    def db(self):
+        """PostgreSQL (driver.scenario.db.Db): `await self.db.fetch(query, *args, name=...)`,
+        `async with self.db.transaction(name) as tx`, made on first use; the database is the
+        class's `db_settings` (a driver.scenario.db.DbSettings) or $DRIVER_DB_DSN."""
+        helper = self.__dict__.get("_db")
+        if helper is None:
+            from driver.scenario.db import Db, DbSettings
+
+            settings = getattr(type(self), "db_settings", None) or DbSettings.from_env()
+            helper = self._db = Db(self, settings)
+        return helper
+
+    @property
+    def calls(self):
+        """Simulated calls: `await self.calls.run(name, initiate=..., media=..., duration=...)`
+        sets up a call, streams its audio at real-time pace, polls it and hangs up
+        (driver.scenario.calls), made on first use."""
+        helper = self.__dict__.get("_calls")
+        if helper is None:
+            from driver.scenario.calls import Calls
+
+            helper = self._calls = Calls(self)
         return helper
 
     @property

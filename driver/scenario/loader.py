@@ -51,7 +51,7 @@ def load_user_class(spec: ScenarioSpec) -> type[User]:
 # attributes of driver.scenario.User a task would hide (e.g. a task named `wait` replaces
 # the think time with a method)
 RESERVED = frozenset({"wait", "http", "user", "rng", "state", "captured", "on_start", "on_stop", "tasks",
-                      "iteration_start_ns", "ws", "jobs", "expect_reply", "wait_reply"})
+                      "iteration_start_ns", "ws", "jobs", "calls", "db", "expect_reply", "wait_reply"})
 
 
 def check_tasks(cls: type[User]) -> list[tuple[str, float]]:

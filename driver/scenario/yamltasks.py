@@ -222,12 +222,20 @@ def _compact_expect(expect: dict) -> dict | None:
 
 def build_user_class(spec: ScenarioSpec) -> type[User]:
     namespace = {"wait": spec.think, "__module__": __name__}
-    steps = [(_Step(task), float(task.get("weight", 1))) for task in spec.tasks]
+    steps = [(None if task.get("sql") else _Step(task), float(task.get("weight", 1))) for task in spec.tasks]
     jobs = [task.get("job") for task in spec.tasks]  # a job task's request is its submission
-    if not any(jobs):
+    calls = [task.get("call") for task in spec.tasks]  # a call task's request is its initiate
+    if not any(jobs) and not any(calls) and not any(task.get("sql") for task in spec.tasks):
         namespace["driver_steps"] = tuple(steps)  # for driver.scenario.steps: the same tasks on callbacks
     for i, (step, weight) in enumerate(steps):
-        namespace[f"task_{i}"] = _job_method(step, jobs[i], weight) if jobs[i] else _task_method(step, weight)
+        if spec.tasks[i].get("sql"):
+            from driver.scenario.sqltasks import sql_method  # asyncpg only for scenarios that query
+
+            namespace[f"task_{i}"] = sql_method(spec.tasks[i], weight)
+        else:
+            namespace[f"task_{i}"] = (_job_method(step, jobs[i], weight) if jobs[i] else
+                                      _call_method(step, calls[i], weight) if calls[i] else
+                                      _task_method(step, weight))
     for j, flow in enumerate(spec.flows):
         steps = [_ws_step(s) if "ws" in s else _Step(s) for s in flow["steps"]]
         namespace[f"flow_{j}"] = _flow_method("flow:" + flow["name"], steps, flow.get("weight", 1))
@@ -264,6 +272,21 @@ def _job_method(step: _Step, job: dict, weight: float):
             return {"method": step.method, "path": path, "body": body, "headers": headers}
 
         await self.jobs.run_spec(spec, submit)
+
+    run.driver_task_weight = float(weight)
+    return run
+
+
+def _call_method(step: _Step, call: dict, weight: float):
+    """A `call:` task (driver.config.calls): its step renders each initiate request."""
+    from driver.scenario.calls import CallSpec
+
+    spec = CallSpec(step.name, **call)
+
+    async def run(self):
+        body, headers = step._body(self, self.http.context)
+        path = step.const_path or step.path.render_str(self.user, self.captured, self.rng)
+        await self.calls.run_spec(spec, {"method": step.method, "path": path, "body": body, "headers": headers})
 
     run.driver_task_weight = float(weight)
     return run

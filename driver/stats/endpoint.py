@@ -78,6 +78,8 @@ _SENT_ERROR_COLUMNS = [ERROR_COUNTERS[k] for k in SENT_ERRORS]
 
 JOB_PREFIX = "job:"  # jobs (driver.scenario.jobs): job:NAME, job:NAME:first_progress, job:NAME:processing
 JOB_REQUESTS = (":submit", ":poll", ":events")  # ... are aggregates; these are its requests
+CALL_PREFIX = "call:"  # simulated calls (driver.scenario.calls): call:NAME, call:NAME:setup, call:NAME:lateness
+CALL_REQUESTS = (":initiate", ":status", ":hangup")  # ... are aggregates; these are its requests
 PUSH_PREFIX = "push:"  # server pushes timed from their timestamp (driver.scenario.ws): not requests
 WS_CONNECT = "ws:connect"  # WebSocket handshakes (driver.engine.ws): count them apart, keep their errors
 WS_PREFIX = "ws:"  # ws:connect, ws:lifetime, ws:lifetime:NAME: aggregates of WebSocket connections
@@ -97,7 +99,8 @@ def is_aggregate(name: str) -> bool:
     handshakes are not round trips; `ws:lifetime[:NAME]`, each connection's time open)."""
     return (name == ITERATION or name.startswith(FLOW_PREFIX) or name.startswith(REPLY_PREFIX)
             or name.startswith(REPLY_LAST_PREFIX) or name.startswith(WS_PREFIX) or name.startswith(PUSH_PREFIX)
-            or (name.startswith(JOB_PREFIX) and not name.endswith(JOB_REQUESTS)))
+            or (name.startswith(JOB_PREFIX) and not name.endswith(JOB_REQUESTS))
+            or (name.startswith(CALL_PREFIX) and not name.endswith(CALL_REQUESTS)))
 
 
 def is_reply(name: str) -> bool:

@@ -172,6 +172,7 @@ class Selector:
     text: str
     name: str
     labels: tuple[tuple[str, str], ...] = ()
+    json_path: str | None = None  # `json:PATH`: a value read from a JSON document, not a sample
 
     def matches(self, sample: Sample) -> bool:
         """The sample is `name` itself, or `name`'s `_total` / `_sum` / `_count` (a counter,
@@ -186,9 +187,19 @@ class Selector:
         return all(have.get(k) == v for k, v in self.labels)
 
 
+JSON_PREFIX = "json:"
+
+
 def parse_selector(text: str) -> Selector:
-    """`queue_depth` or `queue_depth{queue="mail",shard="2"}`; ValueError saying what is wrong."""
+    """`queue_depth` or `queue_depth{queue="mail",shard="2"}`, or `json:PATH` (a number at a
+    json path, as `json:queue.depth` or `json:queues[0].size`, in an endpoint that answers
+    JSON); ValueError saying what is wrong."""
     text = text.strip()
+    if text.startswith(JSON_PREFIX):
+        path = text[len(JSON_PREFIX):]
+        if not path or any(c.isspace() for c in path) or ".." in path or path.startswith(".") or path.endswith("."):
+            raise ValueError(f"{text!r}: expected json:PATH, a json path like json:queue.depth")
+        return Selector(text, text, (), path)
     match = _NAME.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a metric name (letters, digits, _ and :) or NAME{{label=\"value\"}}")

@@ -254,3 +254,19 @@ class JobsDemoTargetProcess(_FlaggedTargetProcess):
     OPTIONS = ("workers", "processing_ms", "distribution", "spread_ms", "fail_share", "queue_limit",
                 "full_status", "progress_steps", "seed", "hang_every", "reset_poll_every", "stall_poll_every",
                 "cut_events_every")
+
+
+class CallsDemoTargetProcess(_FlaggedTargetProcess):
+    """The demo call API (`driver.targets.calls_demo`) in a subprocess:
+
+        with CallsDemoTargetProcess(max_calls=4, drop_every=3) as target:
+            ...  # target.url == "http://127.0.0.1:PORT" (POST /calls, WS /calls/{id}/media, GET /calls/{id})
+
+    Same start, stop and errors as DemoTargetProcess; the keywords are calls_demo's flags
+    (`max_calls`, `busy_status`, `setup_ms`, `codec`, `sample_rate`, `frame_ms`, `late_ms`,
+    `event_every`, and the faults `drop_every`, `fail_every`, `drop_after`,
+    `stall_status_every`; None leaves the default)."""
+
+    MODULE = "driver.targets.calls_demo"
+    OPTIONS = ("max_calls", "busy_status", "setup_ms", "codec", "sample_rate", "frame_ms", "late_ms", "event_every",
+               "drop_every", "fail_every", "drop_after", "stall_status_every")

@@ -1,0 +1,98 @@
+"""A YAML `sql:` task at run time (driver.config.sql writes it, driver.scenario.db runs it).
+
+Its parameters are templates compiled once ("{{user.id}}" renders as the user's int
+id, "{{captured.order_id}}" as what an earlier query captured) and rendered per
+query; a capture takes a column of the first row into `user.captured`. A transaction
+runs its statements in order on one connection and stops at the first that fails
+(the transaction rolls back); a capture that finds nothing is a failed check of its
+statement's endpoint and ends the task as well.
+"""
+from __future__ import annotations
+
+from driver.scenario.db import Db, DbSettings
+
+
+def _compile(obj):
+    from driver.payloads.templates import compile_template
+
+    return compile_template(list(obj))
+
+
+class _Statement:
+    def __init__(self, st: dict):
+        self.name = st["name"]
+        self.mode = st["mode"]
+        self.query = st["query"]
+        params = _compile(st["params"])
+        self.const = tuple(params.render()) if params.is_static else None
+        self.params = params
+        self.capture = dict(st["capture"])
+
+    def args(self, user) -> tuple:
+        if self.const is not None:
+            return self.const
+        return tuple(self.params.render(user.user, user.captured, user.rng))
+
+    def take(self, user, result, ctx) -> bool:
+        """Capture columns of the first row; False (a failed check) when one is missing."""
+        if not self.capture or not result.ok:
+            return result.ok
+        row = result.row
+        missing = []
+        for var, column in self.capture.items():
+            try:
+                user.captured[var] = row[column]
+            except (KeyError, IndexError, TypeError):
+                missing.append(f"capture {var}: " + ("no rows" if row is None else f"no column {column}"))
+        ctx.checks(ctx.slot(result.name), len(self.capture), missing)
+        return not missing
+
+
+class SqlTask:
+    """One `sql:` task, compiled (see the module docstring)."""
+
+    def __init__(self, task: dict):
+        spec = task["sql"]
+        self.name = spec["name"]
+        self.settings = DbSettings(**spec["db"])
+        self.statements = [_Statement(st) for st in spec["statements"]]
+        self.transaction = spec["transaction"]
+        self.isolation = spec["isolation"]
+        self.timeout = spec["timeout"]
+
+    def db(self, user) -> Db:
+        """The user's Db for this task's settings (one per settings per user)."""
+        dbs = user.__dict__.get("_sql_dbs")
+        if dbs is None:
+            dbs = user._sql_dbs = {}
+        db = dbs.get(self.settings)
+        if db is None:
+            db = dbs[self.settings] = Db(user, self.settings)
+        return db
+
+    async def run(self, user) -> bool:
+        db = self.db(user)
+        if not self.transaction:
+            st = self.statements[0]
+            result = await db.run(st.mode, st.query, st.args(user), self.name, self.timeout)
+            return st.take(user, result, db.ctx)
+        async with db.transaction(self.name, self.isolation, self.timeout) as tx:
+            for st in self.statements:
+                result = await tx.run(st.mode, st.query, st.args(user), st.name)
+                if not st.take(user, result, db.ctx):
+                    if tx.failure is None:
+                        tx.abort(f"capture in {st.name} found nothing")
+                    break
+        return tx.ok
+
+
+def sql_method(task: dict, weight: float):
+    """The User method of a `sql:` task (driver.scenario.yamltasks)."""
+    compiled = SqlTask(task)
+
+    def run(self):  # the task's coroutine itself, as an HTTP task's is
+        return compiled.run(self)
+
+    run.driver_task_weight = float(weight)
+    run.driver_coroutine = True
+    return run
