@@ -27,6 +27,7 @@ LAYERS = [
     ["driver.planning"],  # flags and config layers into a Plan
     ["driver.runner", "driver.config"],
     ["driver.reports"],
+    ["driver.ui"],  # the web UI: serves runs (runner) and their reports
     ["driver.targets"],  # demo servers: beside the run path
     ["driver.cli", "driver.pytest_plugin"],  # the pytest plugin runs in-process loads (driver.runner.inline)
 ]
