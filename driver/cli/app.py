@@ -30,7 +30,8 @@ def _fail(message: str, code: int = EXIT_USAGE):
 
 
 def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str | float | None = None,
-            ray: str | None = None, ray_nodes: int | None = None) -> int:
+            ray: str | None = None, ray_nodes: int | None = None, on_window=None, steering=None,
+            before_save=None, after_save=None) -> int:
     """Run a plan with the live view, save the result files, print the report; the exit code.
 
     The output is checked before the load starts, and saved before anything is
@@ -41,6 +42,11 @@ def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str
     they are written there during it; `prometheus` ("[HOST:]PORT") serves /metrics while
     the run lasts (driver.runner.exporter). `ray` ("auto", "local[:N]" or an address)
     runs the plan on a Ray cluster, one supervisor per node (driver.runner.cluster).
+
+    The web UI (`driver run --ui`, driver.cli.ui) rides on the same path: `on_window(window)`
+    sees each second after the live view (its STOP_RUN ends the run), `steering` is handed
+    to the supervisor, `before_save(result)` and `after_save(result, saved)` run around the
+    files being written.
     """
     from driver.stats import thresholds
     from driver.reports.live import make_progress
@@ -59,18 +65,41 @@ def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str
         with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
             if observers.exporter is not None and not quiet:
                 click.echo(f"prometheus: {observers.exporter.url}", err=True)
+            update = progress.update if on_window is None else _then(progress.update, on_window)
             try:
                 if ray is not None:
                     from driver.runner.cluster import run_on_ray
 
-                    result = run_on_ray(plan, ray, on_progress=observers.chain(progress.update), nodes=ray_nodes)
+                    result = run_on_ray(plan, ray, on_progress=observers.chain(update), nodes=ray_nodes)
                 else:
-                    result = run(plan, on_progress=observers.chain(progress.update))
+                    result = run(plan, on_progress=observers.chain(update),
+                                 **({"steering": steering} if steering is not None else {}))
             finally:
                 observers.close_files(directory)
+    if before_save is not None:
+        before_save(result)
     saved = save_run(result, output, formats, directory=directory)
     if observers.checkpointer is not None and saved.directory == directory:
         observers.checkpointer.discard()  # the final result replaces the checkpoint
+    if after_save is not None:
+        after_save(result, saved)
+    print_run(result, saved)
+    return thresholds.exit_code(result)
+
+
+def _then(first, second):
+    """A progress callback calling `first`, then `second`, whose answer (STOP_RUN) it keeps."""
+    def both(window):
+        first(window)
+        return second(window)
+    return both
+
+
+def print_run(result, saved) -> None:
+    """What a run prints once its files are written: the summary, the verdicts, validity,
+    where the files are."""
+    from driver.stats import thresholds
+
     try:
         click.echo(render(result))
         if result.verdicts:
@@ -86,7 +115,6 @@ def execute(plan, quiet: bool, *, prometheus: str | None = None, checkpoint: str
     for failure in saved.failed:
         click.echo(f"driver: warning: report not written: {failure}", err=True)
     click.echo(f"\nresults: {saved.directory} ({', '.join(p.name for p in saved.paths)})")
-    return thresholds.exit_code(result)
 
 
 class _Observers:

@@ -49,44 +49,24 @@ def execute_with_ui(plan, quiet: bool, port: int, *, prometheus: str | None = No
     it: the page shows the run's windows and steers or stops it; the terminal view, the
     Prometheus exporter, checkpoints and the interval log go on as without it. When stdin is
     a terminal, the page stays up after the run (for its reports) until Ctrl-C."""
-    from driver.cli.app import DEFAULT_FORMATS, _Observers
-    from driver.reports.live import make_progress
-    from driver.reports.output import check_writable, new_run_dir, save_run
-    from driver.runner.checkpoint import RunSoFar, checkpoint_interval
-    from driver.runner.supervisor import run as run_plan
-    from driver.stats import thresholds
+    from driver.cli.app import execute
+    from driver.reports.output import check_writable
     from driver.ui import make_server
 
-    output = plan.output.dir or DEFAULT_OUTPUT
-    formats = plan.output.formats or DEFAULT_FORMATS
-    check_writable(output)
-    every_s = checkpoint_interval(plan, checkpoint)
-    server = make_server("127.0.0.1", port, ".", output).start()
+    check_writable(plan.output.dir or DEFAULT_OUTPUT)
+    server = make_server("127.0.0.1", port, ".", plan.output.dir or DEFAULT_OUTPUT).start()
     try:
         click.echo(f"driver web UI: {server.url}", err=True)
         live = server.manager.attach(plan)
-        with _Observers(plan, RunSoFar(plan), prometheus) as observers:
-            directory = new_run_dir(output) if (every_s or plan.output.hlog) else None
-            observers.open_files(directory, every_s)
-            with make_progress(plan, plan.thresholds, quiet=quiet) as progress:
-                if observers.exporter is not None and not quiet:
-                    click.echo(f"prometheus: {observers.exporter.url}", err=True)
 
-                def on_progress(window):
-                    progress.update(window)
-                    return server.manager.on_window(live, window)
+        def before_save(result):
+            if live.stop_asked:
+                result.notes.append("stopped from the web UI")
 
-                try:
-                    result = run_plan(plan, on_progress=observers.chain(on_progress), steering=live.steering)
-                finally:
-                    observers.close_files(directory)
-        if live.stop_asked:
-            result.notes.append("stopped from the web UI")
-        saved = save_run(result, output, formats, directory=directory)
-        if observers.checkpointer is not None and saved.directory == directory:
-            observers.checkpointer.discard()  # the final result replaces the checkpoint
-        server.manager.finished(live, result, saved)
-        _print(result, saved)
+        code = execute(plan, quiet, prometheus=prometheus, checkpoint=checkpoint,
+                       on_window=lambda window: server.manager.on_window(live, window), steering=live.steering,
+                       before_save=before_save, after_save=lambda result, saved: server.manager.finished(
+                           live, result, saved))
         if sys.stdin is not None and sys.stdin.isatty():
             click.echo(f"the web UI stays at {server.url} for the reports: press Ctrl-C to close it", err=True)
             try:
@@ -94,28 +74,6 @@ def execute_with_ui(plan, quiet: bool, port: int, *, prometheus: str | None = No
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 pass
-        return thresholds.exit_code(result)
+        return code
     finally:
         server.close()
-
-
-def _print(result, saved) -> None:
-    """What `execute` prints after a run: the summary, the verdicts, where the files are."""
-    from driver.reports.summary import render
-    from driver.stats import thresholds
-
-    try:
-        click.echo(render(result))
-        if result.verdicts:
-            click.echo("\n" + thresholds.render(result.verdicts))
-    except Exception as exc:  # the files are written: a summary that fails must not hide that
-        click.echo(f"driver: error: the summary could not be shown ({type(exc).__name__}: {exc}); "
-                   f"the result is saved", err=True)
-    if not result.validity.get("valid", True):
-        click.echo("\nNOT VALID: " + "; ".join(result.validity["reasons"]), err=True)
-    if saved.fallback_from:
-        click.echo(f"driver: warning: {saved.fallback_from} could not be written any more; "
-                   f"the results are in {saved.directory}", err=True)
-    for failure in saved.failed:
-        click.echo(f"driver: warning: report not written: {failure}", err=True)
-    click.echo(f"\nresults: {saved.directory} ({', '.join(p.name for p in saved.paths)})")
