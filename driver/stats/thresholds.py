@@ -45,12 +45,11 @@ import operator
 import re
 from dataclasses import dataclass, field
 
-from driver.errors import EXIT_OK, EXIT_THRESHOLD, PlanError
+from driver.errors import PlanError
 from driver.durations import parse_duration
 from driver.stats.endpoint import EndpointResult, is_reply
-from driver.stats import verdict as _verdicts
 from driver.stats.verdict import (  # noqa: F401
-    CHAOS_METRICS, chaos_value, format_value, unjudged_check_failures,
+    CHAOS_METRICS, chaos_value, describe, exit_code, format_value, render, unjudged_check_failures,
 )
 
 __all__ = ["Threshold", "parse_threshold", "parse_all", "evaluate", "LiveCheck", "is_live", "AbortWatch",
@@ -251,43 +250,6 @@ def evaluate(thresholds, result) -> list[dict]:
             value = None
         out.append(_verdict(th, value))
     return out
-
-
-def describe(verdict: dict) -> str:
-    """driver.stats.verdict.describe, with the group first for a group's threshold
-    (a grouped run: `api › p99 = 320ms (limit < 300ms) FAILED`)."""
-    text = _verdicts.describe(verdict)
-    return f"{verdict['group']} › {text}" if verdict.get("group") else text
-
-
-def render(verdicts: list[dict]) -> str:
-    """The report's threshold block: one line per verdict and a count ('' when none)."""
-    if not verdicts:
-        return ""
-    failed = sum(1 for v in verdicts if not v["passed"])
-    lines = [f"thresholds: {len(verdicts) - failed} passed, {failed} failed"]
-    lines += [f"  {'ok  ' if v['passed'] else 'FAIL'}  {describe(v)}" for v in verdicts]
-    return "\n".join(lines)
-
-
-def exit_code(result, verdicts: list[dict] | None = None) -> int:
-    """driver.stats.verdict.exit_code; in a grouped run (`result.groups`) the failed checks
-    of each group are judged by the run's `check_failure_rate` thresholds and its own,
-    not by another group's."""
-    verdicts = result.verdicts if verdicts is None else verdicts
-    groups = getattr(result, "groups", None)
-    if not groups:
-        return _verdicts.exit_code(result, verdicts)
-    run_level = [v for v in verdicts if not v.get("group")]
-    # the checks are judged group by group below: here, everything else in its order
-    code = _verdicts.exit_code(result, [*verdicts, {"metric": "check_failure_rate", "endpoint": None,
-                                                    "passed": True}])
-    if code != EXIT_OK:
-        return code
-    for name, sub in groups.items():
-        if unjudged_check_failures(sub, [*run_level, *(v for v in verdicts if v.get("group") == name)]):
-            return EXIT_THRESHOLD
-    return EXIT_OK
 
 
 def _verdict(th: Threshold, value: float | None) -> dict:

@@ -31,6 +31,25 @@ def unjudged_check_failures(result, verdicts: list[dict] | None = None) -> int:
 
 
 def exit_code(result, verdicts: list[dict] | None = None) -> int:
+    """The CLI's exit code for a finished run (_plain_exit_code). In a grouped run
+    (`result.groups`) each group's failed checks are judged by the run's own
+    `check_failure_rate` thresholds and the group's, not by another group's."""
+    verdicts = result.verdicts if verdicts is None else verdicts
+    groups = getattr(result, "groups", None)
+    if not groups:
+        return _plain_exit_code(result, verdicts)
+    run_level = [v for v in verdicts if not v.get("group")]
+    # the checks are judged group by group below: here, everything else in its order
+    code = _plain_exit_code(result, [*verdicts, {"metric": "check_failure_rate", "endpoint": None, "passed": True}])
+    if code != EXIT_OK:
+        return code
+    for name, sub in groups.items():
+        if unjudged_check_failures(sub, [*run_level, *(v for v in verdicts if v.get("group") == name)]):
+            return EXIT_THRESHOLD
+    return EXIT_OK
+
+
+def _plain_exit_code(result, verdicts: list[dict]) -> int:
     """The CLI's exit code for a finished run, the first that applies:
 
     130 interrupted (Ctrl-C; 143: SIGTERM) > 3 not carried out (aborted by a threshold, or incomplete:
@@ -41,7 +60,6 @@ def exit_code(result, verdicts: list[dict] | None = None) -> int:
     0 passed. A run that did not finish says nothing trustworthy about thresholds,
     hence the order.
     """
-    verdicts = result.verdicts if verdicts is None else verdicts
     if result.interrupted:
         return EXIT_TERMINATED if result.interrupted_by == "SIGTERM" else EXIT_INTERRUPTED
     if result.aborted or not result.complete:
@@ -103,8 +121,11 @@ def format_value(value: float | None, unit: str, limit: bool = False) -> str:
 
 
 def describe(verdict: dict) -> str:
-    """`p99 = 6.20s (limit < 5s) FAILED`, with `ENDPOINT: ` before it for an endpoint."""
+    """`p99 = 6.20s (limit < 5s) FAILED`, with `ENDPOINT: ` before it for an endpoint, and the
+    group first for a group's threshold (`api › p99 = 320ms (limit < 300ms) FAILED`)."""
     where = f"{verdict['endpoint']}: " if verdict.get("endpoint") is not None else ""
+    if verdict.get("group"):
+        where = f"{verdict['group']} › {where}"
     value = format_value(verdict["value"], verdict["unit"])
     if verdict["value"] is None and verdict.get("endpoint") is not None and "t" not in verdict:
         value = "no data (no such endpoint, or nothing recorded)"
