@@ -84,6 +84,21 @@ def test_windows_of_one_second_merge_by_endpoint():
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'driver[ray]')")
 
 
+@pytest.mark.parametrize("address, said", [
+    ("127.0.0.1:1", "driver: error: --ray 127.0.0.1:1: cannot reach the cluster's head (Connection refused)"),
+    ("auto", "driver: error: --ray auto: cannot reach the cluster (Could not find any running Ray instance"),
+])
+def test_a_cluster_that_is_not_there_is_one_line(address, said):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run([sys.executable, "-m", "driver.cli", "run", "http://127.0.0.1:9/", "-d", "1s", "--ray", address],
+                         cwd=ROOT, capture_output=True, timeout=120, env=env)
+    assert out.returncode == 2
+    lines = out.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(said), lines
+
+
 def test_a_run_on_two_nodes_sends_the_plan_once(tmp_path):
     rate, seconds = 100, 3
     with aiohttp_server(ok_app) as srv:

@@ -233,6 +233,8 @@ def run_on_ray(plan, address: str, on_progress=None, *, nodes: int | None = None
         cluster = (cluster_factory or _local_cluster)(n_local)
         where = cluster.address
     try:
+        if where != "auto" and cluster is None:
+            _probe(where, address)
         if not ray.is_initialized():
             import logging
 
@@ -247,6 +249,20 @@ def run_on_ray(plan, address: str, on_progress=None, *, nodes: int | None = None
         if cluster is not None:
             ray.shutdown()
             cluster.shutdown()
+
+
+def _probe(where: str, address: str, timeout_s: float = 5.0) -> None:
+    """A cluster address nobody listens on is one line, not Ray's endless retries."""
+    import socket
+
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise PlanError(f"--ray {address}: expected HOST:PORT (the head's GCS port, 6379 by default)", flag="--ray")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise PlanError(f"--ray {address}: cannot reach the cluster's head ({exc.strerror or exc})",
+                        flag="--ray") from None
 
 
 def _local_cluster(n: int):
