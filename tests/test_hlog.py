@@ -65,6 +65,8 @@ def test_an_empty_histogram_encodes_to_an_empty_one():
     ("GET /", "GET_/"),  # a space would end the tag
     ("a,b", "a_b"),  # a comma too
     ("flow:checkout", "flow:checkout"),
+    ("GET /ünï ✓", "GET_/_n___"),  # the log is ASCII
+    ("a\tb\nc", "a_b_c"),
 ])
 def test_tags_hold_no_separator(name, tag):
     assert tag_of(name) == tag
@@ -119,3 +121,24 @@ def test_the_config_asks_for_it_with_output_hlog(tmp_path):
     with pytest.raises(PlanError, match="output.hlog must be true or false") as err:
         load_config(str(path), env={})
     assert err.value.where == f"{path}:4"
+
+
+def test_hostile_names_make_distinct_ascii_tags_the_reader_reads(tmp_path):
+    from driver.reports.hlog import HlogWriter
+    from driver.stats.endpoint import EndpointResult, total_of
+    from driver.stats.window import Window
+    from driver.layout import N_COUNTERS, N_HISTS, COUNTS_LEN, H_LATENCY
+
+    def row(name, value, n):
+        hists = np.zeros((N_HISTS, COUNTS_LEN), dtype=np.int64)
+        hists[H_LATENCY] = _histogram([value] * n)
+        return EndpointResult(name, np.zeros(N_COUNTERS, dtype=np.int64), hists)
+
+    rows = [row("a b", 1_000_000, 3), row("a,b", 2_000_000, 5), row("GET /ünï\n✓", 3_000_000, 7)]
+    writer = HlogWriter(tmp_path / "latency.hlog", clock=lambda: 1_800_000_000.0)
+    writer.write(Window(t=1.0, dt=1.0, rows=tuple(rows), total=total_of(rows)))
+    writer.close()
+    text = (tmp_path / "latency.hlog").read_text(encoding="ascii")  # ASCII, whatever the names
+    assert "endpoint 'GET /\\xfcn\\xef\\n\\u2713'" in text
+    got = {h.get_tag(): h.get_total_count() for h in _intervals(tmp_path / "latency.hlog")}
+    assert got == {"a_b": 3, "a_b~2": 5, "GET_/_n___": 7}

@@ -145,3 +145,16 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path):
     assert err.count("\n") == 0 and err.startswith("driver: error: --prometheus")
     assert "busy" in err
     assert not list(tmp_path.iterdir())  # no run started, no run directory
+
+
+def test_hostile_endpoint_names_are_escaped_labels():
+    # a quote, a backslash, a newline and non-ASCII in an endpoint name: the text still
+    # parses, and the label reads back as the name
+    name = 'GET /q?"x"\\y\nz — ünïcode ✓'
+    with aiohttp_server(ok_app) as srv:
+        plan = make_plan(srv.url + "/x", rate=50, duration="1s", workers=1, name=name)
+        with Exporter(plan, "127.0.0.1", 0) as exporter:
+            result = run(plan, on_progress=exporter.update)
+            final = scrape(exporter.url)
+    assert value(final, "driver_requests_total", endpoint=name) == result.endpoints[0].count == 50
+    check_histogram(final, name)

@@ -43,7 +43,7 @@ FORMAT_VERSION = "1.3"
 ENCODING_COOKIE = 0x1C849303 | 0x10
 COMPRESSION_COOKIE = 0x1C849304 | 0x10
 _HEADER = struct.Struct(">iiiiqqd")  # cookie, payload length, normalizing offset, digits, lowest, highest, ratio
-_UNSAFE_TAG = re.compile(r"[,\s]")
+_UNSAFE_TAG = re.compile(r"[^\x21-\x7e]|,")  # the log is ASCII; a space or a comma would end the tag
 
 
 def _varint(value: int, out: bytearray) -> None:
@@ -83,7 +83,8 @@ def encode(counts: np.ndarray) -> str:
 
 
 def tag_of(name: str) -> str:
-    """An endpoint name as an hlog tag: ',' spaces and line breaks as '_'."""
+    """An endpoint name as an hlog tag: ',', spaces, line breaks and anything not printable
+    ASCII as '_'."""
     return _UNSAFE_TAG.sub("_", name) or "_"
 
 
@@ -127,9 +128,15 @@ class HlogWriter:
                 continue
             tag = self.tags.get(row.name)
             if tag is None:
-                tag = self.tags[row.name] = tag_of(row.name)
+                tag = base = tag_of(row.name)
+                taken = set(self.tags.values())
+                n = 1
+                while tag in taken:  # two names that read the same as tags ("a b", "a,b") stay apart
+                    n += 1
+                    tag = f"{base}~{n}"
+                self.tags[row.name] = tag
                 if tag != row.name:
-                    lines.append(f"#[Tag {tag}: endpoint {row.name!r}]\n")
+                    lines.append(f"#[Tag {tag}: endpoint {ascii(row.name)}]\n")
             lines.append(f"Tag={tag},{start:.3f},{win.dt:.3f},{_max_ms(counts):.3f},{encode(counts)}\n")
         self.file.write("".join(lines))
         self.file.flush()
