@@ -129,6 +129,16 @@ def test_errors_keep_their_kind_and_reason():
         result.assert_no_errors()
 
 
+def test_a_component_that_calls_sys_exit_fails_that_call_not_the_run():
+    async def quits(ctx):
+        if ctx.n == 3:
+            raise SystemExit(3)
+
+    result = run_load(quits, users=1, requests=10)
+    result.assert_counts(success=9, rejected=0, errors=1)
+    assert result.errors_by_kind == {"SystemExit: 3": 1}
+
+
 def test_a_call_that_hangs_is_cancelled_at_the_timeout():
     cancelled = []
 

@@ -49,6 +49,7 @@ from driver.layout import (
 from driver.plan import OPEN, Plan
 
 STATUS = {OK: 200, REJECTED: 429, ERROR: 500}  # the response class each outcome counts in
+CALL_ERRORS = (Exception, SystemExit)  # a component's sys.exit() is an error of its call, not the worker's end
 MAX_THREADS = 256  # thread mode: the pool never grows past this (nor past the units)
 
 
@@ -219,7 +220,7 @@ class InprocUnit(Unit):
             if gen != self.gen:
                 return  # timed out or abandoned: counted there
             outcome, reason = ERROR, "CancelledError"
-        except Exception as exc:
+        except CALL_ERRORS as exc:
             outcome, reason = self.kind.classifier.exception(exc)
         else:
             outcome, reason = self.kind.classifier.result(value)
@@ -230,7 +231,7 @@ class InprocUnit(Unit):
             return
         try:
             value = target.func(self.ctx) if target.with_ctx else target.func()
-        except Exception as exc:
+        except CALL_ERRORS as exc:
             self._end(gen, target, *self.kind.classifier.exception(exc))
             return
         if inspect.isawaitable(value):  # a plain function that returned a coroutine
@@ -245,7 +246,7 @@ class InprocUnit(Unit):
             if gen != self.gen:
                 return
             outcome, reason = ERROR, "CancelledError"
-        except Exception as exc:
+        except CALL_ERRORS as exc:
             outcome, reason = self.kind.classifier.exception(exc)
         else:
             outcome, reason = self.kind.classifier.result(value)
@@ -259,7 +260,7 @@ class InprocUnit(Unit):
             if gen != self.gen:
                 return
             outcome, reason = ERROR, "CancelledError"
-        except Exception as exc:
+        except CALL_ERRORS as exc:
             outcome, reason = self.kind.classifier.exception(exc)
         else:
             outcome, reason = self.kind.classifier.result(value)
