@@ -390,7 +390,10 @@ class _Run:
             age = now - max(int(status[ST_HEARTBEAT_NS]), self.start_ns)  # none stuck before the start (--start-at)
             if age < STUCK_S * 1e9:
                 continue
-            note = read_note(self.shm.names[i].array, self.layout.n_endpoints) or "blocked"
+            note = read_note(self.shm.names[i].array, self.layout.n_endpoints)
+            if not note and i not in self.stuck and age < (STUCK_S + 1.0) * 1e9:
+                continue  # its watchdog writes where it is blocked within STUCK_S/4: give it the time
+            note = note or "blocked"
             if i not in self.stuck:
                 self.stuck.add(i)
                 self._note(f"worker {i} stuck: its event loop made no progress for over {STUCK_S:g}s "
