@@ -1,9 +1,17 @@
 """Shared fixtures: real servers on loopback (see tests/servers.py for the helpers)."""
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests.servers import NginxServer, nginx_server
+
+# Tests send SIGINT to the CLIs they start, as a terminal's Ctrl-C would. A shell that
+# starts the suite in the background (`nohup`, `&`) leaves SIGINT ignored, and every
+# child would inherit that and never see it: give the session Python's default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
