@@ -159,7 +159,10 @@ class Db:
     async def run(self, mode: str, query: str, args, name: str | None, timeout: float | None) -> SqlResult:
         """One query in `mode` (MODES) on a connection of its own from the pool."""
         name = "sql:" + name if name else query_name(query)
-        slot = self.ctx.slot(name)
+        return await self.run_at(self.ctx.slot(name), name, mode, query, args, timeout)
+
+    async def run_at(self, slot: int, name: str, mode: str, query: str, args, timeout: float | None) -> SqlResult:
+        """`run` on an endpoint already named and placed (`sql:` tasks look their slot up once)."""
         start = now_ns()
         pool = self._pool or self.pool()
         conn = pool.take_idle()  # the common case, without a coroutine

@@ -59,22 +59,27 @@ class SqlTask:
         self.transaction = spec["transaction"]
         self.isolation = spec["isolation"]
         self.timeout = spec["timeout"]
+        self.endpoint = "sql:" + self.name
+        self.slot = None
 
     def db(self, user) -> Db:
-        """The user's Db for this task's settings (one per settings per user)."""
+        """The user's Db for this task (keyed by the task itself: no hash of the settings
+        per query; the pool under it is shared per settings by the worker, driver.scenario.sqlpool)."""
         dbs = user.__dict__.get("_sql_dbs")
         if dbs is None:
             dbs = user._sql_dbs = {}
-        db = dbs.get(self.settings)
+        db = dbs.get(self)
         if db is None:
-            db = dbs[self.settings] = Db(user, self.settings)
+            db = dbs[self] = Db(user, self.settings)
         return db
 
     async def run(self, user) -> bool:
         db = self.db(user)
         if not self.transaction:
             st = self.statements[0]
-            result = await db.run(st.mode, st.query, st.args(user), self.name, self.timeout)
+            if self.slot is None:  # the endpoint's slot in this worker, looked up once
+                self.slot = db.ctx.slot(self.endpoint)
+            result = await db.run_at(self.slot, self.endpoint, st.mode, st.query, st.args(user), self.timeout)
             return st.take(user, result, db.ctx)
         async with db.transaction(self.name, self.isolation, self.timeout) as tx:
             for st in self.statements:
