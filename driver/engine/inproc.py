@@ -213,9 +213,13 @@ class InprocUnit(Unit):
             self.task = None
             kind.loop.call_soon(self._run_inline, self.gen, target)
 
-    async def _run(self, gen: int, target: Target) -> None:
+    async def _run(self, gen: int, target: Target, awaitable=None) -> None:
+        """Await the call (the callable's coroutine, or `awaitable`: a thread's future, or
+        what a plain function returned) and count its outcome."""
         try:
-            value = await (target.func(self.ctx) if target.with_ctx else target.func())
+            if awaitable is None:
+                awaitable = target.func(self.ctx) if target.with_ctx else target.func()
+            value = await awaitable
         except asyncio.CancelledError:
             if gen != self.gen:
                 return  # timed out or abandoned: counted there
@@ -235,36 +239,18 @@ class InprocUnit(Unit):
             self._end(gen, target, *self.kind.classifier.exception(exc))
             return
         if inspect.isawaitable(value):  # a plain function that returned a coroutine
-            self.task = self.kind.loop.create_task(self._finish(gen, target, value))
+            self.task = self.kind.loop.create_task(self._run(gen, target, value))
             return
         self._end(gen, target, *self.kind.classifier.result(value))
 
-    async def _finish(self, gen: int, target: Target, awaitable) -> None:
-        try:
-            value = await awaitable
-        except asyncio.CancelledError:
-            if gen != self.gen:
-                return
-            outcome, reason = ERROR, "CancelledError"
-        except CALL_ERRORS as exc:
-            outcome, reason = self.kind.classifier.exception(exc)
-        else:
-            outcome, reason = self.kind.classifier.result(value)
-        self._end(gen, target, outcome, reason)
-
     async def _in_thread(self, gen: int, target: Target) -> None:
-        func, args = target.func, ((self.ctx,) if target.with_ctx else ())
+        args = (self.ctx,) if target.with_ctx else ()
         try:
-            value = await self.kind.loop.run_in_executor(self.kind.executor, func, *args)
-        except asyncio.CancelledError:
-            if gen != self.gen:
-                return
-            outcome, reason = ERROR, "CancelledError"
-        except CALL_ERRORS as exc:
-            outcome, reason = self.kind.classifier.exception(exc)
-        else:
-            outcome, reason = self.kind.classifier.result(value)
-        self._end(gen, target, outcome, reason)
+            future = self.kind.loop.run_in_executor(self.kind.executor, target.func, *args)
+        except CALL_ERRORS as exc:  # the pool refused it (shut down)
+            self._end(gen, target, *self.kind.classifier.exception(exc))
+            return
+        await self._run(gen, target, future)
 
     def _end(self, gen: int, target: Target, outcome: str, reason) -> None:
         if gen != self.gen or not self.busy:
