@@ -13,8 +13,9 @@ from driver.reports.target_metrics import THROUGHPUT, metrics_section
 from driver.targets.process import JobsDemoTargetProcess
 
 
-def test_queue_depth_is_sampled_every_second_and_charted_beside_throughput(tmp_path):
-    # one worker, 150 ms a job, batches of 10: the queue fills with each batch and drains
+def _watched_run(tmp_path, path: str, metrics: str):
+    """Batches of jobs against the demo job API (one worker, 150 ms a job, batches of 10:
+    the queue fills with each batch and drains), its `path` watched for `metrics`."""
     with JobsDemoTargetProcess(workers=1, processing_ms=150) as t:
         config = tmp_path / "jobs.yaml"
         config.write_text(textwrap.dedent(f"""
@@ -30,10 +31,14 @@ def test_queue_depth_is_sampled_every_second_and_charted_beside_throughput(tmp_p
                     batch_size: 10
             load: {{users: 1, requests: 1, workers: 1}}
             watch:
-              metrics_url: {t.url}/metrics
-              metrics: [queue_depth, jobs_running]
+              metrics_url: {t.url}{path}
+              metrics: {metrics}
         """))
-        result = driver.run(load_config(config, env={}))
+        return driver.run(load_config(config, env={}))
+
+
+def test_queue_depth_is_sampled_every_second_and_charted_beside_throughput(tmp_path):
+    result = _watched_run(tmp_path, "/metrics", "[queue_depth, jobs_running]")
     depths = [p["metrics"]["queue_depth"] for p in result.series if "queue_depth" in (p.get("metrics") or {})]
     assert len(depths) >= 2  # one sample a second over a run of about 3 s
     assert max(depths) > 0  # a batch waited in the queue
@@ -45,25 +50,7 @@ def test_queue_depth_is_sampled_every_second_and_charted_beside_throughput(tmp_p
 
 def test_queue_depth_from_a_json_endpoint(tmp_path):
     # the same queue read from the job API's JSON /queue ({"depth": N, "running": M, ...})
-    with JobsDemoTargetProcess(workers=1, processing_ms=150) as t:
-        config = tmp_path / "jobs.yaml"
-        config.write_text(textwrap.dedent(f"""
-            target: {{base_url: "{t.url}"}}
-            scenario:
-              tasks:
-                - name: rep
-                  job:
-                    submit: {{path: /jobs, json: {{}}}}
-                    poll: {{path: "/jobs/{{id}}", interval: 50ms}}
-                    timeout: 10s
-                    jobs: 20
-                    batch_size: 10
-            load: {{users: 1, requests: 1, workers: 1}}
-            watch:
-              metrics_url: {t.url}/queue
-              metrics: ["json:depth", "json:running", "json:no.such.path"]
-        """))
-        result = driver.run(load_config(config, env={}))
+    result = _watched_run(tmp_path, "/queue", '["json:depth", "json:running", "json:no.such.path"]')
     points = [p["metrics"] for p in result.series if p.get("metrics")]
     assert len(points) >= 2 and all(set(p) == {"json:depth", "json:running"} for p in points)
     assert max(p["json:depth"] for p in points) > 0  # a batch waited in the queue
