@@ -399,3 +399,19 @@ def test_the_report_charts_each_series_with_gaps_where_it_had_no_value():
     assert section.count("<svg") == 2 and "Target metrics" in section
     assert section.count("<circle") == 4 and "<polyline" not in section  # lone points: no line across a gap
     assert metrics_section(Result(plan={}, endpoints=[], duration_s=1.0, started_at="", series=[{"t": 1.0}])) == ""
+
+
+def test_a_json_endpoint_keeps_numbers_only_and_broken_json_is_one_note():
+    doc = b'{"a": "12", "b": 1e308, "c": true, "d": [1], "e": {"f": -3}, "u": "\xc3\xbc"}'
+    with metrics_server(body=doc) as (url, _):
+        sc = Scraper([url], ["json:a", "json:b", "json:c", "json:d", "json:e.f", "json:d[0]"])
+        sc.scrape_once()
+    # a string or a list is not a figure; true counts 1; a huge number stays as it is
+    assert sc.latest() == {"json:b": 1e308, "json:c": 1.0, "json:e.f": -3.0, "json:d[0]": 1.0}
+    with metrics_server(body=b'{"depth": 4, oops') as (url, hits):  # a lying server
+        with Scraper([url], ["json:depth"], period_s=0.1) as sc:
+            deadline = time.monotonic() + 10
+            while len(hits) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    assert len(hits) >= 3 and sc.latest() == {}  # retried, nothing kept
+    assert len(sc.notes) == 1 and "not JSON" in sc.notes[0]
