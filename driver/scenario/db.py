@@ -55,6 +55,20 @@ __all__ = ["DbSettings", "Db", "SqlResult", "Transaction", "MODES", "ISOLATIONS"
 MODES = ("fetch", "fetchrow", "fetchval", "execute")
 ISOLATIONS = ("read_committed", "repeatable_read", "serializable")
 ENV_DSN, ENV_POOL = "DRIVER_DB_DSN", "DRIVER_DB_POOL"
+_LIMITS = {"fetch": 0, "fetchrow": 1, "fetchval": 1, "execute": 0}  # rows asked of a bound statement
+
+
+def _stale_errors() -> tuple:
+    try:
+        from asyncpg.exceptions import InvalidCachedStatementError, OutdatedSchemaCacheError
+    except ImportError:
+        return ()
+    return InvalidCachedStatementError, OutdatedSchemaCacheError
+
+
+_STALE = _stale_errors()
+
+
 _TABLE = re.compile(r"\b(?:from|into|update|join|table)\s+([A-Za-z_][\w.]*)", re.I)
 
 
@@ -170,10 +184,18 @@ class Db:
             conn, failure = await pool.acquire()
             if conn is None:
                 return self.refused(slot, name, failure)
-        try:
-            return await self.send(conn, slot, name, mode, query, args, timeout or pool.timeout, start)
-        finally:
-            pool.release(conn)
+        return await self.send(conn, slot, name, mode, query, args, timeout or pool.timeout, start, pool)
+
+    def query_now(self, slot: int, name: str, mode: str, query: str, args, timeout: float | None):
+        """`run_at`, one coroutine fewer when a connection is idle: the query's own `send`
+        (which gives the connection back), whose result is None (no SqlResult is made).
+        For driver's own callers, which await it at once and need no result: a coroutine
+        never awaited would keep its connection."""
+        pool = self._pool or self.pool()
+        conn = pool.take_idle()
+        if conn is None:
+            return self.run_at(slot, name, mode, query, args, timeout)
+        return self.send(conn, slot, name, mode, query, args, timeout or pool.timeout, now_ns(), pool, False)
 
     def refused(self, slot: int, name: str, failure: Failure) -> SqlResult:
         """No connection: an error before anything was sent."""
@@ -182,28 +204,66 @@ class Db:
         return SqlResult(name, failure)
 
     async def send(self, conn, slot: int, name: str, mode: str, query: str, args, timeout: float,
-                   start: int) -> SqlResult:
-        """Run the query on `conn` and record it (its latency from `start`)."""
+                   start: int, release=None, want: bool = True) -> SqlResult | None:
+        """Run the query on `conn` and record it (its latency from `start`); `release`: the
+        pool to give `conn` back to at the end (a transaction keeps it); `want`: False, no
+        SqlResult of a query that succeeded (None).
+
+        A query with parameters, or any fetch, runs as the connection's prepared
+        statement bound straight on its protocol (driver.scenario.sqlpool); a plain
+        `execute` without parameters (BEGIN, several statements) as a simple query."""
         ctx = self.ctx
-        ctx.count(slot, C_SENT, 1)
+        rec = ctx.rec
+        rec.count(slot, C_SENT, 1)
         sent = now_ns()
+        pool = self._pool or self.pool()
+        task = None
         try:
-            out = await getattr(conn, mode)(query, *args, timeout=timeout)
-        except asyncio.CancelledError:  # the run ended with the query in flight
-            ctx.count(slot, C_UNFINISHED, 1)
+            stmt = None
+            if pool.direct and (args or mode != "execute"):
+                task = pool.current_task()
+                pool.inflight[task] = sent + int(timeout * 1e9)  # pool.watch, written out
+                if timeout < pool.shortest or pool.sweeper is None:
+                    pool.watch(task, timeout)
+                mine = pool.statements.get(conn)
+                stmt = mine.get(query) if mine is not None else None
+                if stmt is None:
+                    stmt = await pool.prepare(conn, query, timeout)
+            if stmt is not None:
+                try:
+                    data, status, _ = await conn._protocol.bind_execute(stmt._state, args, "", _LIMITS[mode], True,
+                                                                        None)
+                except _STALE as exc:
+                    data, status = await self._stale(pool, conn, exc, mode, query, args, timeout)
+                if mode == "fetchval":
+                    out = data[0][0] if data else None
+                elif mode == "fetchrow":
+                    out = data[0] if data else None
+                elif mode == "fetch":
+                    out = data
+                else:
+                    out = status.decode()
+            else:
+                out = await getattr(conn, mode)(query, *args, timeout=timeout)
+        except asyncio.CancelledError:
+            if task is not None and task in pool.expired:  # the pool's sweeper: this query timed out
+                pool.expired.discard(task)
+                if task.uncancel() == 0:
+                    return self._failed(slot, name, asyncio.TimeoutError(), timeout, start, sent)
+            ctx.count(slot, C_UNFINISHED, 1)  # the run ended with the query in flight
             ctx.record(slot, H_LATENCY, now_ns() - start)
             raise
         except Exception as exc:
-            failure = classify_query(exc, timeout)
-            end = now_ns()
-            if failure.kind is None:
-                ctx.rec.response(slot, failure.status, 0, end - start, end - sent)
-            else:
-                ctx.count(slot, ERROR_COUNTERS[failure.kind], 1)
-            ctx.registry.check_failed(slot, failure.reason)
-            return SqlResult(name, failure, wait_ns=sent - start, query_ns=end - sent)
+            return self._failed(slot, name, exc, timeout, start, sent)
+        finally:
+            if task is not None:
+                del pool.inflight[task]
+            if release is not None:
+                release.release(conn)
         end = now_ns()
-        ctx.rec.response(slot, 200, 0, end - start, end - sent)
+        rec.response(slot, 200, 0, end - start, end - sent)
+        if not want:
+            return None
         result = SqlResult(name, wait_ns=sent - start, query_ns=end - sent)
         if mode == "fetch":
             result.rows = out
@@ -214,6 +274,35 @@ class Db:
         else:
             result.status = out
         return result
+
+    def _failed(self, slot: int, name: str, exc: BaseException, timeout: float, start: int, sent: int) -> SqlResult:
+        ctx = self.ctx
+        failure = classify_query(exc, timeout)
+        end = now_ns()
+        if failure.kind is None:
+            ctx.rec.response(slot, failure.status, 0, end - start, end - sent)
+        else:
+            ctx.count(slot, ERROR_COUNTERS[failure.kind], 1)
+        ctx.registry.check_failed(slot, failure.reason)
+        return SqlResult(name, failure, wait_ns=sent - start, query_ns=end - sent)
+
+    @staticmethod
+    async def _stale(pool, conn, exc, mode: str, query: str, args, timeout: float):
+        """A prepared statement the server (or asyncpg's type cache) says is out of date:
+        as asyncpg's own Connection does, forget the connection's statements, then run the
+        query once more outside a transaction (InvalidCachedStatementError: nothing ran) or
+        reload the types and fail (OutdatedSchemaCacheError: it ran)."""
+        import asyncpg
+
+        pool.forget(conn)
+        if isinstance(exc, asyncpg.exceptions.OutdatedSchemaCacheError):
+            await conn.reload_schema_state()
+            raise exc
+        if conn.is_in_transaction():
+            raise exc
+        stmt = await pool.prepare(conn, query, timeout)
+        data, status, _ = await conn._protocol.bind_execute(stmt._state, args, "", _LIMITS[mode], True, timeout)
+        return data, status
 
     def transaction(self, name: str, isolation: str | None = None, timeout: float | None = None) -> "Transaction":
         """`async with self.db.transaction(name) as tx:` statements through `tx` in one

@@ -9,6 +9,8 @@ statement's endpoint and ends the task as well.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from driver.scenario.db import Db, DbSettings
 
 
@@ -61,6 +63,7 @@ class SqlTask:
         self.timeout = spec["timeout"]
         self.endpoint = "sql:" + self.name
         self.slot = None
+        self.single = not self.transaction and not self.statements[0].capture  # run() without a coroutine of its own
 
     def db(self, user) -> Db:
         """The user's Db for this task (keyed by the task itself: no hash of the settings
@@ -73,11 +76,26 @@ class SqlTask:
             db = dbs[self] = Db(user, self.settings)
         return db
 
-    async def run(self, user) -> bool:
+    def run(self, user):
+        """The task's awaitable: a single statement without captures is the query's own
+        coroutine (driver.scenario.db.Db.query_now), the rest `_run`."""
+        if not self.single:
+            return self._run(user)
+        dbs = user.__dict__.get("_sql_dbs")
+        db = dbs.get(self) if dbs is not None else None
+        if db is None:
+            db = self.db(user)
+        st = self.statements[0]
+        if self.slot is None:  # the endpoint's slot in this worker, looked up once
+            self.slot = db.ctx.slot(self.endpoint)
+        args = st.args(user)  # before a connection is taken: a template that raises keeps none
+        return db.query_now(self.slot, self.endpoint, st.mode, st.query, args, self.timeout)
+
+    async def _run(self, user) -> bool:
         db = self.db(user)
         if not self.transaction:
             st = self.statements[0]
-            if self.slot is None:  # the endpoint's slot in this worker, looked up once
+            if self.slot is None:
                 self.slot = db.ctx.slot(self.endpoint)
             result = await db.run_at(self.slot, self.endpoint, st.mode, st.query, st.args(user), self.timeout)
             return st.take(user, result, db.ctx)
@@ -91,13 +109,24 @@ class SqlTask:
         return tx.ok
 
 
+class _SqlMethod:
+    """A `sql:` task as a User method: on a user, `SqlTask.run` bound to it (a C partial,
+    no Python frame of its own per query); on the class, itself (its weight, and that it
+    returns a coroutine, for driver.scenario.api and driver.scenario.loader)."""
+
+    driver_coroutine = True
+
+    def __init__(self, compiled: SqlTask, weight: float) -> None:
+        self.compiled = compiled
+        self.driver_task_weight = weight
+
+    def __get__(self, user, owner=None):
+        return self if user is None else partial(self.compiled.run, user)
+
+    def __call__(self, user):
+        return self.compiled.run(user)
+
+
 def sql_method(task: dict, weight: float):
     """The User method of a `sql:` task (driver.scenario.yamltasks)."""
-    compiled = SqlTask(task)
-
-    def run(self):  # the task's coroutine itself, as an HTTP task's is
-        return compiled.run(self)
-
-    run.driver_task_weight = float(weight)
-    run.driver_coroutine = True
-    return run
+    return _SqlMethod(SqlTask(task), float(weight))
