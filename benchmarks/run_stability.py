@@ -14,7 +14,8 @@ request (its CPU in that minute / the requests) and the RSS at the minute's end.
 
 Flat, from `--from-min` to `--to-min` (default 5 to 60), means:
 - RSS: parent + worker at the end minus at the start below 5 MB, and the Theil-Sen slope
-  of the per-minute RSS below 2 MB/h;
+  of the per-minute RSS below 2 MB/h (the parent's RSS is also split into heap and stacks,
+  RssAnon, and shared memory, RssShmem: where a growth would come from);
 - CPU per request: the Theil-Sen slope within ±5 % of the median per hour;
 - rate: every minute within 1 % of the asked rate.
 """
@@ -32,8 +33,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as c  # noqa: E402
 
 
+def rss_parts_kb(pids) -> tuple[int, int, int]:
+    """(RssAnon, RssFile, RssShmem) in KB, summed over `pids` (/proc/PID/status): heap and
+    stacks, mapped files and libraries, shared memory (driver.shm blocks)."""
+    out = [0, 0, 0]
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                for i, key in enumerate(("RssAnon:", "RssFile:", "RssShmem:")):
+                    if line.startswith(key):
+                        out[i] += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out[0], out[1], out[2]
+
+
 class Sampler:
-    """on_sample for run_monitored: (t, nginx requests, driver tree CPU ticks, parent KB, worker KB) every second."""
+    """on_sample for run_monitored, every second: (t, nginx requests, driver tree CPU ticks,
+    parent KB, worker KB, the parent's (anon, file, shmem) KB)."""
 
     def __init__(self, every: float = 1.0):
         self.every = every
@@ -46,7 +63,8 @@ class Sampler:
         self._next = s.t + self.every
         tree = c.classify_tree(root)
         kb = lambda pids: sum(c.rss_kb(p) or 0 for p in pids)  # noqa: E731
-        self.rows.append((s.t, s.requests, s.cpu_ticks, kb(tree["parent"]), kb(tree["workers"])))
+        self.rows.append((s.t, s.requests, s.cpu_ticks, kb(tree["parent"]), kb(tree["workers"]),
+                          rss_parts_kb(tree["parent"])))
 
 
 def at(rows, t: float):
@@ -72,7 +90,8 @@ def minutes(rows, t0: float, t1: float) -> list[dict]:
         dt, dreq, dticks = b[0] - a[0], b[1] - a[1], b[2] - a[2]
         out.append({"minute": m, "rate": dreq / dt if dt else 0.0,
                     "cpu_us_per_req": dticks / c.CLK_TCK * 1e6 / dreq if dreq else None,
-                    "parent_kb": b[3], "worker_kb": b[4], "total_kb": b[3] + b[4]})
+                    "parent_kb": b[3], "worker_kb": b[4], "total_kb": b[3] + b[4],
+                    "parent_anon_kb": b[5][0], "parent_file_kb": b[5][1], "parent_shmem_kb": b[5][2]})
         m += 1
     return out
 
@@ -163,10 +182,11 @@ def render(a, cmd, drv, rec, res, per_min, window) -> str:
         f"({100 * (worst_rate - a.rate) / a.rate:+.2f} % of {a.rate:,.0f}). Goal every minute within 1 %: "
         f"**{'met' if rate_met else 'not met'}**.", ""]
     rows = [[m["minute"], f"{m['rate']:,.1f}", f"{m['cpu_us_per_req']:.2f}" if m["cpu_us_per_req"] else "–",
-             c.mb(m["parent_kb"]), c.mb(m["worker_kb"]), c.mb(m["total_kb"])]
+             c.mb(m["parent_kb"]), c.mb(m["parent_anon_kb"]), c.mb(m["parent_shmem_kb"]), c.mb(m["worker_kb"]),
+             c.mb(m["total_kb"])]
             for m in per_min if m["minute"] in (1, 2, 3, 4) or m["minute"] % 5 == 0 or m is per_min[-1]]
-    lines += [c.md_table(["minute", "req/s (nginx)", "driver CPU µs/request", "parent MB", "worker MB",
-                          "parent+worker MB"], rows), ""]
+    lines += [c.md_table(["minute", "req/s (nginx)", "driver CPU µs/request", "parent MB", "of it heap (anon) MB",
+                          "of it shared memory MB", "worker MB", "parent+worker MB"], rows), ""]
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from driver._speedups import now_ns
 from driver.engine.client import make_ssl_context
 from driver.environment import describe_environment
+from driver.runner import allocator
 from driver.errors import PlanError, RunFailed, TargetUnreachable
 from driver.layout import (
     read_note,
@@ -314,8 +315,10 @@ class _Run:
             self.stop_sent_ns = now_ns()
 
     def _supervise(self) -> None:
+        allocator.settle()  # a long run's RSS stays flat (driver.runner.allocator)
         prev = self.shm.snapshot()
         next_sample = self.start_ns + 1_000_000_000
+        samples = 0
         deadline = int(self.shm.control.array[CTL_DEADLINE_NS])
         hard_grace_ns = int((self.plan.grace_s + 5) * 1e9)
         while True:
@@ -327,6 +330,9 @@ class _Run:
                     self._sample(prev, snap, (now - self.start_ns) / 1e9)
                     prev = snap
                     next_sample += 1_000_000_000
+                    samples += 1
+                    if samples % 60 == 0:
+                        allocator.trim()
                     if next_sample < now:  # we were suspended: skip, do not burst
                         next_sample = now + 1_000_000_000
                 self._check_workers()
