@@ -259,12 +259,7 @@ class Db:
             if task is not None:
                 del pool.inflight[task]
             if release is not None:
-                proto = conn._protocol if stmt is not None else None
-                if proto is not None and not release.waiters and not conn._aborted and proto.is_connected() \
-                        and not proto.is_in_transaction():
-                    release.idle.append(conn)  # pool.release's common case, written out
-                else:
-                    release.release(conn)
+                release.release(conn)
         end = now_ns()
         rec.response(slot, 200, 0, end - start, end - sent)
         if not want:

@@ -45,17 +45,13 @@ _EXPIRED = object()  # what a waiter's future gets when its pool_timeout passed
 def direct_protocol() -> bool:
     """Whether this asyncpg has the internals the direct path uses (a Connection's
     `_protocol.bind_execute(state, args, portal, limit, return_extra, timeout)` and a
-    PreparedStatement's `_state`; the Connection's `_aborted`, for `is_closed()` written out
-    on the hot path; asyncpg 0.29 to 0.32 have them)."""
+    PreparedStatement's `_state`; asyncpg 0.29 to 0.32 do)."""
     try:
-        from asyncpg.connection import Connection
         from asyncpg.prepared_stmt import PreparedStatement
         from asyncpg.protocol.protocol import Protocol
     except ImportError:
         return False
-    return (all(hasattr(Protocol, name) for name in ("bind_execute", "is_connected", "is_in_transaction"))
-            and "_state" in getattr(PreparedStatement, "__slots__", ())
-            and {"_protocol", "_aborted"} <= set(getattr(Connection, "__slots__", ())))
+    return hasattr(Protocol, "bind_execute") and "_state" in getattr(PreparedStatement, "__slots__", ("_state",))
 
 
 def _current_task_of(loop):
@@ -146,7 +142,7 @@ class DbPool:
         idle = self.idle
         while idle:
             conn = idle.pop()
-            if (not conn._aborted and conn._protocol.is_connected()) if self.direct else not conn.is_closed():
+            if not conn.is_closed():
                 return conn
             self.statements.pop(conn, None)
             self.size -= 1
