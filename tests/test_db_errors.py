@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from tests.dbrun import CLEAN, accounted, config, endpoint, reasons, run
 
 DONE = (*CLEAN, 1)  # 1: the run had failed checks or errors, as it should here
@@ -116,10 +118,18 @@ def test_connection_refused_when_the_server_is_down(tmp_path, pg, pg_own):
     assert reasons(data, "sql:lookup") == {"connection refused": refused}
 
 
-def test_server_killed_mid_run(tmp_path, pg, pg_own):
-    tasks = """    - name: nap
+NAPS = {  # a simple query, and a prepared statement bound on asyncpg's protocol (driver.scenario.db)
+    "simple": """    - name: nap
       sql: {db: DB, query: "SELECT pg_sleep(0.05)", fetch: none}
-"""
+""",
+    "prepared": """    - name: nap
+      sql: {db: DB, query: "SELECT pg_sleep($1::float8)", params: [0.05], fetch: value}
+"""}
+
+
+@pytest.mark.parametrize("path", sorted(NAPS))
+def test_server_killed_mid_run(tmp_path, pg, pg_own, path):
+    tasks = NAPS[path]
     cfg = config(tmp_path, pg_own, tasks, db="pool: 4", target_port=pg.port)
     killed = threading.Event()
 
@@ -137,11 +147,12 @@ def test_server_killed_mid_run(tmp_path, pg, pg_own):
     assert killed.is_set() and proc.returncode in DONE, proc.stderr.decode()
     ep = endpoint(data, "sql:nap")
     kinds = ep["errors_by_kind"]
-    assert ep["count"] >= 40  # before the kill
-    assert kinds["connection_reset"] >= 1  # the queries in flight when it died
-    assert kinds["connect_refused"] >= 1  # and every one after: nothing listens
-    assert accounted(ep) and data["complete"]
-    assert any(r.startswith("connection lost:") for r in reasons(data, "sql:nap"))
+    seen = (ep["sent"], ep["count"], kinds, reasons(data, "sql:nap"))  # shown when an assertion fails
+    assert ep["count"] >= 40, seen  # before the kill
+    assert kinds["connection_reset"] >= 1, seen  # the queries in flight when it died
+    assert kinds["connect_refused"] >= 1, seen  # and every one after: nothing listens
+    assert accounted(ep) and data["complete"], seen
+    assert any(r.startswith("connection lost:") for r in reasons(data, "sql:nap")), seen
 
 
 def test_statement_timeout_and_query_timeout_are_request_timeouts(tmp_path, pg):
