@@ -6,7 +6,8 @@ big on its own and unmaps it when it is freed, but after the first such free it 
 its mmap threshold to that size (its "dynamic" threshold), and from then on the copies
 come from the heap, where the holes they leave are reused only in part: over an hour
 the supervisor's RSS grew in steps (benchmarks/run_stability.py: +5.8 MB/h) while the
-Python objects it held did not (tracemalloc: +1.8 KiB).
+Python objects it held did not (tracemalloc: +1.8 KiB). With both below, the same hour
+measured +3.6 MB/h (RESULTS.md): the rest is still to be found.
 
 `settle()` fixes the threshold where glibc starts it (128 KiB, which also turns the
 dynamic threshold off), so each copy is mapped and unmapped as a whole; `trim()`
