@@ -138,3 +138,28 @@ def test_checkpoints_are_written_while_the_run_lasts(tmp_path):
     assert ts == sorted(ts) and len(set(ts)) >= 2
     counts = [s["totals"]["count"] for s in snapshots]
     assert counts == sorted(counts) and 0 < counts[-1] <= seen[0]
+
+
+def test_a_checkpoint_streams_the_series_and_equals_the_whole_result(tmp_path):
+    # the series goes from the spool to the file line by line (driver.runner.checkpoint):
+    # what is written must be exactly the result the run so far makes with its whole series
+    from types import SimpleNamespace
+
+    from driver.runner.checkpoint import Checkpointer, RunSoFar
+
+    plan = make_plan("http://127.0.0.1:1/", users=1, duration="10m", workers=1)
+    for n in (0, 1, 3, 200):
+        so_far = RunSoFar(plan)
+        for i in range(n):
+            point = {"t": i + 1.0, "requests": i, "cpu_max": 0.99 if i % 2 else 0.1, "lag_mean_ns": 1000 * i,
+                     "note": "ünïcödé \"quoted\" \\ ,]", "nested": {"a": [1, 2.5, None]}, "big": 2**62}
+            so_far.add(SimpleNamespace(rows=[], t=i + 1.0, point=lambda p=point: p))
+        path = Checkpointer(plan, tmp_path, 60, so_far=so_far).write()
+        got = orjson.loads(path.read_bytes())
+        whole = so_far.result(got["reasons"][0], got["checkpoint"])
+        assert got == orjson.loads(whole.to_json()), n
+        assert len(got["series"]) == n and got["validity"] == whole.validity
+        assert Result.from_dict(got).series == whole.series
+        # the spool goes on after the copy: the next point lands after the others
+        so_far.add(SimpleNamespace(rows=[], t=n + 1.0, point=lambda: {"t": n + 1.0}))
+        assert len(so_far.series.points()) == n + 1 and so_far.series.points()[-1] == {"t": n + 1.0}

@@ -20,13 +20,15 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
+
 from driver.durations import parse_duration
 from driver.environment import describe_environment
 from driver.errors import PlanError
 from driver.stats.result import Result
 from driver.stats.serieslog import SeriesLog
 from driver.stats.thresholds import evaluate
-from driver.stats.validity import assess
+from driver.stats.validity import SERIES_FIGURES, assess
 
 __all__ = ["RunSoFar", "Checkpointer", "checkpoint_interval", "CHECKPOINT_NAME", "AUTO_FROM_S", "DEFAULT_EVERY_S"]
 
@@ -75,16 +77,22 @@ class RunSoFar:
         names = dict.fromkeys([*self.plan.endpoints, *self.endpoints])
         return [self.endpoints[n] for n in names if n in self.endpoints]
 
-    def result(self, reason: str, checkpoint: dict | None = None, environment: bool = True) -> Result:
+    def result(self, reason: str, checkpoint: dict | None = None, environment: bool = True,
+               series: bool = True) -> Result:
         """The run so far as an incomplete Result, `reason` its reason, with its validity
-        and threshold verdicts so far (`environment`: describe the machine too)."""
+        and threshold verdicts so far (`environment`: describe the machine too; `series`
+        False: only the figures validity judges, driver.stats.validity.SERIES_FIGURES)."""
+        points = self.series.points() if series else self.series.figures(SERIES_FIGURES)
         result = Result(plan=self.plan.describe(), endpoints=self.ordered(), duration_s=self.t,
-                        started_at=self.started_at, series=self.series.points(),
+                        started_at=self.started_at, series=points,
                         environment=describe_environment(self.plan.workers) if environment else {},
                         complete=False, reasons=[reason], checkpoint=checkpoint or {})
         result.validity = assess(result)
         result.verdicts = evaluate(self.plan.thresholds, result)
         return result
+
+
+_SERIES_HERE = "\x00driver: the series goes here\x00"  # no point's JSON holds a NUL
 
 
 class Checkpointer:
@@ -110,10 +118,20 @@ class Checkpointer:
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         result = self.so_far.result(
             f"checkpoint at {t:.0f}s of load (written {when}): the run had not ended",
-            {"t": round(t, 3), "written_at": when, "every_s": self.every_s})
+            {"t": round(t, 3), "written_at": when, "every_s": self.every_s}, series=False)
+        # the series goes from the spool to the file line by line, never whole in memory
+        result.series = [_SERIES_HERE]
+        head, found, tail = result.to_json().partition(orjson.dumps([_SERIES_HERE]))
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "wb") as f:
-            f.write(result.to_json())
+            if found:
+                f.write(head + b"[")
+                for i, line in enumerate(self.so_far.series.lines()):
+                    f.write(b"," + line if i else line)
+                f.write(b"]" + tail)
+            else:  # not expected; the checkpoint is written whole rather than lost
+                result.series = self.so_far.series.points()
+                f.write(result.to_json())
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp, self.path)

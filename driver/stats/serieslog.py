@@ -6,7 +6,10 @@ is about 2.4 KB a second: 8.6 MB an hour in the parent, which a soak's memory ve
 then reads as driver leaking. So the points go to an unlinked temporary file as
 they come (one JSON line each: about a fifth of the size, and on disk, not in memory),
 and only the last point stays in memory, for the figures that look at it. `points()`
-reads the whole series back — at the end of the run, or for a checkpoint.
+reads the whole series back at the end of the run; a checkpoint, written every minute
+while it lasts, copies the lines (`lines()`) and reads only the figures it judges
+(`figures()`): reading the whole series back each minute made the supervisor's memory
+peak, and with it its RSS, grow with the run (benchmarks/run_stability.py).
 
     log = SeriesLog()
     log.append({"t": 1.0, "requests": 10})
@@ -58,6 +61,21 @@ class SeriesLog:
         out = [orjson.loads(line) for line in self._file]
         self._file.seek(0, 2)  # appends go on at the end
         return out
+
+    def lines(self):
+        """Each point's JSON line (bytes, no newline), in order, read as they are needed
+        (no point is appended until the iteration ends: the caller's thread is the only one)."""
+        self._file.flush()
+        self._file.seek(0)
+        try:
+            for line in self._file:
+                yield line.rstrip(b"\n")
+        finally:
+            self._file.seek(0, 2)
+
+    def figures(self, keys: tuple[str, ...]) -> list[dict]:
+        """Every point with only `keys` (those it has): a light copy of the series."""
+        return [{k: p[k] for k in keys if k in p} for p in map(orjson.loads, self.lines())]
 
     def close(self) -> None:
         self._file.close()

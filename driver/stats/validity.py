@@ -26,6 +26,7 @@ CPU_BOUND = 0.95
 MOST = 0.5
 LAG_BOUND_NS = 20_000_000  # 20 ms of timer lateness means callbacks queue for a long time
 LATE_BOUND = 0.05
+SERIES_FIGURES = ("t", "cpu_max", "lag_mean_ns")  # what `assess` reads of each point of the series
 
 
 def assess(result) -> dict:
