@@ -224,7 +224,7 @@ class Db:
                 task = pool.current_task()
                 pool.inflight[task] = sent + int(timeout * 1e9)  # pool.watch, written out
                 if timeout < pool.shortest or pool.sweeper is None:
-                    pool.watch(task, timeout)
+                    pool.timing(timeout)
                 mine = pool.statements.get(conn)
                 stmt = mine.get(query) if mine is not None else None
                 if stmt is None:

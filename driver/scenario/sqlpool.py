@@ -200,6 +200,11 @@ class DbPool:
     def watch(self, task, timeout: float) -> None:
         """Time `task`'s query out after `timeout` seconds (the sweeper's, started here on first use)."""
         self.inflight[task] = now_ns() + int(timeout * 1e9)
+        self.timing(timeout)
+
+    def timing(self, timeout: float) -> None:
+        """A query with `timeout` is watched: the tick follows the shortest timeout, and the
+        sweeper starts with the first query (what `watch` does besides noting the deadline)."""
         if timeout < self.shortest:
             self.shortest, self.tick = timeout, _tick(timeout)
         if self.sweeper is None:
