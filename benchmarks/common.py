@@ -861,10 +861,12 @@ def git_revision() -> str:
 
 
 def tool_versions(tools: list[str], d: DriverSetup | None = None) -> dict[str, str]:
-    v = {
-        "python": sys.version.split()[0],
-        "nginx": _first_line(["nginx", "-v"], r"nginx/\S+"),
-    }
+    v = {"python": sys.version.split()[0]}
+    if "pgbench" in tools:  # run_pg.py: PostgreSQL's client and server, and the asyncpg under driver
+        v["pgbench"] = _first_line(["pgbench", "--version"], r"pgbench \(PostgreSQL\) \S+")
+        v["asyncpg"] = _py_version("asyncpg")
+    else:
+        v["nginx"] = _first_line(["nginx", "-v"], r"nginx/\S+")
     if "wrk" in tools:
         v["wrk"] = _first_line(["wrk", "--version"], r"wrk \S+")
     if "hey" in tools:

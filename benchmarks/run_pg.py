@@ -235,7 +235,7 @@ def main(argv: list[str]) -> int:
         cluster.stop()
         shutil.rmtree(cluster.root, ignore_errors=True)
     summary = summarise(rows)
-    text = report(summary, a, c.environment_block(["pgbench", "python"], [__file__, *argv], drv, sched))
+    text = report(summary, a, c.environment_block(["pgbench", "driver"], [__file__, *argv], drv, sched))
     print(text)
     if a.json:
         a.json.write_text(json.dumps({"runs": rows, "summary": summary}, indent=2))
