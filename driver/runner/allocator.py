@@ -7,7 +7,8 @@ its mmap threshold to that size (its "dynamic" threshold), and from then on the 
 come from the heap, where the holes they leave are reused only in part: over an hour
 the supervisor's RSS grew in steps (benchmarks/run_stability.py: +5.8 MB/h) while the
 Python objects it held did not (tracemalloc: +1.8 KiB). With both below, the same hour
-measured +3.6 MB/h (RESULTS.md): the rest is still to be found.
+measured +3.6 MB/h; the rest was the checkpoint's peak (driver.stats.serieslog), and with
+that gone too the hour measures +0.05 MB/h (RESULTS.md).
 
 `settle()` fixes the threshold where glibc starts it (128 KiB, which also turns the
 dynamic threshold off), so each copy is mapped and unmapped as a whole; `trim()`

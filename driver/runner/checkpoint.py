@@ -17,6 +17,7 @@ reads the same totals.
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -92,7 +93,9 @@ class RunSoFar:
         return result
 
 
-_SERIES_HERE = "\x00driver: the series goes here\x00"  # no point's JSON holds a NUL
+# where the series goes in the checkpoint's JSON: NULs and a token of this process's own,
+# so that no name or reason a user wrote can be taken for it
+_SERIES_HERE = f"\x00driver: the series goes here {secrets.token_hex(16)}\x00"
 
 
 class Checkpointer:
